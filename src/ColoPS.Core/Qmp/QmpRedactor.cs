@@ -1,0 +1,72 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json.Nodes;
+
+namespace ColoPS.Qmp
+{
+    /// <summary>Hides secrets before a command reaches a log: QEMU takes passwords and keys as plain members.</summary>
+    internal static class QmpRedactor
+    {
+        private const string Mask = "***";
+
+        // Member names QEMU's schema uses for secrets (object-add secret data, VNC/SPICE passwords,
+        // LUKS passphrases, TLS keys given inline). Matched at any depth, whole name or as a suffix.
+        private static readonly string[] s_secretNames = { "password", "passphrase", "secret", "data", "key-secret" };
+
+        public static string Redact(JsonObject message)
+        {
+            if (!ContainsSecret(message)) return message.ToJsonString();
+            var copy = (JsonObject)message.DeepClone();
+            Walk(copy);
+            return copy.ToJsonString();
+        }
+
+        private static bool ContainsSecret(JsonNode? node)
+        {
+            switch (node)
+            {
+                case JsonObject o:
+                    foreach (var kv in o)
+                    {
+                        if (IsSecretName(kv.Key, o) || ContainsSecret(kv.Value)) return true;
+                    }
+                    return false;
+                case JsonArray a:
+                    foreach (var item in a) if (ContainsSecret(item)) return true;
+                    return false;
+                default:
+                    return false;
+            }
+        }
+
+        private static void Walk(JsonNode? node)
+        {
+            if (node is JsonObject o)
+            {
+                var keys = new List<string>();
+                foreach (var kv in o) keys.Add(kv.Key);
+                foreach (var k in keys)
+                {
+                    if (IsSecretName(k, o) && o[k] is JsonValue) o[k] = Mask;
+                    else Walk(o[k]);
+                }
+            }
+            else if (node is JsonArray a)
+            {
+                foreach (var item in a) Walk(item);
+            }
+        }
+
+        private static bool IsSecretName(string name, JsonObject parent)
+        {
+            foreach (var s in s_secretNames)
+            {
+                if (!name.EndsWith(s, StringComparison.OrdinalIgnoreCase)) continue;
+                // "data" is a secret only on a secret object (object-add qom-type=secret); elsewhere it is ordinary.
+                if (s == "data") return parent["qom-type"] is JsonValue t && t.ToString() == "secret";
+                return true;
+            }
+            return false;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace ColoPS.Qmp
+{
+    /// <summary>
+    /// The sessions a process has open, each with a short Id, like PowerShell's runspace repository.
+    /// </summary>
+    /// <remarks>
+    /// Process-wide on purpose: ThreadJobs and other runspaces of one pwsh process see the same
+    /// sessions, so one QMP connection can serve parallel runbook steps. A session leaves the
+    /// registry when it is disconnected through the module.
+    /// </remarks>
+    public static class QmpSessionRegistry
+    {
+        private static readonly object s_gate = new object();
+        private static readonly List<QmpSession> s_sessions = new List<QmpSession>();
+        private static int s_lastId;
+
+        public static QmpSession Add(QmpSession session)
+        {
+            if (session == null) throw new ArgumentNullException(nameof(session));
+            lock (s_gate)
+            {
+                if (s_sessions.Contains(session)) return session;
+                session.Id = ++s_lastId;
+                if (session.Name.Length == 0) session.Name = "Qmp" + session.Id.ToString(CultureInfo.InvariantCulture);
+                s_sessions.Add(session);
+                return session;
+            }
+        }
+
+        public static bool Remove(QmpSession session)
+        {
+            lock (s_gate) return s_sessions.Remove(session);
+        }
+
+        public static IReadOnlyList<QmpSession> GetAll()
+        {
+            lock (s_gate) return s_sessions.ToArray();
+        }
+    }
+}
