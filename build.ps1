@@ -1,0 +1,177 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests and packages ColoPS.
+
+.DESCRIPTION
+    Tasks run in the order given:
+      Clean    remove out/
+      Build    compile and stage the module into out/ColoPS (what tests and users import)
+      Help     regenerate en-US/ColoPS.dll-Help.xml from docs/en-US/*.md
+      Test     install what the tests need (QEMU from apt, Pester from NuGet), run xunit and Pester
+      Demo     a COLO pair on loopback: start, status, failover, re-protect, clean up
+      Package  a .nupkg of the staged module in out/
+      Bench    benchmarks in bench/, printed as a table
+
+.EXAMPLE
+    dotnet tool restore; dotnet pwsh ./build.ps1 Test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Clean', 'Build', 'Help', 'Test', 'Demo', 'Package', 'Bench')]
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tags to leave out, e.g. 'Long' (the long proof runs only when asked for).
+    [string[]] $ExcludeTag = @('Long'),
+
+    # Pester tags to run; all when empty.
+    [string[]] $Tag = @()
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'ColoPS'
+$Results = Join-Path $Out 'TestResults'
+$PesterVersion = '5.7.1'
+
+function Invoke-Native {
+    # Runs a native command and stops the build when it fails.
+    param([string] $File, [string[]] $Arguments)
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Invoke-Clean {
+    if (Test-Path $Out) { Remove-Item $Out -Recurse -Force }
+}
+
+function Invoke-Build {
+    $publish = Join-Path $Out 'publish'
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/ColoPS/ColoPS.csproj'), '-c', $Configuration, '-o', $publish, '--nologo', '-v', 'quiet')
+
+    if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $ModuleOut, (Join-Path $ModuleOut 'en-US')
+    foreach ($file in 'ColoPS.dll', 'ColoPS.pdb', 'ColoPS.Core.dll', 'ColoPS.Core.pdb') {
+        $path = Join-Path $publish $file
+        if (-not (Test-Path $path)) { throw "The build did not produce $file." }
+        Copy-Item $path $ModuleOut
+    }
+    Copy-Item (Join-Path $Root 'ColoPS.psd1') $ModuleOut
+    Copy-Item (Join-Path $Root 'src/ColoPS/ColoPS.Format.ps1xml') $ModuleOut
+    Get-ChildItem (Join-Path $Root 'en-US') -File -ErrorAction Ignore | Copy-Item -Destination (Join-Path $ModuleOut 'en-US')
+    Write-Host "Module staged in $ModuleOut"
+}
+
+function Invoke-Help {
+    & (Join-Path $Root 'tools/New-ColoMaml.ps1') -MarkdownPath (Join-Path $Root 'docs/en-US') -OutputPath (Join-Path $Root 'en-US')
+    Get-ChildItem (Join-Path $Root 'en-US') -File | Copy-Item -Destination (Join-Path $ModuleOut 'en-US') -ErrorAction Ignore
+}
+
+function Install-TestDependency {
+    $qemu = Get-Command qemu-system-x86_64 -ErrorAction Ignore
+    $qemuImg = Get-Command qemu-img -ErrorAction Ignore
+    if (-not $qemu -or -not $qemuImg) {
+        Write-Host 'Installing QEMU (qemu-system-x86, qemu-utils) with apt-get.'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native apt-get @('update', '-qq')
+        Invoke-Native apt-get @('install', '-y', '-qq', 'qemu-system-x86', 'qemu-utils')
+    }
+
+    $packages = (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
+    $pester = Join-Path $packages.Trim() "pester/$PesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $pester)) {
+        Write-Host "Restoring Pester $PesterVersion from NuGet."
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'quiet')
+    }
+    if (-not (Test-Path $pester)) { throw "Pester was restored but $pester is missing." }
+    return $pester
+}
+
+function Invoke-XunitTest {
+    $trx = 'xunit.trx'
+    & dotnet test (Join-Path $Root 'tests/ColoPS.Tests/ColoPS.Tests.csproj') -c $Configuration --nologo `
+        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' --results-directory $Results
+    $exit = $LASTEXITCODE
+    $counters = ([xml](Get-Content (Join-Path $Results $trx) -Raw)).TestRun.ResultSummary.Counters
+    return [pscustomobject]@{
+        Suite   = 'xunit'
+        Passed  = [int]$counters.passed
+        Failed  = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        Skipped = [int]$counters.notExecuted
+        Exit    = $exit
+    }
+}
+
+function Invoke-PesterTest {
+    param([string] $PesterManifest)
+    $resultFile = Join-Path $Results 'pester.xml'
+    $summaryFile = Join-Path $Results 'pester-summary.json'
+    # A fresh process: a module assembly cannot be unloaded, and the tests must import the staged build.
+    $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$PesterManifest' -MinimumVersion $PesterVersion
+`$c = New-PesterConfiguration
+`$c.Run.Path = '$(Join-Path $Root 'tests/Pester')'
+`$c.Run.PassThru = `$true
+`$c.Output.Verbosity = 'Detailed'
+`$c.TestResult.Enabled = `$true
+`$c.TestResult.OutputFormat = 'NUnitXml'
+`$c.TestResult.OutputPath = '$resultFile'
+`$c.Filter.ExcludeTag = @($(($ExcludeTag | ForEach-Object { "'$_'" }) -join ','))
+$(if ($Tag) { "`$c.Filter.Tag = @($(($Tag | ForEach-Object { "'$_'" }) -join ','))" })
+`$r = Invoke-Pester -Configuration `$c
+@{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount + `$r.NotRunCount } | ConvertTo-Json | Set-Content '$summaryFile'
+exit ([int](`$r.Result -ne 'Passed'))
+"@
+    $env:COLOPS_MODULE = Join-Path $ModuleOut 'ColoPS.psd1'
+    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -Command $script
+    $exit = $LASTEXITCODE
+    $summary = if (Test-Path $summaryFile) { Get-Content $summaryFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit }
+}
+
+function Invoke-Test {
+    $pester = Install-TestDependency
+    if (Test-Path $Results) { Remove-Item $Results -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $Results
+    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester)
+    $suites | Format-Table Suite, Passed, Failed, Skipped, Exit -AutoSize | Out-Host
+    $passed = ($suites | Measure-Object Passed -Sum).Sum
+    $failed = ($suites | Measure-Object Failed -Sum).Sum
+    $skipped = ($suites | Measure-Object Skipped -Sum).Sum
+    Write-Host "Results in $Results"
+    Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0 -or ($suites | Where-Object Exit -ne 0)) { throw 'Tests failed.' }
+}
+
+function Invoke-Demo {
+    $null = Install-TestDependency
+    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -File (Join-Path $Root 'tools/Start-ColoDemo.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
+    if ($LASTEXITCODE -ne 0) { throw 'The demo failed.' }
+}
+
+function Invoke-Package {
+    & (Join-Path $Root 'tools/New-ColoPackage.ps1') -ModulePath $ModuleOut -OutputPath $Out
+}
+
+function Invoke-Bench {
+    $null = Install-TestDependency
+    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
+    if ($LASTEXITCODE -ne 0) { throw 'The benchmarks failed.' }
+}
+
+$needsBuild = $Task | Where-Object { $_ -in 'Help', 'Test', 'Demo', 'Package', 'Bench' }
+if ($needsBuild -and 'Build' -notin $Task) {
+    $Task = @($Task | Where-Object { $_ -eq 'Clean' }) + 'Build' + @($Task | Where-Object { $_ -ne 'Clean' })
+}
+foreach ($t in $Task) {
+    Write-Host "== $t" -ForegroundColor Cyan
+    & "Invoke-$t"
+}

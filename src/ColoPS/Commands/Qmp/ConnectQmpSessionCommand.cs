@@ -1,0 +1,94 @@
+using System;
+using System.Management.Automation;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>Opens a QMP session to a QEMU monitor and registers it.</summary>
+    [Cmdlet(VerbsCommunications.Connect, "QmpSession", DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(QmpSession))]
+    public sealed class ConnectQmpSessionCommand : ColoCmdlet
+    {
+        private const string PathSet = "Path";
+        private const string TcpSet = "Tcp";
+
+        #region Parameters
+
+        /// <summary>The monitor's unix socket (QEMU's -qmp unix:PATH,server=on,wait=off).</summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+        [Alias("SocketPath", "PSPath")]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = string.Empty;
+
+        [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
+        [Alias("ComputerName")]
+        [ValidateNotNullOrEmpty]
+        public string HostName { get; set; } = string.Empty;
+
+        [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
+        [ValidateRange(1, 65535)]
+        public int Port { get; set; }
+
+        /// <summary>A friendly name; QmpN when omitted.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Name { get; set; }
+
+        /// <summary>Seconds to wait for the connection, the greeting and negotiation together.</summary>
+        [Parameter]
+        [ValidateRange(1, 3600)]
+        public int TimeoutSec { get; set; } = 10;
+
+        /// <summary>Default seconds a command waits for its reply on this session.</summary>
+        [Parameter]
+        [ValidateRange(1, 86400)]
+        public int CommandTimeoutSec { get; set; } = 60;
+
+        /// <summary>How many events the session keeps; older ones are discarded first.</summary>
+        [Parameter]
+        [ValidateRange(1, 1000000)]
+        public int EventHistorySize { get; set; } = QmpSessionOptions.DefaultEventHistoryCapacity;
+
+        /// <summary>Largest message accepted from QEMU, in bytes.</summary>
+        [Parameter]
+        [ValidateRange(1024, int.MaxValue)]
+        public int MaxMessageBytes { get; set; } = QmpSessionOptions.DefaultMaxMessageBytes;
+
+        /// <summary>Do not negotiate out-of-band execution even when QEMU offers it.</summary>
+        [Parameter]
+        public SwitchParameter NoOob { get; set; }
+
+        #endregion
+
+        protected override void ProcessRecord()
+        {
+            QmpEndpoint endpoint = ParameterSetName == TcpSet
+                ? QmpEndpoint.Tcp(HostName, Port)
+                : QmpEndpoint.Unix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path));
+            var options = new QmpSessionOptions
+            {
+                Name = Name,
+                ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec),
+                CommandTimeout = TimeSpan.FromSeconds(CommandTimeoutSec),
+                EventHistoryCapacity = EventHistorySize,
+                MaxMessageBytes = MaxMessageBytes,
+                EnableOob = !NoOob.IsPresent,
+            };
+
+            WriteVerbose(Format("Connecting to the QMP monitor at {0}.", endpoint));
+            QmpSession session;
+            try
+            {
+                session = Run(ct => QmpSession.ConnectAsync(endpoint, options, ct));
+            }
+            catch (Exception ex) when (ex is QmpException || ex is ArgumentException)
+            {
+                WriteMappedError(ex, endpoint.ToString());
+                return;
+            }
+            QmpSessionRegistry.Add(session);
+            WriteVerbose(Format("Connected: QEMU {0}, capabilities [{1}], oob {2}.", session.QemuVersion, string.Join(", ", session.Capabilities), session.OobEnabled ? "on" : "off"));
+            WriteObject(session);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System;
+using System.Collections;
+using System.Management.Automation;
+using System.Text.Json;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>Runs a QMP command (or an HMP command line) and writes what it returns.</summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "QmpCommand", DefaultParameterSetName = QmpSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [OutputType(typeof(PSObject), typeof(object[]), typeof(string), typeof(long))]
+    public sealed class InvokeQmpCommandCommand : ColoCmdlet
+    {
+        private const string QmpSet = "Qmp";
+        // The same parameters shifted left when the session comes from the pipeline, so that
+        // both `Invoke-QmpCommand $s query-status` and `$s | Invoke-QmpCommand query-status` work.
+        private const string QmpPipelineSet = "QmpPipeline";
+        private const string HmpSet = "Hmp";
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = QmpSet)]
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = QmpPipelineSet)]
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = HmpSet)]
+        [ValidateNotNull]
+        public QmpSession Session { get; set; } = null!;
+
+        /// <summary>The QMP command name, e.g. query-status.</summary>
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = QmpSet)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = QmpPipelineSet)]
+        [Alias("Execute")]
+        [ValidateNotNullOrEmpty]
+        public string Command { get; set; } = string.Empty;
+
+        /// <summary>The command's arguments as a hashtable; nested hashtables and arrays are fine.</summary>
+        [Parameter(Position = 2, ParameterSetName = QmpSet)]
+        [Parameter(Position = 1, ParameterSetName = QmpPipelineSet)]
+        public IDictionary? Arguments { get; set; }
+
+        /// <summary>Send with exec-oob (QEMU must have offered oob; only allow-oob commands).</summary>
+        [Parameter(ParameterSetName = QmpSet)]
+        [Parameter(ParameterSetName = QmpPipelineSet)]
+        public SwitchParameter OutOfBand { get; set; }
+
+        /// <summary>An HMP command line, run through human-monitor-command; its text output is written.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = HmpSet)]
+        [ValidateNotNullOrEmpty]
+        public string Hmp { get; set; } = string.Empty;
+
+        /// <summary>Seconds to wait for the reply; the session's command timeout when omitted.</summary>
+        [Parameter]
+        [ValidateRange(1, 86400)]
+        public int TimeoutSec { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            string what = ParameterSetName == HmpSet ? "HMP: " + Hmp : Command;
+            if (!ShouldProcess(Format("{0} ({1})", Session.Name, Session.Endpoint), "Run QMP command " + what)) return;
+
+            var call = new QmpCallOptions
+            {
+                OutOfBand = OutOfBand.IsPresent,
+                Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : (TimeSpan?)null,
+            };
+            try
+            {
+                if (ParameterSetName == HmpSet)
+                {
+                    WriteObject(Run(ct => Session.ExecuteHumanAsync(Hmp, call.Timeout, ct)));
+                    return;
+                }
+
+                var arguments = PSJson.ToArguments(Arguments);
+                JsonElement reply = Run(ct => Session.ExecuteAsync(Command, arguments, call, ct));
+                // Like any cmdlet, an array is written item by item; {} (no data) is written as an empty object.
+                WriteObject(PSJson.ToPSValue(reply), enumerateCollection: true);
+            }
+            catch (Exception ex) when (ex is QmpException || ex is ArgumentException || ex is InvalidOperationException)
+            {
+                WriteMappedError(ex, Session);
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>
+    /// Waits for the first event with one of the given names and writes it.
+    /// </summary>
+    /// <remarks>
+    /// Without -AfterSequence it waits for an event newer than the call. To wait for an event a
+    /// command causes, read $session.LastEventSequence before sending it and pass that number:
+    /// an event that came in between is found in the history.
+    /// </remarks>
+    [Cmdlet(VerbsLifecycle.Wait, "QmpEvent")]
+    [OutputType(typeof(QmpEvent))]
+    public sealed class WaitQmpEventCommand : ColoCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNull]
+        public QmpSession Session { get; set; } = null!;
+
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNullOrEmpty]
+        public string[] Name { get; set; } = Array.Empty<string>();
+
+        /// <summary>Accept only events numbered above this; default: the session's newest event when the wait starts.</summary>
+        [Parameter]
+        [ValidateRange(0, long.MaxValue)]
+        public long AfterSequence { get; set; } = -1;
+
+        [Parameter]
+        [ValidateRange(1, 86400)]
+        public int TimeoutSec { get; set; } = 30;
+
+        protected override void ProcessRecord()
+        {
+            long after = AfterSequence >= 0 ? AfterSequence : Session.LastEventSequence;
+            var timeout = TimeSpan.FromSeconds(TimeoutSec);
+            string names = string.Join(", ", Name);
+            try
+            {
+                var evt = Run(async ct =>
+                {
+                    var wait = Session.WaitForEventAsync(Name, after, timeout, ct);
+                    var progress = new ProgressRecord(0x51A7, "Waiting for QMP event", Format("{0} on {1}", names, Session.Name));
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (!wait.IsCompleted)
+                    {
+                        await Task.WhenAny(wait, Task.Delay(500, ct)).ConfigureAwait(false);
+                        ct.ThrowIfCancellationRequested();
+                        progress.PercentComplete = (int)Math.Min(99, clock.Elapsed.TotalSeconds * 100 / timeout.TotalSeconds);
+                        progress.SecondsRemaining = (int)Math.Max(0, (timeout - clock.Elapsed).TotalSeconds);
+                        PostProgress(progress);
+                    }
+                    progress.RecordType = ProgressRecordType.Completed;
+                    PostProgress(progress);
+                    return await wait.ConfigureAwait(false);
+                });
+                WriteObject(PSQmpEvent.Wrap(evt));
+            }
+            catch (QmpTimeoutException ex)
+            {
+                WriteError(new ErrorRecord(new TimeoutException(Format("No {0} event on {1} within {2} s.", names, Session.Name, TimeoutSec), ex),
+                    "QmpEventWaitTimeout", ErrorCategory.OperationTimeout, Session));
+            }
+            catch (QmpException ex)
+            {
+                WriteMappedError(ex, Session);
+            }
+        }
+    }
+}
