@@ -1,0 +1,150 @@
+using System;
+using System.Text.Json.Serialization;
+
+namespace ColoPS.Colo
+{
+    /// <summary>The two places a COLO pair runs in. Roles move between them; sites do not.</summary>
+    public enum ColoSite { A, B }
+
+    public enum ColoAccelerator
+    {
+        /// <summary>KVM only when /dev/kvm opens and the CPU shows vmx or svm; TCG otherwise.</summary>
+        Auto,
+        Kvm,
+        Tcg,
+    }
+
+    /// <summary>
+    /// Everything needed to run one protected VM on two sites: the VM, each site's address and
+    /// folders, the TCP ports COLO uses, the QEMU binary and COLO tuning. Saved as JSON.
+    /// </summary>
+    public sealed class ColoConfig
+    {
+        public const int CurrentSchemaVersion = 1;
+
+        public int SchemaVersion { get; set; } = CurrentSchemaVersion;
+
+        /// <summary>The VM's name; also names files and QEMU's -name. Letters, digits, '-', '_', '.'.</summary>
+        public string Name { get; set; } = string.Empty;
+
+        public ColoVmConfig Vm { get; set; } = new ColoVmConfig();
+        public ColoSiteConfig SiteA { get; set; } = new ColoSiteConfig();
+        public ColoSiteConfig SiteB { get; set; } = new ColoSiteConfig();
+        public ColoPortConfig Ports { get; set; } = new ColoPortConfig();
+        public ColoQemuConfig Qemu { get; set; } = new ColoQemuConfig();
+        public ColoTuningConfig Tuning { get; set; } = new ColoTuningConfig();
+
+        public ColoSiteConfig GetSite(ColoSite site) => site == ColoSite.A ? SiteA : SiteB;
+
+        public static ColoSite Other(ColoSite site) => site == ColoSite.A ? ColoSite.B : ColoSite.A;
+
+        /// <summary>Where a site keeps its parent disk: DiskPath, or &lt;WorkDirectory&gt;/&lt;Name&gt;.qcow2.</summary>
+        public string DiskPathOf(ColoSite site)
+        {
+            var s = GetSite(site);
+            return string.IsNullOrEmpty(s.DiskPath) ? System.IO.Path.Combine(s.WorkDirectory, Name + ".qcow2") : s.DiskPath!;
+        }
+
+        public string QmpSocketOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".qmp");
+        public string PidFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".pid");
+        public string LogFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".log");
+        public string ActiveOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-active.qcow2");
+        public string HiddenOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-hidden.qcow2");
+
+        public ColoConfig Clone()
+        {
+            var json = System.Text.Json.JsonSerializer.Serialize(this, ColoConfigJson.Options);
+            return System.Text.Json.JsonSerializer.Deserialize<ColoConfig>(json, ColoConfigJson.Options)!;
+        }
+    }
+
+    public sealed class ColoVmConfig
+    {
+        public int MemoryMB { get; set; } = 512;
+        public int Cpus { get; set; } = 1;
+        public string MachineType { get; set; } = "pc";
+        public string CpuModel { get; set; } = "qemu64";
+
+        /// <summary>Size of the empty disk created when no DiskImage is given.</summary>
+        public double DiskSizeGB { get; set; } = 1;
+
+        /// <summary>An existing qcow2 image copied to each site's DiskPath when that file is missing.</summary>
+        public string? DiskImage { get; set; }
+
+        /// <summary>Guest NIC model: rtl8139 or e1000 (virtio-net would need vnet_hdr_support on every filter).</summary>
+        public string NicModel { get; set; } = "rtl8139";
+
+        /// <summary>"user" (QEMU's slirp, no host setup) or "tap".</summary>
+        public string NetworkBackend { get; set; } = "user";
+
+        /// <summary>With NetworkBackend tap: the tap interface name on each host.</summary>
+        public string? TapInterface { get; set; }
+
+        /// <summary>Extra arguments for both QEMUs (e.g. -kernel for a test guest). Validated like the rest.</summary>
+        public string[] ExtraArguments { get; set; } = Array.Empty<string>();
+    }
+
+    public sealed class ColoSiteConfig
+    {
+        /// <summary>The address COLO's TCP services of this site bind and the peer connects to.</summary>
+        public string Address { get; set; } = string.Empty;
+
+        /// <summary>Folder for this site's QMP socket, overlays, pid and log files. Created private (0700).</summary>
+        public string WorkDirectory { get; set; } = string.Empty;
+
+        /// <summary>The parent disk at this site; &lt;WorkDirectory&gt;/&lt;Name&gt;.qcow2 when empty.</summary>
+        public string? DiskPath { get; set; }
+    }
+
+    /// <summary>The TCP ports of the procedure. Each binds the address of the site that serves it.</summary>
+    public sealed class ColoPortConfig
+    {
+        /// <summary>compare0/compare0-0: the primary's own packets into colo-compare (internal).</summary>
+        public int CompareIn { get; set; } = 9001;
+        /// <summary>mirror0: client packets mirrored from the primary to the secondary.</summary>
+        public int Mirror { get; set; } = 9003;
+        /// <summary>compare1: the secondary's packets back to the primary's colo-compare.</summary>
+        public int Compare { get; set; } = 9004;
+        /// <summary>compare_out/compare_out0: colo-compare's output back to the primary's NIC (internal).</summary>
+        public int CompareOut { get; set; } = 9005;
+        /// <summary>-incoming on the secondary: the checkpoint stream.</summary>
+        public int Migration { get; set; } = 9998;
+        /// <summary>The secondary's NBD server for disk replication.</summary>
+        public int Nbd { get; set; } = 9999;
+
+        [JsonIgnore]
+        internal (string Name, int Port)[] All => new[]
+        {
+            ("CompareIn", CompareIn), ("Mirror", Mirror), ("Compare", Compare),
+            ("CompareOut", CompareOut), ("Migration", Migration), ("Nbd", Nbd),
+        };
+    }
+
+    public sealed class ColoQemuConfig
+    {
+        public string Binary { get; set; } = "qemu-system-x86_64";
+        public string ImgBinary { get; set; } = "qemu-img";
+        public ColoAccelerator Accelerator { get; set; } = ColoAccelerator.Auto;
+
+        /// <summary>Extra -L folders (firmware), for an unpacked QEMU.</summary>
+        public string[] DataDirectories { get; set; } = Array.Empty<string>();
+
+        /// <summary>QEMU_MODULE_DIR for an unpacked QEMU; unset when empty.</summary>
+        public string? ModuleDirectory { get; set; }
+    }
+
+    public sealed class ColoTuningConfig
+    {
+        /// <summary>x-checkpoint-delay: idle checkpoint period in ms; QEMU's default when null.</summary>
+        public int? CheckpointIntervalMs { get; set; }
+
+        /// <summary>colo-compare compare_timeout (ms): how long an unmatched packet waits before a checkpoint.</summary>
+        public int? CompareTimeoutMs { get; set; }
+
+        /// <summary>colo-compare expired_scan_cycle (ms).</summary>
+        public int? ExpiredScanCycleMs { get; set; }
+
+        /// <summary>colo-compare max_queue_size (packets).</summary>
+        public int? MaxQueueSize { get; set; }
+    }
+}

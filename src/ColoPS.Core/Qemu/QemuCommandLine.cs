@@ -1,0 +1,141 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using ColoPS.Colo;
+
+namespace ColoPS.Qemu
+{
+    /// <summary>
+    /// The argv of a COLO primary or secondary QEMU, following the procedure's command lines with
+    /// two deliberate changes: every TCP service binds the serving site's own address (never
+    /// 0.0.0.0), and QMP is a unix socket in the site's work directory.
+    /// </summary>
+    public static class QemuCommandLine
+    {
+        /// <summary>Names the procedure gives to QEMU objects; plans and command lines share them.</summary>
+        public static class Ids
+        {
+            public const string Netdev = "hn0";
+            public const string Nic = "e0";
+            public const string Disk = "colo-disk0";
+            public const string Parent = "parent0";
+            public const string SecondaryChild = "childs0";
+            public const string ReplicationNode = "replication0";
+            public const string NbdExport = "parent0";
+            public const string Mirror = "mirror0";
+            public const string Compare = "compare1";
+            public const string CompareIn = "compare0";
+            public const string CompareInClient = "compare0-0";
+            public const string CompareOut = "compare_out";
+            public const string CompareOutClient = "compare_out0";
+            public const string FilterMirror = "m0";
+            public const string RedirectorIn = "redire0";
+            public const string RedirectorOut = "redire1";
+            public const string IoThread = "iothread1";
+            public const string CompareObject = "comp0";
+            public const string SecondaryRedirectorIn = "f1";
+            public const string SecondaryRedirectorOut = "f2";
+            public const string SecondaryMirrorChardev = "red0";
+            public const string SecondaryCompareChardev = "red1";
+            public const string Rewriter = "rew0";
+        }
+
+        public static IReadOnlyList<string> Primary(ColoConfig config, ColoSite site, QemuVersion version, ColoAccelerator accelerator)
+        {
+            var self = config.GetSite(site);
+            string a = self.Address;
+            var p = config.Ports;
+            var args = Common(config, site, "primary", accelerator);
+            args.AddRange(new[]
+            {
+                "-chardev", Socket(Ids.Mirror, a, p.Mirror, server: true),
+                "-chardev", Socket(Ids.Compare, a, p.Compare, server: true),
+                "-chardev", Socket(Ids.CompareIn, a, p.CompareIn, server: true),
+                "-chardev", Socket(Ids.CompareInClient, a, p.CompareIn, server: false),
+                "-chardev", Socket(Ids.CompareOut, a, p.CompareOut, server: true),
+                "-chardev", Socket(Ids.CompareOutClient, a, p.CompareOut, server: false),
+                "-object", $"filter-mirror,id={Ids.FilterMirror},netdev={Ids.Netdev},queue=tx,outdev={Ids.Mirror}",
+                "-object", $"filter-redirector,id={Ids.RedirectorIn},netdev={Ids.Netdev},queue=rx,indev={Ids.CompareOut}",
+                "-object", $"filter-redirector,id={Ids.RedirectorOut},netdev={Ids.Netdev},queue=rx,outdev={Ids.CompareIn}",
+                "-object", $"iothread,id={Ids.IoThread}",
+                "-object", CompareObject(config),
+                "-drive", $"if=ide,id={Ids.Disk},driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.file.filename={config.DiskPathOf(site)},children.0.driver=qcow2",
+                "-S",
+            });
+            return args;
+        }
+
+        public static IReadOnlyList<string> Secondary(ColoConfig config, ColoSite site, QemuVersion version, ColoAccelerator accelerator)
+        {
+            var self = config.GetSite(site);
+            var primary = config.GetSite(ColoConfig.Other(site));
+            var p = config.Ports;
+            string reconnect = Reconnect(version);
+            var args = Common(config, site, "secondary", accelerator);
+            args.AddRange(new[]
+            {
+                "-chardev", $"socket,id={Ids.SecondaryMirrorChardev},host={primary.Address},port={p.Mirror},{reconnect}",
+                "-chardev", $"socket,id={Ids.SecondaryCompareChardev},host={primary.Address},port={p.Compare},{reconnect}",
+                "-object", $"filter-redirector,id={Ids.SecondaryRedirectorIn},netdev={Ids.Netdev},queue=tx,indev={Ids.SecondaryMirrorChardev}",
+                "-object", $"filter-redirector,id={Ids.SecondaryRedirectorOut},netdev={Ids.Netdev},queue=rx,outdev={Ids.SecondaryCompareChardev}",
+                "-object", $"filter-rewriter,id={Ids.Rewriter},netdev={Ids.Netdev},queue=all",
+                "-drive", $"if=none,id={Ids.Parent},file.filename={config.DiskPathOf(site)},driver=qcow2",
+                "-drive", $"if=none,id={Ids.SecondaryChild},driver=replication,mode=secondary,file.driver=qcow2,top-id={Ids.Disk},"
+                          + $"file.file.filename={config.ActiveOverlayOf(site)},file.backing.driver=qcow2,"
+                          + $"file.backing.file.filename={config.HiddenOverlayOf(site)},file.backing.backing={Ids.Parent}",
+                "-drive", $"if=ide,id={Ids.Disk},driver=quorum,read-pattern=fifo,vote-threshold=1,children.0={Ids.SecondaryChild}",
+                "-incoming", $"tcp:{Host(self.Address)}:{p.Migration}",
+            });
+            return args;
+        }
+
+        /// <summary>QEMU 9.2 renamed the socket chardev's reconnect option (seconds) to reconnect-ms.</summary>
+        public static string Reconnect(QemuVersion version) => version.IsAtLeast(9, 2) ? "reconnect-ms=1000" : "reconnect=1";
+
+        /// <summary>IPv6 literals need brackets in QEMU's host:port URIs.</summary>
+        public static string Host(string address) => address.Contains(':') ? "[" + address + "]" : address;
+
+        private static List<string> Common(ColoConfig config, ColoSite site, string role, ColoAccelerator accelerator)
+        {
+            var vm = config.Vm;
+            var args = new List<string>();
+            foreach (var dir in config.Qemu.DataDirectories) { args.Add("-L"); args.Add(dir); }
+            args.AddRange(new[]
+            {
+                "-name", $"{config.Name}-{role}-{site},process={config.Name}-{site}",
+                "-accel", accelerator == ColoAccelerator.Kvm ? "kvm" : "tcg",
+                "-machine", vm.MachineType,
+                "-cpu", vm.CpuModel,
+                "-m", vm.MemoryMB.ToString(CultureInfo.InvariantCulture),
+                "-smp", vm.Cpus.ToString(CultureInfo.InvariantCulture),
+                "-nodefaults",
+                "-display", "none",
+                "-serial", "none",
+                "-qmp", $"unix:{config.QmpSocketOf(site)},server=on,wait=off",
+                "-pidfile", config.PidFileOf(site),
+                "-daemonize",
+                "-netdev", vm.NetworkBackend == "tap"
+                    ? $"tap,id={Ids.Netdev},ifname={vm.TapInterface},script=no,downscript=no,vhost=off"
+                    : $"user,id={Ids.Netdev}",
+                "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev}",
+            });
+            args.AddRange(vm.ExtraArguments);
+            return args;
+        }
+
+        private static string Socket(string id, string address, int port, bool server)
+            => server
+                ? $"socket,id={id},host={address},port={port},server=on,wait=off"
+                : $"socket,id={id},host={address},port={port}";
+
+        private static string CompareObject(ColoConfig config)
+        {
+            var t = config.Tuning;
+            var s = $"colo-compare,id={Ids.CompareObject},primary_in={Ids.CompareInClient},secondary_in={Ids.Compare},outdev={Ids.CompareOutClient},iothread={Ids.IoThread}";
+            if (t.CompareTimeoutMs.HasValue) s += ",compare_timeout=" + t.CompareTimeoutMs.Value.ToString(CultureInfo.InvariantCulture);
+            if (t.ExpiredScanCycleMs.HasValue) s += ",expired_scan_cycle=" + t.ExpiredScanCycleMs.Value.ToString(CultureInfo.InvariantCulture);
+            if (t.MaxQueueSize.HasValue) s += ",max_queue_size=" + t.MaxQueueSize.Value.ToString(CultureInfo.InvariantCulture);
+            return s;
+        }
+    }
+}
