@@ -43,6 +43,8 @@ namespace ColoPS.Qmp
         public void Append(Func<long, QmpEvent> create)
         {
             List<Waiter>? fired = null;
+            List<(Waiter, Exception)>? failedWaiters = null;
+            List<(Subscription, Exception)>? failedSubs = null;
             lock (_gate)
             {
                 if (_completion != null) return;
@@ -59,10 +61,20 @@ namespace ColoPS.Qmp
                     _count++;
                 }
 
+                // The filters are caller code: one that throws fails its own wait or feed, never the reader.
                 for (int i = _waiters.Count - 1; i >= 0; i--)
                 {
                     var w = _waiters[i];
-                    if (evt.Sequence > w.After && w.Match(evt))
+                    if (evt.Sequence <= w.After) continue;
+                    bool hit;
+                    try { hit = w.Match(evt); }
+                    catch (Exception ex)
+                    {
+                        _waiters.RemoveAt(i);
+                        (failedWaiters ??= new List<(Waiter, Exception)>()).Add((w, ex));
+                        continue;
+                    }
+                    if (hit)
                     {
                         _waiters.RemoveAt(i);
                         (fired ??= new List<Waiter>()).Add(w);
@@ -70,16 +82,33 @@ namespace ColoPS.Qmp
                     }
                 }
 
-                foreach (var s in _subscriptions)
+                for (int i = _subscriptions.Count - 1; i >= 0; i--)
                 {
-                    if (s.Match(evt)) s.Offer(evt);
+                    var s = _subscriptions[i];
+                    try
+                    {
+                        if (s.Match(evt)) s.Offer(evt);
+                    }
+                    catch (Exception ex)
+                    {
+                        _subscriptions.RemoveAt(i);
+                        (failedSubs ??= new List<(Subscription, Exception)>()).Add((s, ex));
+                    }
                 }
             }
 
+            // Completed outside the lock; continuations run asynchronously, so the reader moves on at once.
             if (fired != null)
             {
-                // Completed outside the lock; continuations run asynchronously, so the reader moves on at once.
                 foreach (var w in fired) w.Source.TrySetResult(w.Result!);
+            }
+            if (failedWaiters != null)
+            {
+                foreach (var (w, ex) in failedWaiters) w.Source.TrySetException(ex);
+            }
+            if (failedSubs != null)
+            {
+                foreach (var (s, ex) in failedSubs) s.Channel.Writer.TryComplete(ex);
             }
         }
 

@@ -294,6 +294,8 @@ namespace ColoPS.Qmp
                 throw new QmpTimeoutException("Writing to the QMP socket (another write is stuck)", timeout);
             try
             {
+                // Cancelled while queued for the lock: nothing was written, the stream is intact.
+                cancellationToken.ThrowIfCancellationRequested();
                 ThrowIfUnusable(negotiating: true);
                 using var writeCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 writeCts.CancelAfter(Max(timeout, TimeSpan.FromMilliseconds(1)));
@@ -511,7 +513,12 @@ namespace ColoPS.Qmp
                 Log(QmpLogLevel.Debug, $"Dropped the late reply to '{pending.Command}' ({pending.Id}), which had timed out or been cancelled.");
                 return;
             }
-            pending.Observer?.OnReceive(this, pending.Command, Encoding.UTF8.GetString(bytes));
+            if (pending.Observer != null)
+            {
+                // Caller code on the reader thread: if it throws, the reply must still reach its caller.
+                try { pending.Observer.OnReceive(this, pending.Command, Encoding.UTF8.GetString(bytes)); }
+                catch (Exception ex) { Log(QmpLogLevel.Warning, $"A command observer threw on the reply to '{pending.Command}': {ex.Message}"); }
+            }
             Complete(pending, root, bytes);
         }
 
@@ -635,6 +642,8 @@ namespace ColoPS.Qmp
             {
                 if (_pending.TryRemove(id, out var p))
                 {
+                    // Frees its in-band slot too: a caller queued for a slot then sees the session is over and fails at once.
+                    p.ReleaseSlot();
                     p.Reply.TrySetException(error);
                 }
             }

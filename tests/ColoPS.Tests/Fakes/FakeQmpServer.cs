@@ -63,9 +63,20 @@ namespace ColoPS.Tests.Fakes
             return Track(new FakeQmpConnection(socket));
         }
 
-        /// <summary>Stops listening. With <paramref name="keepSocketFile"/> the path stays, so a connect gets ECONNREFUSED.</summary>
+        /// <summary>
+        /// Stops listening. With <paramref name="keepSocketFile"/> a stale socket file stays behind (as when QEMU
+        /// is killed), so a connect gets ECONNREFUSED rather than ENOENT.
+        /// </summary>
         public void StopListening(bool keepSocketFile = false)
         {
+            if (_unix != null && keepSocketFile)
+            {
+                // .NET deletes the file of a unix socket it bound when the socket is disposed: move it out of the way first.
+                string aside = SocketPath + ".aside";
+                File.Move(SocketPath, aside);
+                _unix.Dispose();
+                File.Move(aside, SocketPath);
+            }
             _unix?.Dispose();
             _unix = null;
             if (!keepSocketFile) TryDelete(SocketPath);

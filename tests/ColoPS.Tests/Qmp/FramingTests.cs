@@ -16,7 +16,7 @@ namespace ColoPS.Tests.Qmp
     {
         // Raw UTF-8 (2-, 3- and 4-byte sequences) and \uXXXX escapes, braces and quotes inside strings.
         private const string Text = "caf\u00e9 \u20ac \U0001F600 }{ \"q\" \\";
-        private static readonly string TextJson = JsonSerializer.Serialize(Text, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        private const string TextJson = "\"caf\u00e9 \u20ac \U0001F600 }{ \\\"q\\\" \\\\\""; // the same, as a JSON string with raw UTF-8
 
         private static string Greeting => FakeQmpConnection.Qemu72GreetingOob;
         private static string Reply => "{\"return\": {\"text\": " + TextJson + ", \"esc\": \"\\u00e9\\ud83d\\ude00\"}, \"id\": \"colops-1-1\"}";

@@ -101,6 +101,8 @@ namespace ColoPS.Tests.Qmp
             using var h = await QmpHarness.StartAsync();
             await h.Qemu.SendLineAsync(IdlessParseError);
             await h.Qemu.SendLineAsync("{\"return\": {}}");
+            await h.Qemu.SendEventAsync("MARK");
+            await h.Session.WaitForEventAsync(new[] { "MARK" }, 0, FakeQmpServer.Timeout).Within(); // both were dispatched before any command
             var call = h.Session.ExecuteAsync("query-status");
             await h.Qemu.ReplyAsync(await h.Qemu.ReadCommandAsync(), "ok");
             Assert.Equal("ok", (await call.Within()).GetString());

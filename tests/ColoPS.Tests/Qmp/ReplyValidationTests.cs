@@ -126,6 +126,18 @@ namespace ColoPS.Tests.Qmp
             await AssertStillWorks(h);
         }
 
+        [Fact] // human-monitor-command returns the HMP output as a JSON string
+        public async Task ExecuteHuman_ReturnsTheText()
+        {
+            using var h = await QmpHarness.StartAsync();
+            var call = h.Session.ExecuteHumanAsync("info status");
+            var cmd = await h.Qemu.ReadCommandAsync();
+            Assert.Equal("human-monitor-command", cmd.Name);
+            Assert.Equal("info status", cmd.Arguments!["command-line"]!.GetValue<string>());
+            await h.Qemu.ReplyAsync(cmd, "VM status: running\r\n");
+            Assert.Equal("VM status: running\r\n", await call.Within());
+        }
+
         [Theory] // §3.29: return may be any JSON value
         [InlineData("{}", JsonValueKind.Object)]
         [InlineData("{\"a\":[1,2,{\"b\":null}]}", JsonValueKind.Object)]

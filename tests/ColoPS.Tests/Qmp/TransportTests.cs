@@ -108,6 +108,18 @@ namespace ColoPS.Tests.Qmp
             sub.Dispose();
         }
 
+        [Fact] // every wait honours the caller's token: cancelling ConnectAsync while it waits for the greeting closes the socket
+        public async Task ConnectCancelledWhileWaitingForGreeting_ThrowsAndClosesTheSocket()
+        {
+            using var server = new FakeQmpServer();
+            using var cts = new CancellationTokenSource();
+            var connecting = QmpSession.ConnectAsync(server.Endpoint, null, cts.Token);
+            using var qemu = await server.AcceptAsync();
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connecting.Within());
+            Assert.True(await qemu.WaitForClientCloseAsync());
+        }
+
         [Fact] // §3.14: the write fails (EPIPE: QEMU shut its reading side) → Broken, typed error with the socket cause
         public async Task WriteFailure_BreaksTheSessionWithTheSocketCause()
         {
@@ -169,6 +181,47 @@ namespace ColoPS.Tests.Qmp
             string path = "/tmp/" + new string('p', 120) + ".sock";
             var ex = await Assert.ThrowsAsync<QmpConnectException>(() => QmpSession.ConnectAsync(QmpEndpoint.Unix(path)).Within());
             Assert.Contains("107 bytes", ex.Message);
+        }
+
+        [Fact] // §3.16: a unix listener whose backlog is full (QEMU busy with another client) refuses at once (EAGAIN), no hang
+        public async Task FullBacklog_FailsPromptlyWithAConnectError()
+        {
+            using var server = new FakeQmpServer(backlog: 1);
+            var fillers = new System.Collections.Generic.List<Socket>();
+            try
+            {
+                SocketException? refused = null;
+                for (int i = 0; i < 8 && refused == null; i++)
+                {
+                    var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                    fillers.Add(s);
+                    try { await s.ConnectAsync(new UnixDomainSocketEndPoint(server.SocketPath)).Within(); }
+                    catch (SocketException ex) { refused = ex; }
+                }
+                Assert.NotNull(refused); // the backlog is full now
+                var clock = Stopwatch.StartNew();
+                var ex2 = await Assert.ThrowsAsync<QmpConnectException>(() => QmpSession.ConnectAsync(server.Endpoint, ShortConnect).Within());
+                Assert.IsType<SocketException>(ex2.InnerException);
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5));
+            }
+            finally
+            {
+                foreach (var s in fillers) s.Dispose();
+            }
+        }
+
+        [Fact] // §2.15 mirrored: QEMU stops reading, a large command's write stalls: the call fails within its timeout, the session is Broken
+        public async Task StalledWrite_FailsWithinTheTimeoutAndBreaksTheSession()
+        {
+            using var h = await QmpHarness.StartAsync();
+            var clock = Stopwatch.StartNew();
+            var big = new JsonObject { ["command-line"] = new string('a', 8 * 1024 * 1024) };
+            var ex = await Assert.ThrowsAnyAsync<QmpException>(() =>
+                h.Session.ExecuteAsync("human-monitor-command", big, new QmpCallOptions { Timeout = TimeSpan.FromMilliseconds(300) }).Within());
+            Assert.True(ex is QmpDisconnectedException || ex is QmpTimeoutException, ex.ToString());
+            Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+            Assert.Equal(QmpSessionState.Broken, h.Session.State); // half a command is in QEMU's parser: the stream is unusable
+            await Assert.ThrowsAsync<QmpDisconnectedException>(() => h.Session.ExecuteAsync("query-status").Within());
         }
 
         [Theory] // §3.16: a listener that never accepts (the kernel queues the connection) or accepts but never greets

@@ -1,0 +1,55 @@
+using System;
+using ColoPS.Qemu;
+using ColoPS.Qmp;
+
+namespace ColoPS.Colo
+{
+    /// <summary>The role a node plays now. Roles change with failover and resume; sites do not.</summary>
+    public enum ColoRole
+    {
+        /// <summary>Receives checkpoints; takes over when the primary dies.</summary>
+        Secondary,
+        /// <summary>Runs the VM and sends checkpoints.</summary>
+        Primary,
+        /// <summary>Runs the VM alone after a failover; Resume-ColoReplication protects it again.</summary>
+        Standalone,
+        /// <summary>Its QEMU was stopped.</summary>
+        Stopped,
+    }
+
+    /// <summary>One QEMU of a COLO pair: where it runs, its process, its QMP session and its role.</summary>
+    public sealed class ColoNode
+    {
+        internal ColoNode(ColoConfig config, ColoSite site, ColoRole role, int processId, QmpSession session, QemuVersion version, ColoAccelerator accelerator)
+        {
+            Config = config;
+            Site = site;
+            Role = role;
+            ProcessId = processId;
+            Session = session;
+            QemuVersion = version;
+            Accelerator = accelerator;
+            StartedAt = DateTimeOffset.Now;
+        }
+
+        /// <summary>&lt;config name&gt;-&lt;site&gt;, e.g. demo-A.</summary>
+        public string Name => Config.Name + "-" + Site;
+        public ColoSite Site { get; }
+        public ColoRole Role { get; internal set; }
+        public int ProcessId { get; }
+        public QmpSession Session { get; }
+        public ColoConfig Config { get; }
+        public string Address => Config.GetSite(Site).Address;
+        public QemuVersion QemuVersion { get; }
+        public ColoAccelerator Accelerator { get; }
+        public DateTimeOffset StartedAt { get; }
+
+        /// <summary>Sequence of the last event before this node last became protected; COLO_EXIT after it means the pair broke.</summary>
+        public long ProtectedSinceSequence { get; internal set; }
+
+        /// <summary>True when the QEMU process exists (it may be frozen).</summary>
+        public bool IsProcessAlive => ProcessProbe.IsAlive(ProcessId);
+
+        public override string ToString() => $"{Name} ({Role}, pid {ProcessId})";
+    }
+}

@@ -1,0 +1,214 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Qmp;
+
+namespace ColoPS.Colo
+{
+    /// <summary>A progress report from a long COLO step.</summary>
+    public sealed class ColoProgress
+    {
+        public ColoProgress(string activity, string status, int percent, bool completed = false)
+        {
+            Activity = activity;
+            Status = status;
+            Percent = percent;
+            Completed = completed;
+        }
+
+        public string Activity { get; }
+        public string Status { get; }
+        /// <summary>0 to 100, or -1 when unknown.</summary>
+        public int Percent { get; }
+        public bool Completed { get; }
+    }
+
+    /// <summary>How long each kind of wait may take.</summary>
+    public sealed class ColoTimeouts
+    {
+        public TimeSpan Command { get; set; } = TimeSpan.FromSeconds(30);
+        public TimeSpan Migration { get; set; } = TimeSpan.FromMinutes(10);
+        public TimeSpan Mirror { get; set; } = TimeSpan.FromMinutes(60);
+        public TimeSpan Failover { get; set; } = TimeSpan.FromSeconds(30);
+        public TimeSpan Start { get; set; } = TimeSpan.FromSeconds(60);
+
+        public static ColoTimeouts FromSeconds(int seconds)
+        {
+            var t = TimeSpan.FromSeconds(seconds);
+            return new ColoTimeouts { Command = t < TimeSpan.FromSeconds(30) ? t : TimeSpan.FromSeconds(30), Migration = t, Mirror = t, Failover = t, Start = t };
+        }
+    }
+
+    /// <summary>Runs a ColoPlan against a node's QMP session, step by step, stopping at the first failure.</summary>
+    public sealed class ColoPlanRunner
+    {
+        private static readonly TimeSpan s_poll = TimeSpan.FromMilliseconds(50);
+        private readonly QmpSession _session;
+        private readonly ColoTimeouts _timeouts;
+        private readonly Action<ColoProgress>? _progress;
+        private readonly QmpSession? _peer;
+
+        /// <param name="peer">The other side's session, when known: WaitForColo then also waits for the secondary to report COLO mode.</param>
+        public ColoPlanRunner(QmpSession session, ColoTimeouts timeouts, Action<ColoProgress>? progress, QmpSession? peer = null)
+        {
+            _session = session;
+            _timeouts = timeouts;
+            _progress = progress;
+            _peer = peer;
+        }
+
+        public async Task RunAsync(ColoPlan plan, CancellationToken cancellationToken)
+        {
+            for (int i = 0; i < plan.Steps.Count; i++)
+            {
+                var step = plan.Steps[i];
+                Report(plan.Name, $"{i + 1}/{plan.Steps.Count}: {step.Description}", (i * 100) / plan.Steps.Count);
+                await RunStepAsync(plan, step, cancellationToken).ConfigureAwait(false);
+            }
+            Report(plan.Name, "done", 100, completed: true);
+        }
+
+        private async Task RunStepAsync(ColoPlan plan, ColoStep step, CancellationToken ct)
+        {
+            switch (step.Kind)
+            {
+                case ColoStepKind.Qmp:
+                    try
+                    {
+                        await _session.ExecuteAsync(step.Command, step.Arguments,
+                            new QmpCallOptions { OutOfBand = step.OutOfBand && _session.OobEnabled, Timeout = _timeouts.Command }, ct).ConfigureAwait(false);
+                    }
+                    catch (QmpCommandException ex)
+                    {
+                        throw new ColoException("ColoStepFailed", ColoErrorKind.OperationFailed,
+                            $"{plan.Name} on {plan.NodeName} failed at '{step.Description}': {ex.Message}", ex);
+                    }
+                    break;
+                case ColoStepKind.Hmp:
+                    var line = step.Arguments!["command-line"]!.GetValue<string>();
+                    string output = await _session.ExecuteHumanAsync(line, _timeouts.Command, ct).ConfigureAwait(false);
+                    // HMP reports failure as text in a successful reply; the commands used here print nothing on success.
+                    if (!string.IsNullOrWhiteSpace(output))
+                    {
+                        throw new ColoException("ColoStepFailed", ColoErrorKind.OperationFailed,
+                            $"{plan.Name} on {plan.NodeName} failed at '{step.Description}': HMP '{line}' said: {output.Trim()}");
+                    }
+                    break;
+                case ColoStepKind.WaitForColo:
+                    await WaitForColoAsync(plan, ct).ConfigureAwait(false);
+                    break;
+                case ColoStepKind.WaitForJobReady:
+                    await WaitForJobAsync(plan, step.Command, ready: true, _timeouts.Mirror, ct).ConfigureAwait(false);
+                    break;
+                case ColoStepKind.WaitForJobGone:
+                    await WaitForJobAsync(plan, step.Command, ready: false, _timeouts.Command, ct).ConfigureAwait(false);
+                    break;
+                case ColoStepKind.WaitForColoExit:
+                    await PollAsync(plan, "COLO mode none", _timeouts.Failover, async () =>
+                    {
+                        var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+                        return Str(s, "mode") == "none";
+                    }, ct).ConfigureAwait(false);
+                    break;
+                default:
+                    throw new InvalidOperationException("Unknown step kind " + step.Kind);
+            }
+        }
+
+        // The primary reports "colo" before the secondary has loaded the last state, so COLO is
+        // only up when the secondary says mode secondary and the primary runs again.
+        private async Task WaitForColoAsync(ColoPlan plan, CancellationToken ct)
+        {
+            var clock = Stopwatch.StartNew();
+            string last = string.Empty;
+            await PollAsync(plan, "migration status colo", _timeouts.Migration, async () =>
+            {
+                var m = await _session.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
+                string status = Str(m, "status") ?? "none";
+                if (status != last)
+                {
+                    last = status;
+                    Report(plan.Name, "Migration " + status, -1);
+                }
+                switch (status)
+                {
+                    case "colo":
+                        return true;
+                    case "completed":
+                        throw new ColoException("ColoMigrationCompletedWithoutColo", ColoErrorKind.OperationFailed,
+                            $"Migration from {plan.NodeName} ended 'completed' instead of entering COLO. The primary's QEMU cannot run COLO (QEMU 10.0.0-10.0.6 and 10.1.0-10.1.2 have this defect, fixed in 10.0.7, 10.1.3 and 10.2.0).");
+                    case "failed":
+                    case "cancelled":
+                        string error = m.TryGetProperty("error-desc", out var d) ? d.GetString() ?? string.Empty : string.Empty;
+                        throw new ColoException("ColoMigrationFailed", ColoErrorKind.OperationFailed,
+                            $"Migration from {plan.NodeName} ended '{status}' instead of entering COLO{(error.Length > 0 ? ": " + error : ".")}");
+                    default:
+                        return false;
+                }
+            }, ct).ConfigureAwait(false);
+
+            if (_peer != null && _peer.State == QmpSessionState.Running)
+            {
+                await PollAsync(plan, "secondary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
+                {
+                    var s = await _peer.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+                    return Str(s, "mode") == "secondary";
+                }, ct).ConfigureAwait(false);
+            }
+            await PollAsync(plan, "primary running", _timeouts.Migration - clock.Elapsed, async () =>
+            {
+                var s = await _session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+                return Str(s, "status") == "running";
+            }, ct).ConfigureAwait(false);
+        }
+
+        private async Task WaitForJobAsync(ColoPlan plan, string jobId, bool ready, TimeSpan timeout, CancellationToken ct)
+        {
+            await PollAsync(plan, ready ? $"block job {jobId} ready" : $"block job {jobId} gone", timeout, async () =>
+            {
+                var jobs = await _session.ExecuteAsync("query-block-jobs", null, ct).ConfigureAwait(false);
+                var job = jobs.EnumerateArray().FirstOrDefault(j => Str(j, "device") == jobId);
+                if (job.ValueKind == JsonValueKind.Undefined)
+                {
+                    if (ready)
+                    {
+                        throw new ColoException("ColoDiskSyncFailed", ColoErrorKind.OperationFailed,
+                            $"The disk copy job '{jobId}' on {plan.NodeName} ended before it was in sync; see the BLOCK_JOB_ERROR/BLOCK_JOB_COMPLETED events of the session.");
+                    }
+                    return true;
+                }
+                if (!ready) return false;
+                long len = job.TryGetProperty("len", out var l) ? l.GetInt64() : 0;
+                long offset = job.TryGetProperty("offset", out var o) ? o.GetInt64() : 0;
+                int percent = len > 0 ? (int)Math.Min(100, offset * 100 / len) : -1;
+                Report(plan.Name, string.Format(CultureInfo.InvariantCulture, "Disk sync {0} of {1} MiB", offset >> 20, len >> 20), percent);
+                return job.TryGetProperty("ready", out var r) && r.ValueKind == JsonValueKind.True;
+            }, ct).ConfigureAwait(false);
+        }
+
+        private static async Task PollAsync(ColoPlan plan, string what, TimeSpan timeout, Func<Task<bool>> done, CancellationToken ct)
+        {
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                if (await done().ConfigureAwait(false)) return;
+                if (clock.Elapsed > timeout)
+                {
+                    throw new ColoException("ColoWaitTimeout", ColoErrorKind.Timeout,
+                        string.Format(CultureInfo.InvariantCulture, "{0} on {1}: no {2} within {3:0} s.", plan.Name, plan.NodeName, what, timeout.TotalSeconds));
+                }
+                await Task.Delay(s_poll, ct).ConfigureAwait(false);
+            }
+        }
+
+        private void Report(string activity, string status, int percent, bool completed = false)
+            => _progress?.Invoke(new ColoProgress(activity, status, percent, completed));
+
+        internal static string? Str(JsonElement e, string name)
+            => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+}

@@ -1,0 +1,205 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using ColoPS.Qemu;
+using Ids = ColoPS.Qemu.QemuCommandLine.Ids;
+
+namespace ColoPS.Colo
+{
+    /// <summary>
+    /// The procedure's QMP sequences, in one place, as data. Execution and -WhatIf both read these;
+    /// unit tests compare them with the procedure's JSON. Addresses and ports come from the
+    /// configuration, so every listener binds the serving site's own address.
+    /// </summary>
+    public static class ColoPlans
+    {
+        public const string MirrorJob = "resync";
+
+        /// <summary>Procedure step 3: the secondary accepts COLO and exports its parent disk.</summary>
+        public static ColoPlan SecondaryPrepare(ColoConfig config, ColoSite site)
+        {
+            var self = config.GetSite(site);
+            return new ColoPlan("Prepare secondary", config.Name + "-" + site, new[]
+            {
+                EnableColo(),
+                ColoStep.Qmp("nbd-server-start", new JsonObject
+                {
+                    ["addr"] = Inet(self.Address, config.Ports.Nbd),
+                }, "Serve the parent disk over NBD on this site's address"),
+                ColoStep.Qmp("nbd-server-add", new JsonObject { ["device"] = Ids.Parent, ["writable"] = true }, "Export the parent disk for replication writes"),
+            });
+        }
+
+        /// <summary>Procedure step 4 (and 5): the primary replicates its disk to the secondary and starts COLO.</summary>
+        public static ColoPlan PrimaryProtect(ColoConfig config, ColoSite primarySite)
+        {
+            var steps = new List<ColoStep>();
+            steps.AddRange(AttachReplication(config, ColoConfig.Other(primarySite)));
+            steps.AddRange(StartColo(config, primarySite));
+            return new ColoPlan("Start primary", config.Name + "-" + primarySite, steps);
+        }
+
+        /// <summary>"Secondary Failover": the primary died; the secondary takes over and gets the primary's chardevs.</summary>
+        public static ColoPlan SecondaryFailover(ColoConfig config, ColoSite survivor, IReadOnlyList<JsonObject> yankInstances)
+        {
+            var self = config.GetSite(survivor);
+            var p = config.Ports;
+            var steps = new List<ColoStep>();
+            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
+            steps.Add(ColoStep.Qmp("nbd-server-stop", null, "Stop serving the disk to the dead primary"));
+            steps.Add(ColoStep.Qmp("x-colo-lost-heartbeat", null, "Take over: leave COLO and run the VM here"));
+            steps.Add(ColoStep.Wait(ColoStepKind.WaitForColoExit, "Wait until COLO mode is none"));
+            steps.Add(ObjectDel(Ids.SecondaryRedirectorOut));
+            steps.Add(ObjectDel(Ids.SecondaryRedirectorIn));
+            steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryCompareChardev }, "Drop the link to the dead primary's compare port"));
+            steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryMirrorChardev }, "Drop the link to the dead primary's mirror port"));
+            // The chardevs a primary has, so this node can become the primary of a new pair.
+            steps.Add(ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true));
+            steps.Add(ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true));
+            steps.Add(ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true));
+            steps.Add(ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false));
+            steps.Add(ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true));
+            steps.Add(ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false));
+            return new ColoPlan("Secondary failover", config.Name + "-" + survivor, steps);
+        }
+
+        /// <summary>"Primary Failover": the secondary died; the primary drops replication and runs alone.</summary>
+        /// <param name="replicationChild">The quorum child name of replication0 as QEMU reports it now (not assumed to be children.1).</param>
+        public static ColoPlan PrimaryFailover(ColoConfig config, ColoSite survivor, string replicationChild, IReadOnlyList<JsonObject> yankInstances)
+        {
+            var steps = new List<ColoStep>();
+            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
+            steps.Add(ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum"));
+            steps.Add(ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive"));
+            steps.Add(ObjectDel(Ids.CompareObject));
+            steps.Add(ObjectDel(Ids.IoThread));
+            steps.Add(ObjectDel(Ids.FilterMirror));
+            steps.Add(ObjectDel(Ids.RedirectorIn));
+            steps.Add(ObjectDel(Ids.RedirectorOut));
+            steps.Add(ColoStep.Qmp("x-colo-lost-heartbeat", null, "Leave COLO and run alone"));
+            steps.Add(ColoStep.Wait(ColoStepKind.WaitForColoExit, "Wait until COLO mode is none"));
+            return new ColoPlan("Primary failover", config.Name + "-" + survivor, steps);
+        }
+
+        /// <summary>
+        /// "Primary/Secondary resume replication": full disk sync to the new secondary, then
+        /// replication, filters and COLO again. Filters go before rew0 when the survivor has it
+        /// (it was a secondary once), so packets pass the rewriter last.
+        /// </summary>
+        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter)
+        {
+            var secondary = config.GetSite(ColoConfig.Other(survivor));
+            var steps = new List<ColoStep>
+            {
+                ColoStep.Qmp("drive-mirror", new JsonObject
+                {
+                    ["device"] = Ids.Disk,
+                    ["job-id"] = MirrorJob,
+                    ["target"] = string.Format(CultureInfo.InvariantCulture, "nbd://{0}:{1}/{2}", QemuCommandLine.Host(secondary.Address), config.Ports.Nbd, Ids.NbdExport),
+                    ["mode"] = "existing",
+                    ["format"] = "raw",
+                    ["sync"] = "full",
+                }, "Copy the whole disk to the new secondary"),
+                ColoStep.Wait(ColoStepKind.WaitForJobReady, "Wait until the disk copy is in sync", MirrorJob),
+                ColoStep.Qmp("stop", null, "Pause the VM for the switch to replication"),
+                ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob }, "End the disk copy (in sync, so nothing is lost)"),
+                ColoStep.Wait(ColoStepKind.WaitForJobGone, "Wait until the copy job is gone", MirrorJob),
+            };
+            steps.AddRange(AttachReplication(config, ColoConfig.Other(survivor)));
+            JsonObject Filter(string type, string id, string key, string value)
+            {
+                var o = new JsonObject { ["qom-type"] = type, ["id"] = id };
+                if (insertBeforeRewriter)
+                {
+                    o["insert"] = "before";
+                    o["position"] = "id=" + Ids.Rewriter;
+                }
+                o["netdev"] = Ids.Netdev;
+                o["queue"] = type == "filter-mirror" ? "tx" : "rx";
+                o[key] = value;
+                return o;
+            }
+            steps.Add(ColoStep.Qmp("object-add", Filter("filter-mirror", Ids.FilterMirror, "outdev", Ids.Mirror), "Mirror client packets to the secondary"));
+            steps.Add(ColoStep.Qmp("object-add", Filter("filter-redirector", Ids.RedirectorIn, "indev", Ids.CompareOut), "Take compared packets back into the NIC"));
+            steps.Add(ColoStep.Qmp("object-add", Filter("filter-redirector", Ids.RedirectorOut, "outdev", Ids.CompareIn), "Send the primary's packets to colo-compare"));
+            steps.Add(ColoStep.Qmp("object-add", new JsonObject { ["qom-type"] = "iothread", ["id"] = Ids.IoThread }, "colo-compare's I/O thread"));
+            steps.Add(ColoStep.Qmp("object-add", CompareObject(config), "Compare the two sides' packets"));
+            steps.AddRange(StartColo(config, survivor));
+            return new ColoPlan("Resume replication", config.Name + "-" + survivor, steps);
+        }
+
+        private static IEnumerable<ColoStep> AttachReplication(ColoConfig config, ColoSite secondarySite)
+        {
+            var secondary = config.GetSite(secondarySite);
+            yield return ColoStep.Hmp(string.Format(CultureInfo.InvariantCulture,
+                "drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host={0},file.port={1},file.export={2},node-name={3}",
+                secondary.Address, config.Ports.Nbd, Ids.NbdExport, Ids.ReplicationNode), "Open the secondary's disk over NBD as a replication node");
+            yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["node"] = Ids.ReplicationNode }, "Add it to the quorum so writes go to both sides");
+        }
+
+        private static IEnumerable<ColoStep> StartColo(ColoConfig config, ColoSite primarySite)
+        {
+            var secondary = config.GetSite(ColoConfig.Other(primarySite));
+            yield return EnableColo();
+            if (config.Tuning.CheckpointIntervalMs.HasValue)
+            {
+                yield return ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["x-checkpoint-delay"] = config.Tuning.CheckpointIntervalMs.Value }, "Set the idle checkpoint period");
+            }
+            yield return ColoStep.Qmp("migrate", new JsonObject
+            {
+                ["uri"] = string.Format(CultureInfo.InvariantCulture, "tcp:{0}:{1}", QemuCommandLine.Host(secondary.Address), config.Ports.Migration),
+            }, "Send the VM to the secondary and enter COLO");
+            yield return ColoStep.Wait(ColoStepKind.WaitForColo, "Wait until both sides are in COLO");
+        }
+
+        private static ColoStep EnableColo() => ColoStep.Qmp("migrate-set-capabilities", new JsonObject
+        {
+            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = true }),
+        }, "Enable the x-colo migration capability");
+
+        private static ColoStep ObjectDel(string id) => ColoStep.Qmp("object-del", new JsonObject { ["id"] = id }, "Remove " + id);
+
+        private static ColoStep Yank(IReadOnlyList<JsonObject> instances)
+        {
+            var array = new JsonArray();
+            foreach (var i in instances) array.Add(i.DeepClone());
+            return ColoStep.Oob("yank", new JsonObject { ["instances"] = array }, "Cut the dead peer's connections out of band so nothing waits on them");
+        }
+
+        private static ColoStep ChardevAdd(string id, string address, int port, bool server)
+        {
+            var data = new JsonObject { ["addr"] = Inet(address, port), ["server"] = server };
+            // A listening chardev created over QMP would otherwise block until a client connects.
+            if (server) data["wait"] = false;
+            return ColoStep.Qmp("chardev-add", new JsonObject
+            {
+                ["id"] = id,
+                ["backend"] = new JsonObject { ["type"] = "socket", ["data"] = data },
+            }, (server ? "Listen" : "Connect") + " " + id + " on " + address + ":" + port.ToString(CultureInfo.InvariantCulture));
+        }
+
+        private static JsonObject Inet(string host, int port) => new JsonObject
+        {
+            ["type"] = "inet",
+            ["data"] = new JsonObject { ["host"] = host, ["port"] = port.ToString(CultureInfo.InvariantCulture) },
+        };
+
+        private static JsonObject CompareObject(ColoConfig config)
+        {
+            var o = new JsonObject
+            {
+                ["qom-type"] = "colo-compare",
+                ["id"] = Ids.CompareObject,
+                ["primary_in"] = Ids.CompareInClient,
+                ["secondary_in"] = Ids.Compare,
+                ["outdev"] = Ids.CompareOutClient,
+                ["iothread"] = Ids.IoThread,
+            };
+            var t = config.Tuning;
+            if (t.CompareTimeoutMs.HasValue) o["compare_timeout"] = t.CompareTimeoutMs.Value;
+            if (t.ExpiredScanCycleMs.HasValue) o["expired_scan_cycle"] = t.ExpiredScanCycleMs.Value;
+            if (t.MaxQueueSize.HasValue) o["max_queue_size"] = t.MaxQueueSize.Value;
+            return o;
+        }
+    }
+}
