@@ -1,0 +1,36 @@
+using System.Management.Automation;
+using ColoPS.Colo;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>Reads each side's COLO state. A dead side is reported as Down, never as an error.</summary>
+    [Cmdlet(VerbsCommon.Get, "ColoStatus", DefaultParameterSetName = NodeSet)]
+    [OutputType(typeof(ColoStatus))]
+    public sealed class GetColoStatusCommand : ColoCmdlet
+    {
+        private const string NodeSet = "Node";
+        private const string SessionSet = "Session";
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = NodeSet)]
+        [ValidateNotNull]
+        public ColoNode[] Node { get; set; } = null!;
+
+        /// <summary>Sessions to QEMUs that ColoPS did not start.</summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = SessionSet)]
+        [ValidateNotNull]
+        public QmpSession[] Session { get; set; } = null!;
+
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName == NodeSet)
+            {
+                foreach (var n in Node) WriteObject(Run(ct => ColoOperations.GetStatusAsync(n, ct)));
+            }
+            else
+            {
+                foreach (var s in Session) WriteObject(Run(ct => ColoOperations.GetStatusAsync(s, null, 0, ct)));
+            }
+        }
+    }
+}

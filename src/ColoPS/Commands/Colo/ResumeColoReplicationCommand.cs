@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using ColoPS.Colo;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>
+    /// Protects a survivor again: full disk sync to a new secondary, then replication, filters and
+    /// COLO. The survivor becomes the primary.
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Resume, "ColoReplication", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(ColoStatus))]
+    public sealed class ResumeColoReplicationCommand : ColoOperationCmdlet
+    {
+        public ResumeColoReplicationCommand() : base(0xC01D) { }
+
+        /// <summary>The node running alone after a failover.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [ValidateNotNull]
+        public ColoNode Node { get; set; } = null!;
+
+        /// <summary>The new secondary from Start-ColoSecondary at the other site.</summary>
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNull]
+        public ColoNode Secondary { get; set; } = null!;
+
+        protected override void ProcessRecord()
+        {
+            ColoPlan plan;
+            try
+            {
+                plan = Run(ct => ColoOperations.PlanResumeAsync(Node, Secondary, ct));
+            }
+            catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
+            {
+                WriteMappedError(ex, Node);
+                return;
+            }
+
+            string text = plan.ToText();
+            if (!ShouldProcess(text, Format("Resume replication from {0} to {1}? This runs:{2}{3}", Node.Name, Secondary.Name, System.Environment.NewLine, text), "Resume-ColoReplication")) return;
+            try
+            {
+                Run(ct => ColoOperations.ResumeAsync(Node, Secondary, plan, Timeouts, OnProgress, ct));
+                WriteObject(Run(ct => ColoOperations.GetStatusAsync(Node, ct)));
+            }
+            catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
+            {
+                WriteMappedError(ex, Node);
+            }
+        }
+    }
+}

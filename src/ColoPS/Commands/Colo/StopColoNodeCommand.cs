@@ -1,0 +1,42 @@
+using System;
+using System.Management.Automation;
+using ColoPS.Colo;
+using ColoPS.Qmp;
+
+namespace ColoPS.Commands
+{
+    /// <summary>Shuts a node's QEMU down and removes the sockets and overlays it created; the parent disk stays.</summary>
+    [Cmdlet(VerbsLifecycle.Stop, "ColoNode", SupportsShouldProcess = true)]
+    [OutputType(typeof(ColoNode))]
+    public sealed class StopColoNodeCommand : ColoCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [ValidateNotNull]
+        public ColoNode[] Node { get; set; } = null!;
+
+        /// <summary>Seconds to wait for QEMU to quit before it is killed.</summary>
+        [Parameter]
+        [ValidateRange(1, 3600)]
+        public int TimeoutSec { get; set; } = 15;
+
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            foreach (var n in Node)
+            {
+                if (!ShouldProcess(Format("{0} (pid {1})", n.Name, n.ProcessId), "Stop COLO node QEMU")) continue;
+                try
+                {
+                    Run(ct => ColoOperations.StopAsync(n, TimeSpan.FromSeconds(TimeoutSec), ct));
+                    if (PassThru) WriteObject(n);
+                }
+                catch (Exception ex) when (ex is ColoException || ex is QmpException)
+                {
+                    WriteMappedError(ex, n);
+                }
+            }
+        }
+    }
+}
