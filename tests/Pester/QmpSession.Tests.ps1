@@ -14,9 +14,11 @@ Describe 'QMP session against real QEMU' -Tag 'E2E', 'Qmp' -Skip:(-not $HasQemu)
     }
 
     AfterAll {
-        Get-QmpSession | Disconnect-QmpSession -Confirm:$false
-        Stop-AllTestQemu
-        if ($dir) { Remove-Item $dir -Recurse -Force -ErrorAction Ignore }
+        try { Get-QmpSession | Disconnect-QmpSession -Confirm:$false }
+        finally {
+            Stop-AllTestQemu
+            if ($dir) { Remove-Item $dir -Recurse -Force -ErrorAction Ignore }
+        }
     }
 
     It 'connects and reports the version the binary reports' {

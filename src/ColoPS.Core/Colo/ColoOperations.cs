@@ -444,6 +444,9 @@ namespace ColoPS.Colo
             {
                 string? type = ColoPlanRunner.Str(i, "type");
                 if (type == "migration") list.Add(new JsonObject { ["type"] = "migration" });
+                // Only NBD clients register block-node yank instances; on a primary that is the
+                // replication link to the secondary, which drive_del would otherwise wait on.
+                else if (type == "block-node") list.Add(new JsonObject { ["type"] = "block-node", ["node-name"] = ColoPlanRunner.Str(i, "node-name") });
                 else if (type == "chardev" && peerChardevs.Contains(ColoPlanRunner.Str(i, "id")))
                     list.Add(new JsonObject { ["type"] = "chardev", ["id"] = ColoPlanRunner.Str(i, "id") });
             }

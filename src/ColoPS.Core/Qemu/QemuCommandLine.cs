@@ -102,7 +102,7 @@ namespace ColoPS.Qemu
             foreach (var dir in config.Qemu.DataDirectories) { args.Add("-L"); args.Add(dir); }
             args.AddRange(new[]
             {
-                "-name", $"{config.Name}-{role}-{site},process={config.Name}-{site}",
+                "-name", $"{config.Name}-{site}",
                 "-accel", accelerator == ColoAccelerator.Kvm ? "kvm" : "tcg",
                 "-machine", vm.MachineType,
                 "-cpu", vm.CpuModel,

@@ -63,6 +63,14 @@ namespace ColoPS.Commands
         [Parameter]
         public ColoAccelerator Accelerator { get; set; } = ColoAccelerator.Auto;
 
+        /// <summary>Extra firmware folders (-L) for a QEMU unpacked outside the system paths.</summary>
+        [Parameter]
+        public string[] QemuDataDirectory { get; set; } = Array.Empty<string>();
+
+        /// <summary>QEMU_MODULE_DIR for a QEMU unpacked outside the system paths.</summary>
+        [Parameter]
+        public string? QemuModuleDirectory { get; set; }
+
         /// <summary>Idle checkpoint period (x-checkpoint-delay) in milliseconds.</summary>
         [Parameter]
         public int CheckpointIntervalMs { get; set; }
@@ -103,7 +111,14 @@ namespace ColoPS.Commands
                     SiteA = Site(SiteA, "SiteA"),
                     SiteB = Site(SiteB, "SiteB"),
                     Ports = PortsFrom(Ports),
-                    Qemu = new ColoQemuConfig { Binary = QemuBinary, ImgBinary = QemuImgBinary, Accelerator = Accelerator },
+                    Qemu = new ColoQemuConfig
+                    {
+                        Binary = QemuBinary,
+                        ImgBinary = QemuImgBinary,
+                        Accelerator = Accelerator,
+                        DataDirectories = QemuDataDirectory,
+                        ModuleDirectory = QemuModuleDirectory,
+                    },
                     Tuning = new ColoTuningConfig
                     {
                         CheckpointIntervalMs = Bound(nameof(CheckpointIntervalMs)) ? CheckpointIntervalMs : (int?)null,

@@ -1,0 +1,318 @@
+# The COLO lifecycle against real QEMU pairs on loopback (no guest OS: SeaBIOS idles).
+# Each Describe owns a folder and a port range, and kills whatever QEMU it started, whatever happens.
+
+BeforeDiscovery {
+    $script:HasQemu = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore)
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-ColoPSUnderTest
+
+    function Assert-Protected {
+        param($Primary, $Secondary)
+        $p = Get-ColoStatus -Node $Primary
+        $s = Get-ColoStatus -Node $Secondary
+        $p.Protection | Should -Be 'Protected'
+        $p.Mode | Should -BeExactly 'primary'
+        $p.MigrationStatus | Should -BeExactly 'colo'
+        $p.RunState | Should -BeExactly 'running'
+        $s.Protection | Should -Be 'Protected'
+        $s.Mode | Should -BeExactly 'secondary'
+    }
+
+    function Assert-RunsAlone {
+        param($Node)
+        $st = Get-ColoStatus -Node $Node
+        $st.Protection | Should -Be 'Unprotected'
+        $st.Mode | Should -BeExactly 'none'
+        $st.RunState | Should -BeExactly 'running'
+        $Node.Role | Should -Be 'Standalone'
+    }
+
+    function Stop-Hard {
+        # What the story calls "the host dies": SIGKILL, then wait until the process is gone.
+        param($Node)
+        Stop-Process -Id $Node.ProcessId -Force
+        Wait-Process -Id $Node.ProcessId -Timeout 10 -ErrorAction Ignore
+    }
+}
+
+Describe 'The operator story on loopback' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $timings = [ordered]@{}
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+        $timings | ConvertTo-Json | Write-Host
+    }
+
+    It 'runs the story as written: start, status, both failovers, both resumes, stop' {
+        $cfg = New-ColoConfig -Name demo -MemoryMB 256 -DiskSizeGB 1 `
+            -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$tmp/a" } `
+            -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$tmp/b" } `
+            -Ports @{ CompareIn = 41001; Mirror = 41003; Compare = 41004; CompareOut = 41005; Migration = 41008; Nbd = 41009 }
+        $cfg | Export-ColoConfig -Path $tmp/demo.colo.json
+        $cfg = Import-ColoConfig -Path $tmp/demo.colo.json
+        $cfg.SiteB.Address | Should -BeExactly '127.0.0.2'
+
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $b = Start-ColoSecondary -Config $cfg -Site B
+        $b.Role | Should -Be 'Secondary'
+        $a = Start-ColoPrimary -Config $cfg -Site A
+        $timings.StartToColoSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2)
+        $a.Role | Should -Be 'Primary'
+        $a | Should -BeOfType ([ColoPS.Colo.ColoNode])
+
+        $status = $a, $b | Get-ColoStatus
+        $status | Should -HaveCount 2
+        $status.Protection | Should -Be @('Protected', 'Protected')
+        Assert-Protected $a $b
+
+        # Nothing listens beyond the configured addresses.
+        $listeners = Get-TcpListener -ProcessId $a.ProcessId, $b.ProcessId
+        $listeners | Should -Not -BeNullOrEmpty
+        $listeners | Where-Object { $_ -notmatch '^127\.0\.0\.[12]:' } | Should -BeNullOrEmpty
+
+        # The primary host dies: "Secondary Failover".
+        Stop-Hard $a
+        (Get-ColoStatus -Node $a).Protection | Should -Be 'Down'
+        (Get-ColoStatus -Node $b).Protection | Should -Be 'Failed'
+        $clock.Restart()
+        $after = Invoke-ColoFailover -Node $b -Confirm:$false
+        $timings.SecondaryFailoverSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2)
+        $after.Protection | Should -Be 'Unprotected'
+        Assert-RunsAlone $b
+
+        # A new secondary where A was: "Secondary resume replication".
+        $a = Start-ColoSecondary -Config $cfg -Site A
+        $clock.Restart()
+        $resumed = Resume-ColoReplication -Node $b -Secondary $a -Confirm:$false
+        $timings.ResumeSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2)
+        $resumed.Protection | Should -Be 'Protected'
+        $b.Role | Should -Be 'Primary'
+        Assert-Protected $b $a
+
+        # Now the secondary dies: "Primary Failover".
+        Stop-Hard $a
+        $clock.Restart()
+        $after = Invoke-ColoFailover -Node $b -Confirm:$false
+        $timings.PrimaryFailoverSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2)
+        $after.Protection | Should -Be 'Unprotected'
+        Assert-RunsAlone $b
+
+        # "Primary resume replication".
+        $a = Start-ColoSecondary -Config $cfg -Site A
+        $clock.Restart()
+        Resume-ColoReplication -Node $b -Secondary $a -Confirm:$false | Out-Null
+        $timings.PrimaryResumeSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2)
+        Assert-Protected $b $a
+
+        $pids = $a.ProcessId, $b.ProcessId
+        Stop-ColoNode -Node $a, $b
+        foreach ($id in $pids) { Get-Process -Id $id -ErrorAction Ignore | Should -BeNullOrEmpty }
+        $a.Role | Should -Be 'Stopped'
+        Get-ChildItem $tmp -Recurse -Filter *.qmp | Should -BeNullOrEmpty
+        Get-ChildItem $tmp -Recurse -Filter *-active.qcow2 | Should -BeNullOrEmpty
+        Get-ChildItem $tmp -Recurse -Filter *.pid | Should -BeNullOrEmpty
+        # The VM's disks stay.
+        Test-Path "$tmp/a/demo.qcow2" | Should -BeTrue
+        Test-Path "$tmp/b/demo.qcow2" | Should -BeTrue
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 42000 -Name cyc
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'survives three cycles of losing the secondary, then the primary, each followed by a resume' {
+        $secondary = Start-ColoSecondary -Config $cfg -Site B
+        $primary = Start-ColoPrimary -Config $cfg -Site A -Secondary $secondary
+        Assert-Protected $primary $secondary
+        $children = @()
+        for ($cycle = 1; $cycle -le 3; $cycle++) {
+            # The secondary dies: the primary must find replication0's real quorum child name.
+            Stop-Hard $secondary
+            Invoke-ColoFailover -Node $primary -Confirm:$false -Verbose 4>&1 |
+                Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'x-blockdev-change.*"child":"([^"]+)"' } |
+                ForEach-Object { $children += $Matches[1] }
+            Assert-RunsAlone $primary
+            $secondary = Start-ColoSecondary -Config $cfg -Site $secondary.Site
+            Resume-ColoReplication -Node $primary -Secondary $secondary -Confirm:$false | Out-Null
+            Assert-Protected $primary $secondary
+
+            # The primary dies: the secondary takes over and becomes the primary of the next pair.
+            Stop-Hard $primary
+            Invoke-ColoFailover -Node $secondary -Confirm:$false | Out-Null
+            Assert-RunsAlone $secondary
+            $survivor = $secondary
+            $secondary = Start-ColoSecondary -Config $cfg -Site $primary.Site
+            $primary = $survivor
+            Resume-ColoReplication -Node $primary -Secondary $secondary -Confirm:$false | Out-Null
+            Assert-Protected $primary $secondary
+        }
+        $children | Should -HaveCount 3
+        Write-Host "Quorum child of replication0 at each primary failover: $($children -join ', ')"
+        Stop-ColoNode -Node $primary, $secondary
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Failover when the peer is frozen, not dead' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 43000 -Name frz
+        $pair = @{}
+        $pair.B = Start-ColoSecondary -Config $cfg -Site B
+        $pair.A = Start-ColoPrimary -Config $cfg -Site A -Secondary $pair.B
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'takes over on the secondary within its timeout while the primary is stopped with SIGSTOP' {
+        Assert-Protected $pair.A $pair.B
+        & kill -STOP $pair.A.ProcessId
+        (Get-ColoStatus -Node $pair.A).Protection | Should -Be 'Down'
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Invoke-ColoFailover -Node $pair.B -Confirm:$false -TimeoutSec 20 | Out-Null
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+        Assert-RunsAlone $pair.B
+        & kill -KILL $pair.A.ProcessId
+        Wait-Process -Id $pair.A.ProcessId -Timeout 10 -ErrorAction Ignore
+    }
+
+    It 'drops replication on the primary within its timeout while the secondary is stopped with SIGSTOP' {
+        $pair.A = Start-ColoSecondary -Config $cfg -Site A
+        Resume-ColoReplication -Node $pair.B -Secondary $pair.A -Confirm:$false | Out-Null
+        Assert-Protected $pair.B $pair.A
+        & kill -STOP $pair.A.ProcessId
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Invoke-ColoFailover -Node $pair.B -Confirm:$false -TimeoutSec 20 | Out-Null
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+        Assert-RunsAlone $pair.B
+        & kill -KILL $pair.A.ProcessId
+        Wait-Process -Id $pair.A.ProcessId -Timeout 10 -ErrorAction Ignore
+        Stop-ColoNode -Node $pair.B
+    }
+}
+
+Describe 'What-if and refusals on a live pair' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 44000 -Name wif
+        $pair = @{}
+        $pair.B = Start-ColoSecondary -Config $cfg -Site B
+        $pair.A = Start-ColoPrimary -Config $cfg -Site A -Secondary $pair.B
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'prints the exact failover steps with -WhatIf and changes nothing' {
+        $transcript = Join-Path $tmp 'whatif.txt'
+        Start-Transcript -Path $transcript -UseMinimalHeader | Out-Null
+        try { Invoke-ColoFailover -Node $pair.B -WhatIf }
+        finally { Stop-Transcript | Out-Null }
+        $text = Get-Content $transcript -Raw
+        $text | Should -Match 'What if:'
+        $text | Should -Match 'Secondary failover on wif-B'
+        $text | Should -Match '"execute":"nbd-server-stop"'
+        $text | Should -Match '"execute":"x-colo-lost-heartbeat"'
+        $text | Should -Match '"host":"127.0.0.2","port":"44003"'
+        Assert-Protected $pair.A $pair.B
+        $pair.B.Role | Should -Be 'Secondary'
+    }
+
+    It 'refuses to fail over while the peer still answers' {
+        $null = Invoke-ColoFailover -Node $pair.B -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoPeerStillAlive,ColoPS.Commands.InvokeColoFailoverCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        Assert-Protected $pair.A $pair.B
+    }
+
+    It 'refuses to start a second QEMU at a site that has one' {
+        $before = @(Get-QemuProcessUnder -Directory $tmp).Count
+        $null = Start-ColoSecondary -Config $cfg -Site B -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoNodeAlreadyRunning,ColoPS.Commands.StartColoSecondaryCommand'
+        @(Get-QemuProcessUnder -Directory $tmp).Count | Should -Be $before
+    }
+
+    It 'prints the exact resume steps with -WhatIf and changes nothing' {
+        Stop-Hard $pair.A
+        Invoke-ColoFailover -Node $pair.B -Confirm:$false | Out-Null
+        $pair.A = Start-ColoSecondary -Config $cfg -Site A
+        $transcript = Join-Path $tmp 'whatif-resume.txt'
+        Start-Transcript -Path $transcript -UseMinimalHeader | Out-Null
+        try { Resume-ColoReplication -Node $pair.B -Secondary $pair.A -WhatIf }
+        finally { Stop-Transcript | Out-Null }
+        $text = Get-Content $transcript -Raw
+        $text | Should -Match 'Resume replication on wif-B'
+        $text | Should -Match '"execute":"drive-mirror".*"target":"nbd://127.0.0.1:44009/parent0"'
+        # B was a secondary once, so its new filters go before the rewriter.
+        $text | Should -Match '"insert":"before","position":"id=rew0"'
+        Assert-RunsAlone $pair.B
+        (Get-ColoStatus -Node $pair.A).RunState | Should -BeExactly 'inmigrate'
+    }
+
+    It 'refuses a failover on a node that runs alone' {
+        $null = Invoke-ColoFailover -Node $pair.B -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoNotProtected,ColoPS.Commands.InvokeColoFailoverCommand'
+        Assert-RunsAlone $pair.B
+    }
+
+    It 'refuses a resume whose secondary stands at the survivor''s own site' {
+        $null = Resume-ColoReplication -Node $pair.B -Secondary $pair.B -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoSameSite,ColoPS.Commands.ResumeColoReplicationCommand'
+        Stop-ColoNode -Node $pair.A, $pair.B
+    }
+}
+
+Describe 'QEMU 10.0.2, which cannot be a COLO primary' -Tag 'E2E', 'Colo', 'Qemu10' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $qemu10 = Get-Qemu10Fixture
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 45000 -Name q10 -Extra @{
+            QemuBinary = $qemu10.Binary; QemuDataDirectory = $qemu10.DataDirectory; QemuModuleDirectory = $qemu10.ModuleDirectory
+        }
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'is the real 10.0.2 binary' {
+        $qemu10.Version | Should -BeExactly '10.0.2'
+    }
+
+    It 'is refused as primary by version before anything starts' {
+        $null = Start-ColoPrimary -Config $cfg -Site A -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoQemuVersionUnsupported,ColoPS.Commands.StartColoPrimaryCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'NotImplemented'
+        $err[0].Exception.Message | Should -Match '0b5bf4ea'
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+
+    It 'fails the start when the check is skipped, detects "completed" and leaves no QEMU running' {
+        $b = Start-ColoSecondary -Config $cfg -Site B
+        $b.QemuVersion.ToString() | Should -BeExactly '10.0.2'
+        $null = Start-ColoPrimary -Config $cfg -Site A -Secondary $b -SkipVersionCheck -TimeoutSec 60 -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoMigrationCompletedWithoutColo,ColoPS.Commands.StartColoPrimaryCommand'
+        # The secondary would have been a second live copy of the VM: it is gone too.
+        Get-Process -Id $b.ProcessId -ErrorAction Ignore | Should -BeNullOrEmpty
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+        Get-ChildItem $tmp -Recurse -Filter *.qmp | Should -BeNullOrEmpty
+    }
+}
