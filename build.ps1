@@ -18,7 +18,7 @@
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Position = 0)]
+    [Parameter(Position = 0, ValueFromRemainingArguments)]
     [ValidateSet('Clean', 'Build', 'Help', 'Test', 'Demo', 'Package', 'Bench')]
     [string[]] $Task = @('Build'),
 
@@ -40,6 +40,8 @@ $Out = Join-Path $Root 'out'
 $ModuleOut = Join-Path $Out 'ColoPS'
 $Results = Join-Path $Out 'TestResults'
 $PesterVersion = '5.7.1'
+# The pwsh that runs this script; under `dotnet pwsh` the process is dotnet, so take the apphost from $PSHOME.
+$Pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
 
 function Invoke-Native {
     # Runs a native command and stops the build when it fails.
@@ -131,7 +133,7 @@ $(if ($Tag) { "`$c.Filter.Tag = @($(($Tag | ForEach-Object { "'$_'" }) -join ','
 exit ([int](`$r.Result -ne 'Passed'))
 "@
     $env:COLOPS_MODULE = Join-Path $ModuleOut 'ColoPS.psd1'
-    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -Command $script
+    & $Pwsh -NoProfile -NonInteractive -Command $script
     $exit = $LASTEXITCODE
     $summary = if (Test-Path $summaryFile) { Get-Content $summaryFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit }
@@ -153,7 +155,7 @@ function Invoke-Test {
 
 function Invoke-Demo {
     $null = Install-TestDependency
-    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -File (Join-Path $Root 'tools/Start-ColoDemo.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tools/Start-ColoDemo.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
     if ($LASTEXITCODE -ne 0) { throw 'The demo failed.' }
 }
 
@@ -163,7 +165,7 @@ function Invoke-Package {
 
 function Invoke-Bench {
     $null = Install-TestDependency
-    & ([System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName) -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
     if ($LASTEXITCODE -ne 0) { throw 'The benchmarks failed.' }
 }
 

@@ -144,7 +144,7 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
             # The secondary dies: the primary must find replication0's real quorum child name.
             Stop-Hard $secondary
             Invoke-ColoFailover -Node $primary -Confirm:$false -Verbose 4>&1 |
-                Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'x-blockdev-change.*"child":"([^"]+)"' } |
+                Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match '^QMP \S+ --> \{"execute":"x-blockdev-change".*"child":"([^"]+)"' } |
                 ForEach-Object { $children += $Matches[1] }
             Assert-RunsAlone $primary
             $secondary = Start-ColoSecondary -Config $cfg -Site $secondary.Site

@@ -189,6 +189,8 @@ namespace ColoPS.Colo
         {
             await new ColoPlanRunner(survivor.Session, timeouts, progress).RunAsync(plan.Plan, ct).ConfigureAwait(false);
             survivor.Role = ColoRole.Standalone;
+            // The COLO_EXIT that announced the lost peer is handled now; status reads from here on.
+            survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
         }
 
         /// <summary>

@@ -44,9 +44,8 @@ namespace ColoPS.Qemu
         {
             try
             {
-                using var p = Process.GetProcessById(pid);
-                p.Kill();
-                return p.WaitForExit((int)timeout.TotalMilliseconds);
+                using (var p = Process.GetProcessById(pid)) p.Kill();
+                return WaitForExit(pid, timeout);
             }
             catch (ArgumentException) { return true; }
             catch (InvalidOperationException) { return true; }
@@ -59,8 +58,11 @@ namespace ColoPS.Qemu
             while (IsAlive(pid))
             {
                 if (clock.Elapsed > timeout) return false;
-                System.Threading.Thread.Sleep(50);
+                System.Threading.Thread.Sleep(20);
             }
+            // Exited; give its parent a moment to reap it, so callers do not see a zombie entry.
+            var reap = Stopwatch.StartNew();
+            while (Directory.Exists($"/proc/{pid}") && reap.Elapsed < TimeSpan.FromSeconds(2)) System.Threading.Thread.Sleep(20);
             return true;
         }
     }

@@ -117,7 +117,9 @@ namespace ColoPS.Qemu
                 "-netdev", vm.NetworkBackend == "tap"
                     ? $"tap,id={Ids.Netdev},ifname={vm.TapInterface},script=no,downscript=no,vhost=off"
                     : $"user,id={Ids.Netdev}",
-                "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev}",
+                // No option ROM: the guest boots from the COLO disk, and iPXE's DHCP chatter would
+                // make colo-compare force checkpoints before the guest has even started.
+                "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev},romfile=",
             });
             args.AddRange(vm.ExtraArguments);
             return args;

@@ -125,7 +125,10 @@ namespace ColoPS.Qmp
                 catch (SocketException ex)
                 {
                     socket.Dispose();
-                    throw new QmpConnectException(endpoint, $"Cannot connect to {endpoint}: {ex.Message}", ex);
+                    string reason = endpoint.Transport == QmpTransport.Unix && !System.IO.File.Exists(endpoint.Path)
+                        ? "no socket exists at that path (is QEMU running with -qmp unix:" + endpoint.Path + ",server=on?)"
+                        : ex.Message;
+                    throw new QmpConnectException(endpoint, $"Cannot connect to {endpoint}: {reason}", ex);
                 }
                 catch
                 {

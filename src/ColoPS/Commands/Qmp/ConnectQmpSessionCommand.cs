@@ -75,6 +75,21 @@ namespace ColoPS.Commands
                 EnableOob = !NoOob.IsPresent,
             };
 
+            // QEMU's monitor serves one client at a time: a second connection would wait for a greeting that never comes.
+            foreach (var open in QmpSessionRegistry.GetAll())
+            {
+                if (open.State == QmpSessionState.Running && open.Endpoint.ToString() == endpoint.ToString())
+                {
+                    WriteError("QmpSessionExists", ErrorCategory.ResourceExists,
+                        Format("Session {0} ('{1}') is already connected to {2}; QEMU's monitor takes one client at a time. Use Get-QmpSession -Id {0}.", open.Id, open.Name, endpoint), endpoint.ToString());
+                    return;
+                }
+            }
+            if (Name != null && System.Linq.Enumerable.Any(QmpSessionRegistry.GetAll(), s => string.Equals(s.Name, Name, StringComparison.OrdinalIgnoreCase)))
+            {
+                WriteError("QmpSessionNameInUse", ErrorCategory.ResourceExists, Format("A session named '{0}' exists already.", Name), Name);
+                return;
+            }
             WriteVerbose(Format("Connecting to the QMP monitor at {0}.", endpoint));
             QmpSession session;
             try

@@ -4,16 +4,22 @@ using ColoPS.Qmp;
 namespace ColoPS.Commands
 {
     /// <summary>Lists the events a session has kept, oldest first.</summary>
-    [Cmdlet(VerbsCommon.Get, "QmpEvent")]
+    [Cmdlet(VerbsCommon.Get, "QmpEvent", DefaultParameterSetName = PositionalSet)]
     [OutputType(typeof(QmpEvent))]
     public sealed class GetQmpEventCommand : ColoCmdlet
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        private const string PositionalSet = "Positional";
+        // With the session from the pipeline the name moves to position 0: `$s | Get-QmpEvent STOP`.
+        private const string PipelineSet = "Pipeline";
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PositionalSet)]
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PipelineSet)]
         [ValidateNotNull]
         public QmpSession Session { get; set; } = null!;
 
         /// <summary>Event names to keep; wildcards allowed.</summary>
-        [Parameter(Position = 1)]
+        [Parameter(Position = 1, ParameterSetName = PositionalSet)]
+        [Parameter(Position = 0, ParameterSetName = PipelineSet)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[]? Name { get; set; }

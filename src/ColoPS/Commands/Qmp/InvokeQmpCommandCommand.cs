@@ -8,7 +8,7 @@ namespace ColoPS.Commands
 {
     /// <summary>Runs a QMP command (or an HMP command line) and writes what it returns.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "QmpCommand", DefaultParameterSetName = QmpSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-    [OutputType(typeof(PSObject), typeof(object[]), typeof(string), typeof(long))]
+    [OutputType(typeof(PSObject), typeof(string), typeof(long), typeof(ulong), typeof(double), typeof(bool))]
     public sealed class InvokeQmpCommandCommand : ColoCmdlet
     {
         private const string QmpSet = "Qmp";

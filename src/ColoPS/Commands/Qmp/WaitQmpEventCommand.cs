@@ -14,15 +14,23 @@ namespace ColoPS.Commands
     /// command causes, read $session.LastEventSequence before sending it and pass that number:
     /// an event that came in between is found in the history.
     /// </remarks>
-    [Cmdlet(VerbsLifecycle.Wait, "QmpEvent")]
+    [Cmdlet(VerbsLifecycle.Wait, "QmpEvent", DefaultParameterSetName = PositionalSet)]
     [OutputType(typeof(QmpEvent))]
     public sealed class WaitQmpEventCommand : ColoCmdlet
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        private const string PositionalSet = "Positional";
+        // With the session from the pipeline the name moves to position 0: `$s | Wait-QmpEvent STOP`.
+        private const string PipelineSet = "Pipeline";
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PositionalSet)]
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PipelineSet)]
         [ValidateNotNull]
         public QmpSession Session { get; set; } = null!;
 
-        [Parameter(Mandatory = true, Position = 1)]
+        /// <summary>Event names to wait for; wildcards allowed.</summary>
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = PositionalSet)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PipelineSet)]
+        [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; } = Array.Empty<string>();
 
@@ -44,26 +52,28 @@ namespace ColoPS.Commands
             {
                 var evt = Run(async ct =>
                 {
-                    var wait = Session.WaitForEventAsync(Name, after, timeout, ct);
-                    var progress = new ProgressRecord(0x51A7, "Waiting for QMP event", Format("{0} on {1}", names, Session.Name));
+                    var patterns = Array.ConvertAll(Name, n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase));
+                    var wait = Session.WaitForEventAsync(e => Array.Exists(patterns, p => p.IsMatch(e.Name)), after, timeout, ct);
+                    string status = Format("{0} on {1}", names, Session.Name);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     while (!wait.IsCompleted)
                     {
                         await Task.WhenAny(wait, Task.Delay(500, ct)).ConfigureAwait(false);
                         ct.ThrowIfCancellationRequested();
-                        progress.PercentComplete = (int)Math.Min(99, clock.Elapsed.TotalSeconds * 100 / timeout.TotalSeconds);
-                        progress.SecondsRemaining = (int)Math.Max(0, (timeout - clock.Elapsed).TotalSeconds);
-                        PostProgress(progress);
+                        PostProgress(new ProgressRecord(0x51A7, "Waiting for QMP event", status)
+                        {
+                            PercentComplete = (int)Math.Min(99, clock.Elapsed.TotalSeconds * 100 / timeout.TotalSeconds),
+                            SecondsRemaining = (int)Math.Max(0, (timeout - clock.Elapsed).TotalSeconds),
+                        });
                     }
-                    progress.RecordType = ProgressRecordType.Completed;
-                    PostProgress(progress);
+                    PostProgress(new ProgressRecord(0x51A7, "Waiting for QMP event", status) { RecordType = ProgressRecordType.Completed });
                     return await wait.ConfigureAwait(false);
                 });
                 WriteObject(PSQmpEvent.Wrap(evt));
             }
             catch (QmpTimeoutException ex)
             {
-                WriteError(new ErrorRecord(new TimeoutException(Format("No {0} event on {1} within {2} s.", names, Session.Name, TimeoutSec), ex),
+                WriteError(new ErrorRecord(new QmpTimeoutException(Format("Waiting for {0} on {1}", names, Session.Name), ex.Timeout),
                     "QmpEventWaitTimeout", ErrorCategory.OperationTimeout, Session));
             }
             catch (QmpException ex)
