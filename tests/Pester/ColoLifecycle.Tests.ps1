@@ -316,3 +316,51 @@ Describe 'QEMU 10.0.2, which cannot be a COLO primary' -Tag 'E2E', 'Colo', 'Qemu
         Get-ChildItem $tmp -Recurse -Filter *.qmp | Should -BeNullOrEmpty
     }
 }
+
+Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 48000 -Name att
+        $cfg | Export-ColoConfig -Path "$tmp/att.colo.json"
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'starts the pair in one pwsh process, then fails over from another' {
+        # Another process starts the pair and exits; the QEMUs, daemonized, keep running.
+        $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
+        $module = (Get-Module ColoPS).Path -replace '\.dll$', '.psd1'
+        & $pwsh -NoProfile -NonInteractive -Command "
+            `$ErrorActionPreference = 'Stop'
+            Import-Module '$module'
+            `$cfg = Import-ColoConfig -Path '$tmp/att.colo.json'
+            `$b = Start-ColoSecondary -Config `$cfg -Site B
+            `$a = Start-ColoPrimary -Config `$cfg -Site A -Secondary `$b -WarningAction SilentlyContinue
+        "
+        $LASTEXITCODE | Should -Be 0
+        @(Get-QemuProcessUnder -Directory $tmp).Count | Should -Be 2
+
+        $cfg2 = Import-ColoConfig -Path "$tmp/att.colo.json"
+        $nodes = Connect-ColoNode -Config $cfg2
+        $nodes | Should -HaveCount 2
+        $a = $nodes | Where-Object Site -eq 'A'
+        $b = $nodes | Where-Object Site -eq 'B'
+        $a.Role | Should -Be 'Primary'
+        $b.Role | Should -Be 'Secondary'
+        Assert-Protected $a $b
+
+        Stop-Hard $a
+        Invoke-ColoFailover -Node $b -Confirm:$false | Out-Null
+        Assert-RunsAlone $b
+        Stop-ColoNode -Node $b
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+
+    It 'says clearly when no QEMU runs at the site' {
+        $null = Connect-ColoNode -Config $cfg -Site A -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoNodeNotRunning,ColoPS.Commands.ConnectColoNodeCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+}

@@ -131,6 +131,40 @@ namespace ColoPS.Colo
 
         #endregion
 
+        /// <summary>
+        /// A node for a QEMU that is already running at a site (started by another process, a
+        /// previous runbook, or by hand with ColoPS's command line): its pid from the site's pid
+        /// file, a session to its QMP socket, and its role from query-colo-status.
+        /// </summary>
+        public static async Task<ColoNode> AttachAsync(ColoConfig config, ColoSite site, TimeSpan timeout, CancellationToken ct)
+        {
+            ColoConfigValidator.ThrowIfInvalid(config, checkFiles: false);
+            int pid = QemuLauncher.RunningPid(config.PidFileOf(site))
+                ?? throw new ColoException("ColoNodeNotRunning", ColoErrorKind.ObjectNotFound,
+                    $"No QEMU of {config.Name} runs at site {site} (no live process in {config.PidFileOf(site)}).");
+            var socket = config.QmpSocketOf(site);
+            var session = FindSession(socket);
+            if (session == null)
+            {
+                session = await QmpSession.ConnectAsync(QmpEndpoint.Unix(socket), new QmpSessionOptions
+                {
+                    Name = config.Name + "-" + site,
+                    ConnectTimeout = timeout,
+                }, ct).ConfigureAwait(false);
+                QmpSessionRegistry.Add(session);
+            }
+            var colo = await session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+            var run = await session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+            var role = (ColoPlanRunner.Str(colo, "mode"), ColoPlanRunner.Str(run, "status")) switch
+            {
+                ("primary", _) => ColoRole.Primary,
+                ("secondary", _) => ColoRole.Secondary,
+                (_, "inmigrate") => ColoRole.Secondary,
+                _ => ColoRole.Standalone,
+            };
+            return new ColoNode(config, site, role, pid, session, session.QemuVersion!, QemuBinary.ResolveAccelerator(config.Qemu.Accelerator));
+        }
+
         #region Failover
 
         /// <summary>What a failover will do, worked out from the survivor's state without changing anything.</summary>
