@@ -1,0 +1,141 @@
+using System;
+using System.Collections;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Text.Json.Nodes;
+using System.Threading.Tasks;
+using ColoPS.Commands;
+using ColoPS.Qmp;
+using ColoPS.Tests.Fakes;
+using Xunit;
+
+namespace ColoPS.Tests.Cmdlets
+{
+    /// <summary>
+    /// The QMP cmdlets in an in-process runspace against the fake server: how JSON becomes
+    /// PowerShell objects and how QMP errors become ErrorRecords. Real QEMU runs in the Pester suite.
+    /// </summary>
+    public class HostedCmdletTests
+    {
+        private static PowerShell NewShell()
+        {
+            var iss = InitialSessionState.CreateDefault2();
+            iss.ImportPSModule(new[] { typeof(ConnectQmpSessionCommand).Assembly.Location });
+            return PowerShell.Create(iss);
+        }
+
+        private static async Task<(FakeQmpServer, Task<FakeQmpConnection>)> Serve()
+        {
+            var server = new FakeQmpServer();
+            var accept = server.AcceptAsync();
+            await Task.Yield();
+            return (server, accept);
+        }
+
+        [Fact]
+        public async Task Invoke_QmpCommand_writes_objects_as_PSCustomObject_and_integers_as_Int64()
+        {
+            var (server, accept) = await Serve();
+            using var _ = server;
+            using var ps = NewShell();
+            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
+            var connect = ps.InvokeAsync();
+            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
+            await qemu.HandshakeAsync();
+            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
+            try
+            {
+                ps.Commands.Clear();
+                ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status");
+                var invoke = ps.InvokeAsync();
+                var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+                Assert.Equal("query-status", cmd.Name);
+                await qemu.ReplyAsync(cmd, JsonNode.Parse(@"{""status"":""running"",""running"":true,""n"":42,""list"":[1,""a""]}"));
+                var result = (await invoke.WaitAsync(FakeQmpServer.Timeout)).Single();
+                Assert.IsType<PSCustomObject>(result.BaseObject);
+                Assert.Equal("running", result.Properties["status"].Value);
+                Assert.Equal(true, result.Properties["running"].Value);
+                Assert.IsType<long>(result.Properties["n"].Value);
+                var list = Assert.IsType<object[]>(result.Properties["list"].Value);
+                Assert.Equal(1L, list[0]);
+            }
+            finally
+            {
+                session.Dispose();
+                QmpSessionRegistry.Remove(session);
+            }
+        }
+
+        [Theory]
+        [InlineData("CommandNotFound", "QmpCommandNotFound", ErrorCategory.NotImplemented)]
+        [InlineData("DeviceNotFound", "QmpDeviceNotFound", ErrorCategory.ObjectNotFound)]
+        [InlineData("GenericError", "QmpGenericError", ErrorCategory.InvalidOperation)]
+        [InlineData("DeviceNotActive", "QmpDeviceNotActive", ErrorCategory.ResourceUnavailable)]
+        [InlineData("__com.example_Custom", "QmpCommandError", ErrorCategory.NotSpecified)]
+        public async Task A_QMP_error_is_a_non_terminating_record_named_after_its_class(string errorClass, string id, ErrorCategory category)
+        {
+            var (server, accept) = await Serve();
+            using var _ = server;
+            using var ps = NewShell();
+            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
+            var connect = ps.InvokeAsync();
+            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
+            await qemu.HandshakeAsync();
+            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
+            try
+            {
+                ps.Commands.Clear();
+                ps.Streams.Error.Clear();
+                ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "something")
+                  .AddParameter("Arguments", new Hashtable { ["a"] = 1, ["nested"] = new Hashtable { ["b"] = new[] { "x", "y" } } });
+                var invoke = ps.InvokeAsync();
+                var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+                Assert.Equal(1, cmd.Arguments!["a"]!.GetValue<long>());
+                Assert.Equal("y", cmd.Arguments!["nested"]!["b"]![1]!.GetValue<string>());
+                await qemu.ReplyErrorAsync(cmd, errorClass, "it failed");
+                var output = await invoke.WaitAsync(FakeQmpServer.Timeout);
+                Assert.Empty(output);
+                var error = Assert.Single(ps.Streams.Error);
+                Assert.Equal(id + ",ColoPS.Commands.InvokeQmpCommandCommand", error.FullyQualifiedErrorId);
+                Assert.Equal(category, error.CategoryInfo.Category);
+                var ex = Assert.IsType<QmpCommandException>(error.Exception);
+                Assert.Equal(errorClass, ex.ErrorClass);
+                Assert.Equal("it failed", ex.Description);
+            }
+            finally
+            {
+                session.Dispose();
+                QmpSessionRegistry.Remove(session);
+            }
+        }
+
+        [Fact]
+        public void Every_cmdlet_declares_its_output_type()
+        {
+            var cmdlets = typeof(ConnectQmpSessionCommand).Assembly.GetTypes()
+                .Where(t => t.GetCustomAttributes(typeof(CmdletAttribute), false).Length > 0).ToList();
+            Assert.True(cmdlets.Count >= 16);
+            foreach (var t in cmdlets)
+            {
+                Assert.True(t.GetCustomAttributes(typeof(OutputTypeAttribute), false).Length > 0, t.Name + " has no [OutputType]");
+                Assert.True(t.IsSealed, t.Name + " is not sealed");
+            }
+        }
+
+        [Fact]
+        public void Commands_that_change_a_VM_support_ShouldProcess_and_failover_is_high_impact()
+        {
+            var byName = typeof(ConnectQmpSessionCommand).Assembly.GetTypes()
+                .Select(t => (Type: t, Attr: (CmdletAttribute?)t.GetCustomAttributes(typeof(CmdletAttribute), false).FirstOrDefault()))
+                .Where(x => x.Attr != null)
+                .ToDictionary(x => x.Attr!.VerbName + "-" + x.Attr.NounName, x => x.Attr!);
+            foreach (var name in new[] { "Start-ColoSecondary", "Start-ColoPrimary", "Invoke-ColoFailover", "Resume-ColoReplication", "Stop-ColoNode", "Invoke-QmpCommand", "Disconnect-QmpSession", "Export-ColoConfig" })
+            {
+                Assert.True(byName[name].SupportsShouldProcess, name);
+            }
+            Assert.Equal(ConfirmImpact.High, byName["Invoke-ColoFailover"].ConfirmImpact);
+            Assert.Equal(ConfirmImpact.High, byName["Resume-ColoReplication"].ConfirmImpact);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Linq;
+using System.Text.Json.Nodes;
+using ColoPS.Colo;
+using Xunit;
+
+namespace ColoPS.Tests.Colo
+{
+    /// <summary>
+    /// The plans against the procedure's own JSON. The procedure binds the primary's mirror and
+    /// compare ports and the secondary's NBD server to 0.0.0.0; ColoPS binds the serving site's
+    /// address instead, so the expected JSON below differs from the document only in those hosts.
+    /// </summary>
+    public class ColoPlansTests
+    {
+        internal static ColoConfig Config() => new ColoConfig
+        {
+            Name = "demo",
+            SiteA = new ColoSiteConfig { Address = "127.0.0.1", WorkDirectory = "/tmp/colo-a" },
+            SiteB = new ColoSiteConfig { Address = "127.0.0.2", WorkDirectory = "/tmp/colo-b" },
+        };
+
+        private static void AssertSteps(ColoPlan plan, params string[] expected)
+        {
+            var actual = plan.Steps.Where(s => s.Kind == ColoStepKind.Qmp || s.Kind == ColoStepKind.Hmp).ToList();
+            Assert.Equal(expected.Length, actual.Count);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                var want = JsonNode.Parse(expected[i])!;
+                var got = JsonNode.Parse(actual[i].ToJson())!;
+                Assert.True(JsonNode.DeepEquals(want, got), $"step {i + 1}: expected {want.ToJsonString()} got {got.ToJsonString()}");
+            }
+        }
+
+        [Fact]
+        public void SecondaryPrepare_is_procedure_step_3_bound_to_the_site_address()
+        {
+            AssertSteps(ColoPlans.SecondaryPrepare(Config(), ColoSite.B),
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": {""capabilities"": [ {""capability"": ""x-colo"", ""state"": true } ] } }",
+                @"{""execute"": ""nbd-server-start"", ""arguments"": {""addr"": {""type"": ""inet"", ""data"": {""host"": ""127.0.0.2"", ""port"": ""9999""} } } }",
+                @"{""execute"": ""nbd-server-add"", ""arguments"": {""device"": ""parent0"", ""writable"": true } }");
+        }
+
+        [Fact]
+        public void PrimaryProtect_is_procedure_step_4_and_waits_for_colo()
+        {
+            var plan = ColoPlans.PrimaryProtect(Config(), ColoSite.A);
+            AssertSteps(plan,
+                @"{""execute"": ""human-monitor-command"", ""arguments"": {""command-line"": ""drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.2,file.port=9999,file.export=parent0,node-name=replication0""}}",
+                @"{""execute"": ""x-blockdev-change"", ""arguments"":{""parent"": ""colo-disk0"", ""node"": ""replication0"" } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": {""capabilities"": [ {""capability"": ""x-colo"", ""state"": true } ] } }",
+                @"{""execute"": ""migrate"", ""arguments"": {""uri"": ""tcp:127.0.0.2:9998"" } }");
+            Assert.Equal(ColoStepKind.WaitForColo, plan.Steps.Last().Kind);
+        }
+
+        [Fact]
+        public void PrimaryProtect_sets_the_checkpoint_period_when_configured()
+        {
+            var cfg = Config();
+            cfg.Tuning.CheckpointIntervalMs = 2000;
+            var steps = ColoPlans.PrimaryProtect(cfg, ColoSite.A).Steps.Select(s => s.ToJson()).ToList();
+            Assert.Contains(@"{""execute"":""migrate-set-parameters"",""arguments"":{""x-checkpoint-delay"":2000}}", steps);
+        }
+
+        [Fact]
+        public void PrimaryFailover_uses_the_child_name_it_is_given()
+        {
+            AssertSteps(ColoPlans.PrimaryFailover(Config(), ColoSite.A, "children.3", System.Array.Empty<JsonObject>()),
+                @"{""execute"": ""x-blockdev-change"", ""arguments"":{ ""parent"": ""colo-disk0"", ""child"": ""children.3""} }",
+                @"{""execute"": ""human-monitor-command"", ""arguments"":{ ""command-line"": ""drive_del replication0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""comp0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""iothread1"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""m0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""redire0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""redire1"" } }",
+                @"{""execute"": ""x-colo-lost-heartbeat"" }");
+        }
+
+        [Fact]
+        public void SecondaryFailover_readies_the_primary_chardevs_on_its_own_address()
+        {
+            AssertSteps(ColoPlans.SecondaryFailover(Config(), ColoSite.B, System.Array.Empty<JsonObject>()),
+                @"{""execute"": ""nbd-server-stop""}",
+                @"{""execute"": ""x-colo-lost-heartbeat""}",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""f2"" } }",
+                @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""f1"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"":{ ""id"": ""red1"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"":{ ""id"": ""red0"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""mirror0"", ""backend"":{""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""compare1"", ""backend"": {""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""compare0"", ""backend"": {""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""compare0-0"", ""backend"": {""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"":""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""compare_out"", ""backend"": {""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"":{ ""id"": ""compare_out0"", ""backend"": {""type"": ""socket"", ""data"": {""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": false } } } }");
+        }
+
+        [Fact]
+        public void Failover_plans_yank_out_of_band_first()
+        {
+            var yank = new[] { new JsonObject { ["type"] = "migration" } };
+            var plan = ColoPlans.SecondaryFailover(Config(), ColoSite.B, yank);
+            Assert.True(plan.Steps[0].OutOfBand);
+            Assert.Equal(@"{""exec-oob"":""yank"",""arguments"":{""instances"":[{""type"":""migration""}]}}", plan.Steps[0].ToJson());
+        }
+
+        [Fact]
+        public void Resume_after_secondary_failover_is_the_secondary_resume_of_the_procedure()
+        {
+            // The survivor at B was a secondary: filters go before rew0; the new secondary is at A.
+            AssertSteps(ColoPlans.Resume(Config(), ColoSite.B, insertBeforeRewriter: true),
+                @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.1:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
+                @"{""execute"": ""stop""}",
+                @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
+                @"{""execute"": ""human-monitor-command"", ""arguments"":{""command-line"": ""drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.1,file.port=9999,file.export=parent0,node-name=replication0""}}",
+                @"{""execute"": ""x-blockdev-change"", ""arguments"":{ ""parent"": ""colo-disk0"", ""node"": ""replication0"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-mirror"",""id"": ""m0"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""tx"", ""outdev"": ""mirror0"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire0"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""indev"": ""compare_out"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire1"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""outdev"": ""compare0"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""iothread"", ""id"": ""iothread1"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""colo-compare"", ""id"": ""comp0"", ""primary_in"": ""compare0-0"", ""secondary_in"": ""compare1"", ""outdev"": ""compare_out0"", ""iothread"": ""iothread1"" } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"":{ ""capabilities"": [ {""capability"": ""x-colo"", ""state"": true } ] } }",
+                @"{""execute"": ""migrate"", ""arguments"":{ ""uri"": ""tcp:127.0.0.1:9998"" } }");
+        }
+
+        [Fact]
+        public void Resume_on_a_primary_that_never_was_a_secondary_adds_filters_without_position()
+        {
+            var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false).Steps.Select(s => s.ToJson()).ToList();
+            Assert.Contains(@"{""execute"":""object-add"",""arguments"":{""qom-type"":""filter-mirror"",""id"":""m0"",""netdev"":""hn0"",""queue"":""tx"",""outdev"":""mirror0""}}", steps);
+            Assert.Contains(@"{""execute"":""drive-mirror"",""arguments"":{""device"":""colo-disk0"",""job-id"":""resync"",""target"":""nbd://127.0.0.2:9999/parent0"",""mode"":""existing"",""format"":""raw"",""sync"":""full""}}", steps);
+            Assert.DoesNotContain(steps, s => s.Contains("rew0"));
+        }
+
+        [Fact]
+        public void Resume_waits_for_the_mirror_and_for_colo()
+        {
+            var kinds = ColoPlans.Resume(Config(), ColoSite.A, false).Steps.Select(s => s.Kind).ToList();
+            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[1]);
+            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[4]);
+            Assert.Equal(ColoStepKind.WaitForColo, kinds.Last());
+        }
+
+        [Fact]
+        public void Plans_follow_port_overrides()
+        {
+            var cfg = Config();
+            cfg.Ports.Nbd = 19999;
+            cfg.Ports.Migration = 19998;
+            var text = ColoPlans.PrimaryProtect(cfg, ColoSite.A).ToText();
+            Assert.Contains("file.port=19999", text);
+            Assert.Contains("tcp:127.0.0.2:19998", text);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Linq;
+using ColoPS.Colo;
+using ColoPS.Qemu;
+using Xunit;
+
+namespace ColoPS.Tests.Colo
+{
+    public class QemuCommandLineTests
+    {
+        private static readonly QemuVersion V72 = new QemuVersion(7, 2, 22);
+        private static readonly QemuVersion V92 = new QemuVersion(9, 2, 0);
+
+        [Fact]
+        public void Primary_binds_every_listener_to_its_site_address_never_the_wildcard()
+        {
+            var args = QemuCommandLine.Primary(ColoPlansTests.Config(), ColoSite.A, V72, ColoAccelerator.Tcg);
+            var joined = string.Join(" ", args);
+            Assert.DoesNotContain("0.0.0.0", joined);
+            Assert.Contains("socket,id=mirror0,host=127.0.0.1,port=9003,server=on,wait=off", args);
+            Assert.Contains("socket,id=compare1,host=127.0.0.1,port=9004,server=on,wait=off", args);
+            Assert.Contains("socket,id=compare0-0,host=127.0.0.1,port=9001", args);
+            Assert.Contains("unix:/tmp/colo-a/demo.qmp,server=on,wait=off", args);
+            Assert.Contains("-S", args);
+            Assert.Contains("-daemonize", args);
+        }
+
+        [Fact]
+        public void Secondary_connects_to_the_primary_and_listens_on_its_own_address()
+        {
+            var args = QemuCommandLine.Secondary(ColoPlansTests.Config(), ColoSite.B, V72, ColoAccelerator.Tcg);
+            Assert.Contains("socket,id=red0,host=127.0.0.1,port=9003,reconnect=1", args);
+            Assert.Contains("tcp:127.0.0.2:9998", args);
+            Assert.DoesNotContain("0.0.0.0", string.Join(" ", args));
+            Assert.Contains(args, a => a.StartsWith("if=none,id=childs0,driver=replication,mode=secondary") && a.Contains("file.file.filename=/tmp/colo-b/demo-active.qcow2") && a.Contains("file.backing.file.filename=/tmp/colo-b/demo-hidden.qcow2"));
+        }
+
+        [Theory]
+        [InlineData(7, 2, "reconnect=1")]
+        [InlineData(9, 1, "reconnect=1")]
+        [InlineData(9, 2, "reconnect-ms=1000")]
+        [InlineData(10, 0, "reconnect-ms=1000")]
+        public void Reconnect_option_follows_the_version(int major, int minor, string expected)
+            => Assert.Equal(expected, QemuCommandLine.Reconnect(new QemuVersion(major, minor, 0)));
+
+        [Fact]
+        public void Accelerator_and_nic_without_option_rom()
+        {
+            var args = QemuCommandLine.Secondary(ColoPlansTests.Config(), ColoSite.B, V92, ColoAccelerator.Kvm).ToList();
+            Assert.Equal("kvm", args[args.IndexOf("-accel") + 1]);
+            Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=", args);
+        }
+
+        [Theory]
+        [InlineData("10.0.0", false)]
+        [InlineData("10.0.2", false)]
+        [InlineData("10.0.6", false)]
+        [InlineData("10.0.7", true)]
+        [InlineData("10.1.0", false)]
+        [InlineData("10.1.2", false)]
+        [InlineData("10.1.3", true)]
+        [InlineData("10.2.0", true)]
+        [InlineData("7.2.22", true)]
+        [InlineData("9.2.4", true)]
+        public void Broken_primary_versions_are_known(string version, bool canBePrimary)
+            => Assert.Equal(canBePrimary, QemuVersionPolicy.CanBePrimary(QemuVersion.Parse(version)));
+
+        [Fact]
+        public void Version_parses_the_binary_banner()
+        {
+            Assert.True(QemuVersion.TryParse("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)", out var v));
+            Assert.Equal("7.2.22", v!.ToString());
+            Assert.Equal("Debian 1:7.2+dfsg-7+deb12u18+b3", v.Package);
+        }
+    }
+}
