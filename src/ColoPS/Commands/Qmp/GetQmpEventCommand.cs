@@ -21,6 +21,7 @@ namespace ColoPS.Commands
         [Parameter(Position = 1, ParameterSetName = PositionalSet)]
         [Parameter(Position = 0, ParameterSetName = PipelineSet)]
         [SupportsWildcards]
+        [ArgumentCompleter(typeof(QmpEventNameCompleter))]
         [ValidateNotNullOrEmpty]
         public string[]? Name { get; set; }
 

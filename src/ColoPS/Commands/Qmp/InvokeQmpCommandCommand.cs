@@ -27,6 +27,7 @@ namespace ColoPS.Commands
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = QmpSet)]
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = QmpPipelineSet)]
         [Alias("Execute")]
+        [ArgumentCompleter(typeof(QmpCommandNameCompleter))]
         [ValidateNotNullOrEmpty]
         public string Command { get; set; } = string.Empty;
 

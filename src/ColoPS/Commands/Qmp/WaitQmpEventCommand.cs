@@ -31,6 +31,7 @@ namespace ColoPS.Commands
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = PositionalSet)]
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = PipelineSet)]
         [SupportsWildcards]
+        [ArgumentCompleter(typeof(QmpEventNameCompleter))]
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; } = Array.Empty<string>();
 
