@@ -364,3 +364,29 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 }
+
+Describe 'A QEMU that fails at start' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $cfg = New-TestColoConfig -Directory $tmp -PortBase 49000 -Name bad
+    }
+    AfterAll {
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'reports QEMU''s own message and leaves nothing behind' {
+        # Something else already holds the secondary's migration port.
+        $squatter = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Parse('127.0.0.2'), $cfg.Ports.Migration)
+        $squatter.Start()
+        try {
+            $null = Start-ColoSecondary -Config $cfg -Site B -ErrorVariable err -ErrorAction SilentlyContinue
+        }
+        finally { $squatter.Stop() }
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'QemuStartFailed,ColoPS.Commands.StartColoSecondaryCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidResult'
+        $err[0].Exception.Message | Should -Match 'Address already in use'
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+        Get-ChildItem $tmp -Recurse -Include *.qmp, *.pid, *-active.qcow2, *-hidden.qcow2 | Should -BeNullOrEmpty
+    }
+}

@@ -387,7 +387,16 @@ namespace ColoPS.Colo
 
         private static async Task<ColoNode> LaunchAsync(ColoConfig config, ColoSite site, ColoRole role, IReadOnlyList<string> args, QemuVersion version, ColoAccelerator accelerator, ColoTimeouts timeouts, CancellationToken ct)
         {
-            int pid = await QemuLauncher.StartAsync(config.Qemu.Binary, args, config.PidFileOf(site), Environment(config), timeouts.Start, ct).ConfigureAwait(false);
+            int pid;
+            try
+            {
+                pid = await QemuLauncher.StartAsync(config.Qemu.Binary, args, config.PidFileOf(site), Environment(config), timeouts.Start, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                RemoveRuntimeFiles(config, site);
+                throw;
+            }
             try
             {
                 var session = await QmpSession.ConnectAsync(QmpEndpoint.Unix(config.QmpSocketOf(site)), new QmpSessionOptions

@@ -111,6 +111,37 @@ namespace ColoPS.Tests.Cmdlets
         }
 
         [Fact]
+        public async Task Stopping_the_pipeline_ends_a_wait_at_once()
+        {
+            var (server, accept) = await Serve();
+            using var _ = server;
+            using var ps = NewShell();
+            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
+            var connect = ps.InvokeAsync();
+            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
+            await qemu.HandshakeAsync();
+            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
+            try
+            {
+                ps.Commands.Clear();
+                ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "NEVER").AddParameter("TimeoutSec", 600);
+                var wait = ps.InvokeAsync();
+                await Task.Delay(300);
+                Assert.False(wait.IsCompleted);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                await ps.StopAsync(null, null).WaitAsync(FakeQmpServer.Timeout);   // what Ctrl+C does
+                await Assert.ThrowsAsync<PipelineStoppedException>(() => wait.WaitAsync(FakeQmpServer.Timeout));
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the wait did not stop promptly");
+                Assert.Equal(QmpSessionState.Running, session.State);
+            }
+            finally
+            {
+                session.Dispose();
+                QmpSessionRegistry.Remove(session);
+            }
+        }
+
+        [Fact]
         public void Every_cmdlet_declares_its_output_type()
         {
             var cmdlets = typeof(ConnectQmpSessionCommand).Assembly.GetTypes()
