@@ -25,26 +25,51 @@ namespace ColoPS.Tests.Cmdlets
             return PowerShell.Create(iss);
         }
 
-        private static async Task<(FakeQmpServer, Task<FakeQmpConnection>)> Serve()
+        /// <summary>A runspace with ColoPS whose Connect-QmpSession reached the fake server.</summary>
+        private sealed class Hosted : IDisposable
         {
-            var server = new FakeQmpServer();
-            var accept = server.AcceptAsync();
-            await Task.Yield();
-            return (server, accept);
+            private readonly FakeQmpServer _server;
+
+            private Hosted(FakeQmpServer server, PowerShell shell, FakeQmpConnection qemu, QmpSession session)
+            {
+                _server = server;
+                Shell = shell;
+                Qemu = qemu;
+                Session = session;
+            }
+
+            public PowerShell Shell { get; }
+            public FakeQmpConnection Qemu { get; }
+            public QmpSession Session { get; }
+
+            public static async Task<Hosted> ConnectAsync()
+            {
+                var server = new FakeQmpServer();
+                var accept = server.AcceptAsync();
+                var ps = NewShell();
+                ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
+                var connect = ps.InvokeAsync();
+                var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
+                await qemu.HandshakeAsync();
+                var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
+                ps.Commands.Clear();
+                return new Hosted(server, ps, qemu, session);
+            }
+
+            public void Dispose()
+            {
+                Session.Dispose();
+                QmpSessionRegistry.Remove(Session);
+                Shell.Dispose();
+                _server.Dispose();
+            }
         }
 
         [Fact]
         public async Task Invoke_QmpCommand_writes_objects_as_PSCustomObject_and_integers_as_Int64()
         {
-            var (server, accept) = await Serve();
-            using var _ = server;
-            using var ps = NewShell();
-            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
-            var connect = ps.InvokeAsync();
-            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
-            await qemu.HandshakeAsync();
-            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
-            try
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
             {
                 ps.Commands.Clear();
                 ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status");
@@ -60,11 +85,6 @@ namespace ColoPS.Tests.Cmdlets
                 var list = Assert.IsType<object[]>(result.Properties["list"].Value);
                 Assert.Equal(1L, list[0]);
             }
-            finally
-            {
-                session.Dispose();
-                QmpSessionRegistry.Remove(session);
-            }
         }
 
         [Theory]
@@ -75,15 +95,8 @@ namespace ColoPS.Tests.Cmdlets
         [InlineData("__com.example_Custom", "QmpCommandError", ErrorCategory.NotSpecified)]
         public async Task A_QMP_error_is_a_non_terminating_record_named_after_its_class(string errorClass, string id, ErrorCategory category)
         {
-            var (server, accept) = await Serve();
-            using var _ = server;
-            using var ps = NewShell();
-            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
-            var connect = ps.InvokeAsync();
-            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
-            await qemu.HandshakeAsync();
-            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
-            try
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
             {
                 ps.Commands.Clear();
                 ps.Streams.Error.Clear();
@@ -103,25 +116,13 @@ namespace ColoPS.Tests.Cmdlets
                 Assert.Equal(errorClass, ex.ErrorClass);
                 Assert.Equal("it failed", ex.Description);
             }
-            finally
-            {
-                session.Dispose();
-                QmpSessionRegistry.Remove(session);
-            }
         }
 
         [Fact]
         public async Task Stopping_the_pipeline_ends_a_wait_at_once()
         {
-            var (server, accept) = await Serve();
-            using var _ = server;
-            using var ps = NewShell();
-            ps.AddCommand("Connect-QmpSession").AddParameter("Path", server.SocketPath).AddParameter("Name", "hosted-" + Guid.NewGuid().ToString("N"));
-            var connect = ps.InvokeAsync();
-            var qemu = await accept.WaitAsync(FakeQmpServer.Timeout);
-            await qemu.HandshakeAsync();
-            var session = (QmpSession)(await connect.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
-            try
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
             {
                 ps.Commands.Clear();
                 ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "NEVER").AddParameter("TimeoutSec", 600);
@@ -133,11 +134,6 @@ namespace ColoPS.Tests.Cmdlets
                 await Assert.ThrowsAsync<PipelineStoppedException>(() => wait.WaitAsync(FakeQmpServer.Timeout));
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the wait did not stop promptly");
                 Assert.Equal(QmpSessionState.Running, session.State);
-            }
-            finally
-            {
-                session.Dispose();
-                QmpSessionRegistry.Remove(session);
             }
         }
 

@@ -16,17 +16,8 @@ namespace ColoPS.Commands
     /// </remarks>
     [Cmdlet(VerbsLifecycle.Wait, "QmpEvent", DefaultParameterSetName = PositionalSet)]
     [OutputType(typeof(QmpEvent))]
-    public sealed class WaitQmpEventCommand : ColoCmdlet
+    public sealed class WaitQmpEventCommand : QmpEventCmdlet
     {
-        private const string PositionalSet = "Positional";
-        // With the session from the pipeline the name moves to position 0: `$s | Wait-QmpEvent STOP`.
-        private const string PipelineSet = "Pipeline";
-
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PositionalSet)]
-        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PipelineSet)]
-        [ValidateNotNull]
-        public QmpSession Session { get; set; } = null!;
-
         /// <summary>Event names to wait for; wildcards allowed.</summary>
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = PositionalSet)]
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = PipelineSet)]
@@ -53,8 +44,7 @@ namespace ColoPS.Commands
             {
                 var evt = Run(async ct =>
                 {
-                    var patterns = Array.ConvertAll(Name, n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase));
-                    var wait = Session.WaitForEventAsync(e => Array.Exists(patterns, p => p.IsMatch(e.Name)), after, timeout, ct);
+                    var wait = Session.WaitForEventAsync(NameFilter(Name), after, timeout, ct);
                     string status = Format("{0} on {1}", names, Session.Name);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     while (!wait.IsCompleted)
