@@ -167,6 +167,27 @@ Describe 'QMP session against real QEMU' -Tag 'E2E', 'Qmp' -Skip:(-not $HasQemu)
         }
     }
 
+    It 'logs every message sent and received to -LogPath, with secrets redacted' {
+        $logDir = New-TestDirectory
+        try {
+            $logged = Start-TestQemu -Directory $logDir -Name 'logged'
+            $log = Join-Path $logDir 'qmp.log'
+            $ls = Connect-QmpSession -Path $logged.Socket -Name 'logged' -LogPath $log
+            Invoke-QmpCommand $ls query-status | Out-Null
+            Invoke-QmpCommand $ls object-add @{ 'qom-type' = 'secret'; id = 'sec0'; data = 'hunter2' } | Out-Null
+            $ls | Disconnect-QmpSession -Confirm:$false
+            $text = Get-Content $log -Raw
+            $text | Should -Match '--> \{"execute":"query-status"'
+            $text | Should -Match '<-- \{"return": \{"status": "prelaunch"'
+            $text | Should -Match '"data":"\*\*\*"'
+            $text | Should -Not -Match 'hunter2'
+        }
+        finally {
+            Stop-TestQemu $logged
+            Remove-Item $logDir -Recurse -Force -ErrorAction Ignore
+        }
+    }
+
     It 'refuses a socket that does not exist with a connect error' {
         $null = Connect-QmpSession -Path (Join-Path $dir 'missing.qmp') -TimeoutSec 2 -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeExactly 'QmpConnectFailed,ColoPS.Commands.ConnectQmpSessionCommand'

@@ -54,6 +54,11 @@ namespace ColoPS.Commands
         [ValidateRange(1024, int.MaxValue)]
         public int MaxMessageBytes { get; set; } = QmpSessionOptions.DefaultMaxMessageBytes;
 
+        /// <summary>Append every QMP message sent and received (secrets redacted) to this file.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? LogPath { get; set; }
+
         /// <summary>Do not negotiate out-of-band execution even when QEMU offers it.</summary>
         [Parameter]
         public SwitchParameter NoOob { get; set; }
@@ -90,6 +95,17 @@ namespace ColoPS.Commands
                 WriteError("QmpSessionNameInUse", ErrorCategory.ResourceExists, Format("A session named '{0}' exists already.", Name), Name);
                 return;
             }
+            QmpFileLog? log = null;
+            if (LogPath != null)
+            {
+                try { log = new QmpFileLog(SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogPath)); }
+                catch (Exception ex) when (ex is System.IO.IOException || ex is UnauthorizedAccessException)
+                {
+                    WriteError(new ErrorRecord(ex, "QmpLogNotWritable", ErrorCategory.WriteError, LogPath));
+                    return;
+                }
+                options.Log = log.Write;
+            }
             WriteVerbose(Format("Connecting to the QMP monitor at {0}.", endpoint));
             QmpSession session;
             try
@@ -98,9 +114,11 @@ namespace ColoPS.Commands
             }
             catch (Exception ex) when (ex is QmpException || ex is ArgumentException)
             {
+                log?.Close();
                 WriteMappedError(ex, endpoint.ToString());
                 return;
             }
+            log?.Attach(session);
             QmpSessionRegistry.Add(session);
             WriteVerbose(Format("Connected: QEMU {0}, capabilities [{1}], oob {2}.", session.QemuVersion, string.Join(", ", session.Capabilities), session.OobEnabled ? "on" : "off"));
             WriteObject(session);
