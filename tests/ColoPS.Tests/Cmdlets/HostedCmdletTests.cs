@@ -70,21 +70,19 @@ namespace ColoPS.Tests.Cmdlets
         {
             using var h = await Hosted.ConnectAsync();
             var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
-            {
-                ps.Commands.Clear();
-                ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status");
-                var invoke = ps.InvokeAsync();
-                var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
-                Assert.Equal("query-status", cmd.Name);
-                await qemu.ReplyAsync(cmd, JsonNode.Parse(@"{""status"":""running"",""running"":true,""n"":42,""list"":[1,""a""]}"));
-                var result = (await invoke.WaitAsync(FakeQmpServer.Timeout)).Single();
-                Assert.IsType<PSCustomObject>(result.BaseObject);
-                Assert.Equal("running", result.Properties["status"].Value);
-                Assert.Equal(true, result.Properties["running"].Value);
-                Assert.IsType<long>(result.Properties["n"].Value);
-                var list = Assert.IsType<object[]>(result.Properties["list"].Value);
-                Assert.Equal(1L, list[0]);
-            }
+            ps.Commands.Clear();
+            ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status");
+            var invoke = ps.InvokeAsync();
+            var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal("query-status", cmd.Name);
+            await qemu.ReplyAsync(cmd, JsonNode.Parse(@"{""status"":""running"",""running"":true,""n"":42,""list"":[1,""a""]}"));
+            var result = (await invoke.WaitAsync(FakeQmpServer.Timeout)).Single();
+            Assert.IsType<PSCustomObject>(result.BaseObject);
+            Assert.Equal("running", result.Properties["status"].Value);
+            Assert.Equal(true, result.Properties["running"].Value);
+            Assert.IsType<long>(result.Properties["n"].Value);
+            var list = Assert.IsType<object[]>(result.Properties["list"].Value);
+            Assert.Equal(1L, list[0]);
         }
 
         [Theory]
@@ -97,25 +95,23 @@ namespace ColoPS.Tests.Cmdlets
         {
             using var h = await Hosted.ConnectAsync();
             var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
-            {
-                ps.Commands.Clear();
-                ps.Streams.Error.Clear();
-                ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "something")
-                  .AddParameter("Arguments", new Hashtable { ["a"] = 1, ["nested"] = new Hashtable { ["b"] = new[] { "x", "y" } } });
-                var invoke = ps.InvokeAsync();
-                var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
-                Assert.Equal(1, cmd.Arguments!["a"]!.GetValue<long>());
-                Assert.Equal("y", cmd.Arguments!["nested"]!["b"]![1]!.GetValue<string>());
-                await qemu.ReplyErrorAsync(cmd, errorClass, "it failed");
-                var output = await invoke.WaitAsync(FakeQmpServer.Timeout);
-                Assert.Empty(output);
-                var error = Assert.Single(ps.Streams.Error);
-                Assert.Equal(id + ",ColoPS.Commands.InvokeQmpCommandCommand", error.FullyQualifiedErrorId);
-                Assert.Equal(category, error.CategoryInfo.Category);
-                var ex = Assert.IsType<QmpCommandException>(error.Exception);
-                Assert.Equal(errorClass, ex.ErrorClass);
-                Assert.Equal("it failed", ex.Description);
-            }
+            ps.Commands.Clear();
+            ps.Streams.Error.Clear();
+            ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "something")
+              .AddParameter("Arguments", new Hashtable { ["a"] = 1, ["nested"] = new Hashtable { ["b"] = new[] { "x", "y" } } });
+            var invoke = ps.InvokeAsync();
+            var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal(1, cmd.Arguments!["a"]!.GetValue<long>());
+            Assert.Equal("y", cmd.Arguments!["nested"]!["b"]![1]!.GetValue<string>());
+            await qemu.ReplyErrorAsync(cmd, errorClass, "it failed");
+            var output = await invoke.WaitAsync(FakeQmpServer.Timeout);
+            Assert.Empty(output);
+            var error = Assert.Single(ps.Streams.Error);
+            Assert.Equal(id + ",ColoPS.Commands.InvokeQmpCommandCommand", error.FullyQualifiedErrorId);
+            Assert.Equal(category, error.CategoryInfo.Category);
+            var ex = Assert.IsType<QmpCommandException>(error.Exception);
+            Assert.Equal(errorClass, ex.ErrorClass);
+            Assert.Equal("it failed", ex.Description);
         }
 
         [Fact]
@@ -123,18 +119,16 @@ namespace ColoPS.Tests.Cmdlets
         {
             using var h = await Hosted.ConnectAsync();
             var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
-            {
-                ps.Commands.Clear();
-                ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "NEVER").AddParameter("TimeoutSec", 600);
-                var wait = ps.InvokeAsync();
-                await Task.Delay(300);
-                Assert.False(wait.IsCompleted);
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                await ps.StopAsync(null, null).WaitAsync(FakeQmpServer.Timeout);   // what Ctrl+C does
-                await Assert.ThrowsAsync<PipelineStoppedException>(() => wait.WaitAsync(FakeQmpServer.Timeout));
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the wait did not stop promptly");
-                Assert.Equal(QmpSessionState.Running, session.State);
-            }
+            ps.Commands.Clear();
+            ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "NEVER").AddParameter("TimeoutSec", 600);
+            var wait = ps.InvokeAsync();
+            await Task.Delay(300);
+            Assert.False(wait.IsCompleted);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await ps.StopAsync(null, null).WaitAsync(FakeQmpServer.Timeout);   // what Ctrl+C does
+            await Assert.ThrowsAsync<PipelineStoppedException>(() => wait.WaitAsync(FakeQmpServer.Timeout));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the wait did not stop promptly");
+            Assert.Equal(QmpSessionState.Running, session.State);
         }
 
         [Fact]
