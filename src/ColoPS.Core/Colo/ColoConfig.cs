@@ -49,6 +49,9 @@ namespace ColoPS.Colo
         public string PidFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".pid");
         public string LogFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".log");
         public string ActiveOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-active.qcow2");
+        /// <summary>The tap a site's NIC uses: the site's own, else the VM's.</summary>
+        public string? TapOf(ColoSite site) => string.IsNullOrEmpty(GetSite(site).TapInterface) ? Vm.TapInterface : GetSite(site).TapInterface;
+
         public string HiddenOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-hidden.qcow2");
 
         public ColoConfig Clone()
@@ -94,6 +97,9 @@ namespace ColoPS.Colo
 
         /// <summary>The parent disk at this site; &lt;WorkDirectory&gt;/&lt;Name&gt;.qcow2 when empty.</summary>
         public string? DiskPath { get; set; }
+
+        /// <summary>With a tap backend: this site's tap interface, when it differs from Vm.TapInterface (two sites on one host).</summary>
+        public string? TapInterface { get; set; }
     }
 
     /// <summary>The TCP ports of the procedure. Each binds the address of the site that serves it.</summary>

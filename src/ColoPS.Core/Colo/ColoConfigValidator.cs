@@ -57,8 +57,15 @@ namespace ColoPS.Colo
                 Add("ColoConfigInvalidOption", "Vm.NicModel", $"'{vm.NicModel}' is not supported; use one of {string.Join(", ", s_nicModels)} (virtio-net needs vnet_hdr on every COLO filter).");
             if (!s_backends.Contains(vm.NetworkBackend))
                 Add("ColoConfigInvalidOption", "Vm.NetworkBackend", $"'{vm.NetworkBackend}' is not a network backend; use user or tap.");
-            if (vm.NetworkBackend == "tap" && (string.IsNullOrEmpty(vm.TapInterface) || !s_token.IsMatch(vm.TapInterface!)))
-                Add("ColoConfigInvalidOption", "Vm.TapInterface", "A tap backend needs a tap interface name of letters, digits, '-', '_' or '.'.");
+            if (vm.NetworkBackend == "tap")
+            {
+                foreach (var site in new[] { ColoSite.A, ColoSite.B })
+                {
+                    var tap = config.SiteA == null || config.SiteB == null ? vm.TapInterface : config.TapOf(site);
+                    if (string.IsNullOrEmpty(tap) || !s_token.IsMatch(tap!))
+                        Add("ColoConfigInvalidOption", $"Site{site}.TapInterface", "A tap backend needs a tap interface name (Vm.TapInterface or the site's TapInterface) of letters, digits, '-', '_' or '.'.");
+                }
+            }
             if (string.IsNullOrEmpty(vm.DiskImage))
             {
                 if (!(vm.DiskSizeGB > 0) || vm.DiskSizeGB > 65536)

@@ -115,7 +115,7 @@ namespace ColoPS.Qemu
                 "-pidfile", config.PidFileOf(site),
                 "-daemonize",
                 "-netdev", vm.NetworkBackend == "tap"
-                    ? $"tap,id={Ids.Netdev},ifname={vm.TapInterface},script=no,downscript=no,vhost=off"
+                    ? $"tap,id={Ids.Netdev},ifname={config.TapOf(site)},script=no,downscript=no,vhost=off"
                     : $"user,id={Ids.Netdev}",
                 // No option ROM: the guest boots from the COLO disk, and iPXE's DHCP chatter would
                 // make colo-compare force checkpoints before the guest has even started.

@@ -14,7 +14,7 @@ namespace ColoPS.Commands
         [ValidateNotNullOrEmpty]
         public string Name { get; set; } = string.Empty;
 
-        /// <summary>Site A: @{ Address = '127.0.0.1'; WorkDirectory = '/var/lib/colo/a'; DiskPath = (optional) }.</summary>
+        /// <summary>Site A: @{ Address = '127.0.0.1'; WorkDirectory = '/var/lib/colo/a'; DiskPath = (optional); TapInterface = (optional) }.</summary>
         [Parameter(Mandatory = true)]
         public IDictionary SiteA { get; set; } = null!;
 
@@ -151,9 +151,10 @@ namespace ColoPS.Commands
                     case "address": site.Address = value ?? string.Empty; break;
                     case "workdirectory": site.WorkDirectory = value is null ? string.Empty : SessionState.Path.GetUnresolvedProviderPathFromPSPath(value); break;
                     case "diskpath": site.DiskPath = value is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(value); break;
+                    case "tapinterface": site.TapInterface = value; break;
                     default:
                         throw new ColoException("ColoConfigUnknownKey", ColoErrorKind.InvalidArgument,
-                            $"-{parameter} has an unknown key '{key}'; use Address, WorkDirectory and DiskPath.");
+                            $"-{parameter} has an unknown key '{key}'; use Address, WorkDirectory, DiskPath and TapInterface.");
                 }
             }
             return site;
