@@ -352,6 +352,12 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
         Assert-Protected $a $b
 
         Stop-Hard $a
+        # A runbook that attaches only now never saw COLO_EXIT: the dead link still shows.
+        $b.Session | Disconnect-QmpSession -Confirm:$false
+        $b = Connect-ColoNode -Config $cfg2 -Site B
+        $late = Get-ColoStatus -Node $b
+        $late.Protection | Should -Be 'Failed'
+        $late.Message | Should -Match 'link to the peer is down'
         Invoke-ColoFailover -Node $b -Confirm:$false | Out-Null
         Assert-RunsAlone $b
         Stop-ColoNode -Node $b

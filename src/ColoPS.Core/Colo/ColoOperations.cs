@@ -244,16 +244,21 @@ namespace ColoPS.Colo
                 if (existing != null)
                 {
                     var st = await existing.ExecuteAsync("query-status", null, new QmpCallOptions { Timeout = TimeSpan.FromSeconds(3) }, ct).ConfigureAwait(false);
-                    return (true, "answers (" + ColoPlanRunner.Str(st, "status") + ")");
+                    return (true, $"it answers QMP (run state {ColoPlanRunner.Str(st, "status")})");
                 }
                 if (!File.Exists(socket)) return (false, peerPid.HasValue ? $"process {peerPid} without a QMP socket" : "no process, no QMP socket");
                 using var probe = await QmpSession.ConnectAsync(QmpEndpoint.Unix(socket), new QmpSessionOptions { ConnectTimeout = TimeSpan.FromSeconds(3), CommandTimeout = TimeSpan.FromSeconds(3) }, ct).ConfigureAwait(false);
                 var status = await probe.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-                return (true, "answers (" + ColoPlanRunner.Str(status, "status") + ")");
+                return (true, $"it answers QMP (run state {ColoPlanRunner.Str(status, "status")})");
+            }
+            catch (QmpGreetingException) when (peerPid.HasValue && ProcessProbe.IsAlive(peerPid.Value) && !ProcessProbe.IsFrozen(peerPid.Value))
+            {
+                // A running process whose monitor gives no greeting is serving another client, not dead.
+                return (true, $"its process {peerPid} runs and its QMP monitor is held by another client");
             }
             catch (QmpException ex)
             {
-                return (false, "does not answer: " + ex.Message);
+                return (false, "it does not answer: " + ex.Message);
             }
         }
 
@@ -268,6 +273,7 @@ namespace ColoPS.Colo
                 throw new ColoException("ColoSameSite", ColoErrorKind.InvalidArgument, $"{secondary.Name} runs at the survivor's own site {survivor.Site}; the new secondary belongs at site {ColoConfig.Other(survivor.Site)}.");
             if (secondary.Role != ColoRole.Secondary)
                 throw new ColoException("ColoNotSecondary", ColoErrorKind.InvalidArgument, $"{secondary.Name} is {secondary.Role}, not a freshly started secondary (Start-ColoSecondary).");
+            QemuVersionPolicy.ThrowIfCannotBePrimary(survivor.QemuVersion);
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             if (ColoPlanRunner.Str(colo, "mode") != "none")
                 throw new ColoException("ColoStillProtected", ColoErrorKind.InvalidState, $"{survivor.Name} is still in COLO mode {ColoPlanRunner.Str(colo, "mode")}; fail over first.");
@@ -279,7 +285,24 @@ namespace ColoPS.Colo
         public static async Task ResumeAsync(ColoNode survivor, ColoNode secondary, ColoPlan plan, ColoTimeouts timeouts, Action<ColoProgress>? progress, CancellationToken ct)
         {
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
-            await new ColoPlanRunner(survivor.Session, timeouts, progress, secondary.Session).RunAsync(plan, ct).ConfigureAwait(false);
+            try
+            {
+                await new ColoPlanRunner(survivor.Session, timeouts, progress, secondary.Session).RunAsync(plan, ct).ConfigureAwait(false);
+            }
+            catch (Exception) when (survivor.Session.State == QmpSessionState.Running)
+            {
+                // The survivor must keep serving: the new secondary (possibly a second live copy if
+                // the migration ended without COLO) goes, and a VM paused for the switch runs again.
+                await DiscardAsync(secondary).ConfigureAwait(false);
+                try
+                {
+                    var run = await survivor.Session.ExecuteAsync("query-status", null, CancellationToken.None).ConfigureAwait(false);
+                    if (ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate")
+                        await survivor.Session.ExecuteAsync("cont", null, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (QmpException) { }
+                throw;
+            }
             survivor.Role = ColoRole.Primary;
         }
 
@@ -290,12 +313,20 @@ namespace ColoPS.Colo
         /// <summary>Quits QEMU, waits for it (kills it after the timeout) and removes the files the node created. The parent disk stays.</summary>
         public static async Task StopAsync(ColoNode node, TimeSpan timeout, CancellationToken ct)
         {
+            bool quitting = false;
             if (node.Session.State == QmpSessionState.Running && !ProcessProbe.IsFrozen(node.ProcessId))
             {
-                try { await node.Session.ExecuteAsync("quit", null, new QmpCallOptions { Timeout = TimeSpan.FromSeconds(5) }, ct).ConfigureAwait(false); }
-                catch (QmpException) { /* QEMU may close the socket before it answers */ }
+                try
+                {
+                    await node.Session.ExecuteAsync("quit", null, new QmpCallOptions { Timeout = TimeSpan.FromSeconds(5) }, ct).ConfigureAwait(false);
+                    quitting = true;
+                }
+                catch (QmpDisconnectedException) { quitting = true; /* QEMU may close the socket before it answers */ }
+                catch (QmpException) { }
             }
-            if (!ProcessProbe.WaitForExit(node.ProcessId, timeout)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
+            // A QEMU that is frozen or did not take the quit (a hung main loop) will not exit by itself.
+            if (!quitting) timeout = TimeSpan.FromMilliseconds(Math.Min(timeout.TotalMilliseconds, 500));
+            if (!ProcessProbe.WaitForExit(node.ProcessId, timeout) && IsNodeProcess(node)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
             await DiscardAsync(node).ConfigureAwait(false);
         }
 
@@ -340,7 +371,30 @@ namespace ColoPS.Colo
 
             var exit = session.GetEvents(protectedSince).LastOrDefault(e => e.Name == "COLO_EXIT");
             (result.Protection, result.Message) = Derive(result, exit);
+            if (result.Protection == ColoProtection.Protected)
+            {
+                // COLO_EXIT is sent once; a session opened later never sees it. The peer-facing
+                // sockets tell the same story at any time.
+                var down = await PeerLinkDownAsync(session, result.Mode == "secondary", call, ct).ConfigureAwait(false);
+                if (down != null) (result.Protection, result.Message) = (ColoProtection.Failed, down);
+            }
             return result;
+        }
+
+        private static async Task<string?> PeerLinkDownAsync(QmpSession session, bool secondary, QmpCallOptions call, CancellationToken ct)
+        {
+            var peerFacing = secondary ? new[] { Ids.SecondaryMirrorChardev, Ids.SecondaryCompareChardev } : new[] { Ids.Mirror, Ids.Compare };
+            JsonElement chardevs;
+            try { chardevs = await session.ExecuteAsync("query-chardev", null, call, ct).ConfigureAwait(false); }
+            catch (QmpCommandException) { return null; }
+            foreach (var c in chardevs.EnumerateArray())
+            {
+                string? label = ColoPlanRunner.Str(c, "label");
+                string? file = ColoPlanRunner.Str(c, "filename");
+                if (label != null && peerFacing.Contains(label) && file != null && file.StartsWith("disconnected", StringComparison.Ordinal))
+                    return $"The link to the peer is down ({label}: {file}); run Invoke-ColoFailover here if the peer is gone.";
+            }
+            return null;
         }
 
         internal static (ColoProtection, string?) Derive(ColoStatus s, QmpEvent? coloExit)
@@ -405,6 +459,9 @@ namespace ColoPS.Colo
                     ConnectTimeout = TimeSpan.FromSeconds(20),
                     CommandTimeout = timeouts.Command,
                 }, ct).ConfigureAwait(false);
+                // A node started again at a site takes over its name; the dead session under it goes.
+                foreach (var stale in QmpSessionRegistry.GetAll().Where(x => x.Name == session.Name && x.State != QmpSessionState.Running))
+                    QmpSessionRegistry.Remove(stale);
                 QmpSessionRegistry.Add(session);
                 return new ColoNode(config, site, role, pid, session, version, accelerator);
             }
@@ -416,9 +473,14 @@ namespace ColoPS.Colo
             }
         }
 
+        // A process id can be reused once the QEMU is gone: only a process whose command line names
+        // this node's QMP socket is ours to kill.
+        private static bool IsNodeProcess(ColoNode node)
+            => ProcessProbe.IsAlive(node.ProcessId) && ProcessProbe.CommandLineContains(node.ProcessId, node.Config.QmpSocketOf(node.Site));
+
         private static Task DiscardAsync(ColoNode node)
         {
-            if (ProcessProbe.IsAlive(node.ProcessId)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
+            if (IsNodeProcess(node)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
             node.Session.Dispose();
             QmpSessionRegistry.Remove(node.Session);
             RemoveRuntimeFiles(node.Config, node.Site);

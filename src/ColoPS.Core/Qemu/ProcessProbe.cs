@@ -22,6 +22,21 @@ namespace ColoPS.Qemu
             catch (InvalidOperationException) { return false; }
         }
 
+        /// <summary>True when /proc/&lt;pid&gt;/cmdline contains <paramref name="text"/> in one of its arguments.</summary>
+        public static bool CommandLineContains(int pid, string text)
+        {
+            try
+            {
+                foreach (var arg in File.ReadAllText($"/proc/{pid}/cmdline").Split('\0'))
+                    if (arg.Contains(text, StringComparison.Ordinal)) return true;
+                return false;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }
+
         /// <summary>True when the process is stopped (SIGSTOP): alive but unable to answer.</summary>
         public static bool IsFrozen(int pid) => State(pid) == 'T';
 

@@ -40,7 +40,7 @@ namespace ColoPS.Commands
             if (plan.PeerAnswers && !Force && !WhatIfRequested)
             {
                 WriteError("ColoPeerStillAlive", ErrorCategory.InvalidOperation,
-                    Format("The peer of {0} still answers ({1}); failing over now would leave two running copies of the VM. Stop or fence the peer first, or use -Force.", Node.Name, plan.PeerState), Node);
+                    Format("The peer of {0} is alive: {1}. Failing over now would leave two running copies of the VM. Stop or fence the peer first, or use -Force.", Node.Name, plan.PeerState), Node);
                 return;
             }
 
