@@ -139,11 +139,21 @@ exit ([int](`$r.Result -ne 'Passed'))
     return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit }
 }
 
+function Test-NothingLeftBehind {
+    # After every suite: no QEMU the tests started still runs, and no QMP socket stays in their folders.
+    $qemu = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -match '/tmp/colops-' })
+    $sockets = @(Get-ChildItem '/tmp/colops-*' -Recurse -Filter *.qmp -ErrorAction Ignore)
+    foreach ($p in $qemu) { Write-Host "Left running by the tests: pid $($p.Id) $($p.CommandLine)" -ForegroundColor Red; $p.Kill() }
+    foreach ($f in $sockets) { Write-Host "Socket left by the tests: $($f.FullName)" -ForegroundColor Red }
+    $failed = [int]($qemu.Count -gt 0) + [int]($sockets.Count -gt 0)
+    [pscustomobject]@{ Suite = 'Leftovers'; Passed = 2 - $failed; Failed = $failed; Skipped = 0; Exit = $failed }
+}
+
 function Invoke-Test {
     $pester = Install-TestDependency
     if (Test-Path $Results) { Remove-Item $Results -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $Results
-    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester)
+    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester; Test-NothingLeftBehind)
     $suites | Format-Table Suite, Passed, Failed, Skipped, Exit -AutoSize | Out-Host
     $passed = ($suites | Measure-Object Passed -Sum).Sum
     $failed = ($suites | Measure-Object Failed -Sum).Sum
@@ -160,12 +170,15 @@ function Invoke-Demo {
 }
 
 function Invoke-Package {
-    & (Join-Path $Root 'tools/New-ColoPackage.ps1') -ModulePath $ModuleOut -OutputPath $Out
+    # Publish-PSResource to a temporary local repository, isolated from the user's PSResourceGet setup.
+    $null = & (Join-Path $Root 'tools/New-ColoPackage.ps1') -ModulePath $ModuleOut -OutputPath $Out
 }
 
 function Invoke-Bench {
+    # A fresh pwsh: the module assembly cannot be unloaded. COLOPS_BENCH_QUICK=1 asks for the short smoke run.
     $null = Install-TestDependency
-    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1')
+    $quick = @(if ($env:COLOPS_BENCH_QUICK -and $env:COLOPS_BENCH_QUICK -ne '0') { '-Quick' })
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
     if ($LASTEXITCODE -ne 0) { throw 'The benchmarks failed.' }
 }
 

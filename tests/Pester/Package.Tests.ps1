@@ -17,10 +17,30 @@ BeforeAll {
     $version = [string](Import-PowerShellDataFile $manifest).ModuleVersion
     $outDir = (Resolve-Path (Join-Path $PSScriptRoot '../..')).ProviderPath | Join-Path -ChildPath 'out'
 
-    # Build the package when it is missing or older than the staged module.
+    Add-Type -AssemblyName System.IO.Compression.FileSystem
+    function Test-PackageCurrent {
+        # True when the package holds exactly the staged module's files, byte for byte.
+        param([string] $Path)
+        if (-not (Test-Path $Path)) { return $false }
+        $zip = [System.IO.Compression.ZipFile]::OpenRead($Path)
+        try {
+            foreach ($f in Get-ChildItem $moduleDir -Recurse -File) {
+                $name = [System.IO.Path]::GetRelativePath($moduleDir, $f.FullName) -replace '\\', '/'
+                $entry = $zip.GetEntry($name)
+                if (-not $entry) { return $false }
+                $stream = $entry.Open()
+                try { $packed = [System.Security.Cryptography.SHA256]::HashData($stream) } finally { $stream.Dispose() }
+                $onDisk = [System.Security.Cryptography.SHA256]::HashData([System.IO.File]::ReadAllBytes($f.FullName))
+                if ([Convert]::ToHexString($packed) -ne [Convert]::ToHexString($onDisk)) { return $false }
+            }
+            return $true
+        }
+        finally { $zip.Dispose() }
+    }
+
+    # Build the package when it is missing or does not hold the staged module as it is now.
     $nupkg = Join-Path $outDir "ColoPS.$version.nupkg"
-    $staged = Get-ChildItem $moduleDir -Recurse -File | Sort-Object LastWriteTimeUtc -Descending | Select-Object -First 1
-    if (-not (Test-Path $nupkg) -or (Get-Item $nupkg).LastWriteTimeUtc -lt $staged.LastWriteTimeUtc) {
+    if (-not (Test-PackageCurrent $nupkg)) {
         $null = & (Join-Path $PSScriptRoot '../../tools/New-ColoPackage.ps1') -ModulePath $moduleDir -OutputPath $outDir
     }
 
@@ -42,8 +62,9 @@ BeforeAll {
 
     # What this test must leave as it found it.
     $realData = [Environment]::GetFolderPath('LocalApplicationData')
-    $realInstall = Join-Path $realData 'powershell/Modules/ColoPS'
-    $realInstallBefore = Test-Path $realInstall
+    # PowerShell's CurrentUser module folder and PSResourceGet's (which follows HOME) can differ.
+    $realInstall = @((Join-Path $realData 'powershell/Modules/ColoPS'), (Join-Path $HOME '.local/share/powershell/Modules/ColoPS')) | Select-Object -Unique
+    $realInstallBefore = @($realInstall | ForEach-Object { Test-Path $_ })
     $realStore = Join-Path $realData 'PSResourceGet/PSResourceRepository.xml'
     $realStoreBefore = if (Test-Path $realStore) { Get-Content $realStore -Raw } else { $null }
 
@@ -53,9 +74,14 @@ BeforeAll {
         $file = Join-Path $tmp ('child-' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '.ps1')
         $result = "$file.json"
         Set-Content -Path $file -Value $Script
-        $exe = [System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
-        # Under `dotnet pwsh` the process is dotnet; pwsh.dll has to be named after it.
-        $prefix = if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+        # The running pwsh's own executable; under `dotnet pwsh` without one in $PSHOME the process is
+        # dotnet itself, and pwsh.dll has to be named after it.
+        $exe = Join-Path $PSHOME $(if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' })
+        $prefix = @()
+        if (-not (Test-Path $exe)) {
+            $exe = [System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
+            if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $prefix = @(Join-Path $PSHOME 'pwsh.dll') }
+        }
         $argList = @($prefix) + @('-NoProfile', '-NonInteractive', '-File', $file, '-ResultPath', $result)
         foreach ($k in $Parameters.Keys) { $argList += "-$k"; $argList += $Parameters[$k] }
         # The child gets its own environment; this process's HOME and XDG folders stay as they are.
@@ -88,7 +114,7 @@ AfterAll {
 
 Describe 'The ColoPS package' -Tag 'Package' {
     It 'is a nupkg of the staged module, with its manifest, assemblies, formats and help' {
-        Add-Type -AssemblyName System.IO.Compression.FileSystem
+        Test-PackageCurrent $nupkg | Should -BeTrue -Because 'the package holds the staged files byte for byte'
         $zip = [System.IO.Compression.ZipFile]::OpenRead($nupkg)
         try {
             $entries = $zip.Entries.FullName
@@ -142,7 +168,7 @@ finally {
         It 'installs into the isolated CurrentUser folder and leaves the real one alone' {
             $install.Result.InstalledLocation | Should -BeLike "$($isolated.XDG_DATA_HOME)*"
             Test-Path (Join-Path $userModules "ColoPS/$version/ColoPS.psd1") | Should -BeTrue
-            Test-Path $realInstall | Should -Be $realInstallBefore
+            @($realInstall | ForEach-Object { Test-Path $_ }) | Should -Be $realInstallBefore
         }
 
         It 'leaves no repository registration behind, in the isolated store or the real one' {
