@@ -78,6 +78,9 @@ namespace ColoPS.Colo
             ColoNode node;
             if (existing != null)
             {
+                // The caller's QEMU says itself which accelerator it runs.
+                var kvm = await existing.ExecuteAsync("query-kvm", null, ct).ConfigureAwait(false);
+                accelerator = kvm.TryGetProperty("enabled", out var on) && on.ValueKind == JsonValueKind.True ? ColoAccelerator.Kvm : ColoAccelerator.Tcg;
                 node = new ColoNode(config, site, ColoRole.Primary, PidOfSocket(config, site), existing, version, accelerator);
             }
             else
@@ -103,7 +106,7 @@ namespace ColoPS.Colo
                 await DiscardAsync(node).ConfigureAwait(false);
                 throw;
             }
-            catch (ColoException)
+            catch (Exception ex) when (ex is ColoException || ex is QmpException)
             {
                 await AbortFailedStartAsync(config, site, secondary).ConfigureAwait(false);
                 // The caller's own QEMU stays, running alone again instead of stuck in postmigrate.
@@ -355,8 +358,21 @@ namespace ColoPS.Colo
             try
             {
                 var run = await session.ExecuteAsync("query-status", null, call, ct).ConfigureAwait(false);
-                var colo = await session.ExecuteAsync("query-colo-status", null, call, ct).ConfigureAwait(false);
                 var migrate = await session.ExecuteAsync("query-migrate", null, call, ct).ConfigureAwait(false);
+                JsonElement colo;
+                try
+                {
+                    colo = await session.ExecuteAsync("query-colo-status", null, call, ct).ConfigureAwait(false);
+                }
+                catch (QmpCommandException ex) when (ex.ErrorClass == QmpCommandException.CommandNotFound)
+                {
+                    result.Alive = true;
+                    result.RunState = ColoPlanRunner.Str(run, "status");
+                    result.MigrationStatus = ColoPlanRunner.Str(migrate, "status") ?? "none";
+                    result.Protection = ColoProtection.Unprotected;
+                    result.Message = "This QEMU has no COLO support (built without replication): it cannot be protected.";
+                    return result;
+                }
                 result.Alive = true;
                 result.RunState = ColoPlanRunner.Str(run, "status");
                 result.Mode = ColoPlanRunner.Str(colo, "mode");

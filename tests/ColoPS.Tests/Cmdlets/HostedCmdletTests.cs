@@ -132,6 +132,27 @@ namespace ColoPS.Tests.Cmdlets
         }
 
         [Fact]
+        public async Task Get_ColoStatus_reports_a_QEMU_without_COLO_as_alive_and_unprotected()
+        {
+            // A build without replication: something the QEMU here cannot be made into on demand.
+            using var h = await Hosted.ConnectAsync();
+            h.Shell.AddCommand("Get-ColoStatus").AddParameter("Session", new[] { h.Session });
+            var invoke = h.Shell.InvokeAsync();
+            var status = await h.Qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            await h.Qemu.ReplyAsync(status, JsonNode.Parse(@"{""status"":""running"",""running"":true}"));
+            var migrate = await h.Qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            await h.Qemu.ReplyAsync(migrate, new JsonObject());
+            var colo = await h.Qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal("query-colo-status", colo.Name);
+            await h.Qemu.ReplyErrorAsync(colo, "CommandNotFound", "The command query-colo-status has not been found");
+            var result = (ColoPS.Colo.ColoStatus)(await invoke.WaitAsync(FakeQmpServer.Timeout)).Single().BaseObject;
+            Assert.True(result.Alive);
+            Assert.Equal(ColoPS.Colo.ColoProtection.Unprotected, result.Protection);
+            Assert.Contains("no COLO support", result.Message);
+            Assert.Empty(h.Shell.Streams.Error);
+        }
+
+        [Fact]
         public void Every_cmdlet_declares_its_output_type()
         {
             var cmdlets = typeof(ConnectQmpSessionCommand).Assembly.GetTypes()
