@@ -141,8 +141,11 @@ exit ([int](`$r.Result -ne 'Passed'))
 
 function Test-NothingLeftBehind {
     # After every suite: no QEMU the tests started still runs, and no QMP socket stays in their folders.
-    $qemu = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -match '/tmp/colops-' })
-    $sockets = @(Get-ChildItem '/tmp/colops-*' -Recurse -Filter *.qmp -ErrorAction Ignore)
+    # Scoped to this run's folders (TestHelpers names them after COLOPS_TEST_RUN), so a demo or a
+    # benchmark running beside the tests is not mistaken for a leftover.
+    $prefix = "/tmp/colops-t-$env:COLOPS_TEST_RUN-"
+    $qemu = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -and $_.CommandLine.Contains($prefix) })
+    $sockets = @(Get-ChildItem "$prefix*" -Recurse -Filter *.qmp -ErrorAction Ignore)
     foreach ($p in $qemu) { Write-Host "Left running by the tests: pid $($p.Id) $($p.CommandLine)" -ForegroundColor Red; $p.Kill() }
     foreach ($f in $sockets) { Write-Host "Socket left by the tests: $($f.FullName)" -ForegroundColor Red }
     $failed = [int]($qemu.Count -gt 0) + [int]($sockets.Count -gt 0)
@@ -151,6 +154,7 @@ function Test-NothingLeftBehind {
 
 function Invoke-Test {
     $pester = Install-TestDependency
+    $env:COLOPS_TEST_RUN = [guid]::NewGuid().ToString('N').Substring(0, 6)
     if (Test-Path $Results) { Remove-Item $Results -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $Results
     $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester; Test-NothingLeftBehind)

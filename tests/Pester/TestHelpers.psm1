@@ -11,7 +11,9 @@ function Import-ColoPSUnderTest {
 
 function New-TestDirectory {
     # Short and private: unix socket paths are limited to 107 bytes, and QMP sockets should not be reachable by others.
-    $path = Join-Path '/tmp' ('colops-t-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    # build.ps1 Test names its run, so that what the run leaves behind can be found and nothing else.
+    $run = if ($env:COLOPS_TEST_RUN) { "$env:COLOPS_TEST_RUN-" } else { '' }
+    $path = Join-Path '/tmp' ('colops-t-' + $run + [guid]::NewGuid().ToString('N').Substring(0, 8))
     $null = New-Item -ItemType Directory -Path $path
     if (-not $IsWindows) { chmod 700 $path }
     return $path
