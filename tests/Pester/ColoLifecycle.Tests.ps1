@@ -130,10 +130,7 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
         $tmp = New-TestDirectory
         $cfg = New-TestColoConfig -Directory $tmp -PortBase 42000 -Name cyc
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'survives three cycles of losing the secondary, then the primary, each followed by a resume' {
         $secondary = Start-ColoSecondary -Config $cfg -Site B
@@ -176,10 +173,7 @@ Describe 'Failover when the peer is frozen, not dead' -Tag 'E2E', 'Colo' -Skip:(
         $pair.B = Start-ColoSecondary -Config $cfg -Site B
         $pair.A = Start-ColoPrimary -Config $cfg -Site A -Secondary $pair.B
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'takes over on the secondary within its timeout while the primary is stopped with SIGSTOP' {
         Assert-Protected $pair.A $pair.B
@@ -216,10 +210,7 @@ Describe 'What-if and refusals on a live pair' -Tag 'E2E', 'Colo' -Skip:(-not $H
         $pair.B = Start-ColoSecondary -Config $cfg -Site B
         $pair.A = Start-ColoPrimary -Config $cfg -Site A -Secondary $pair.B
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'prints the exact failover steps with -WhatIf and changes nothing' {
         $transcript = Join-Path $tmp 'whatif.txt'
@@ -288,10 +279,7 @@ Describe 'QEMU 10.0.2, which cannot be a COLO primary' -Tag 'E2E', 'Colo', 'Qemu
             QemuBinary = $qemu10.Binary; QemuDataDirectory = $qemu10.DataDirectory; QemuModuleDirectory = $qemu10.ModuleDirectory
         }
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'is the real 10.0.2 binary' {
         $qemu10.Version | Should -BeExactly '10.0.2'
@@ -323,10 +311,7 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
         $cfg = New-TestColoConfig -Directory $tmp -PortBase 48000 -Name att
         $cfg | Export-ColoConfig -Path "$tmp/att.colo.json"
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'starts the pair in one pwsh process, then fails over from another' {
         # Another process starts the pair and exits; the QEMUs, daemonized, keep running.
@@ -376,10 +361,7 @@ Describe 'A QEMU that fails at start' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
         $tmp = New-TestDirectory
         $cfg = New-TestColoConfig -Directory $tmp -PortBase 49000 -Name bad
     }
-    AfterAll {
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
-    }
+    AfterAll { Remove-TestDirectory $tmp }
 
     It 'reports QEMU''s own message and leaves nothing behind' {
         # Something else already holds the secondary's migration port.

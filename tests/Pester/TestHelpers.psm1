@@ -96,6 +96,14 @@ function Stop-QemuUnder {
     }
 }
 
+function Remove-TestDirectory {
+    # End of a suite: whatever QEMU still runs from the folder is killed, then the folder goes.
+    param([Parameter(Mandatory)] [AllowEmptyString()] [string] $Directory)
+    if (-not $Directory) { return }
+    Stop-QemuUnder -Directory $Directory
+    Remove-Item $Directory -Recurse -Force -ErrorAction Ignore
+}
+
 function Get-TcpListener {
     # Listening TCP sockets of the given processes, as "address:port" strings.
     param([Parameter(Mandatory)] [int[]] $ProcessId)
@@ -157,4 +165,4 @@ function Get-Qemu10Fixture {
     }
 }
 
-Export-ModuleMember -Function Import-ColoPSUnderTest, New-TestDirectory, Start-TestQemu, Stop-TestQemu, Stop-AllTestQemu, Get-QemuProcessUnder, New-TestColoConfig, Stop-QemuUnder, Get-TcpListener, Get-Qemu10Fixture
+Export-ModuleMember -Function Import-ColoPSUnderTest, New-TestDirectory, Start-TestQemu, Stop-TestQemu, Stop-AllTestQemu, Get-QemuProcessUnder, New-TestColoConfig, Stop-QemuUnder, Remove-TestDirectory, Get-TcpListener, Get-Qemu10Fixture
