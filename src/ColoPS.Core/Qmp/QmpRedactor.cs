@@ -13,9 +13,10 @@ namespace ColoPS.Qmp
         // LUKS passphrases, TLS keys given inline). Matched at any depth, whole name or as a suffix.
         private static readonly string[] s_secretNames = { "password", "passphrase", "secret", "data", "key-secret" };
 
-        public static string Redact(JsonObject message)
+        /// <param name="wire">The message as already serialized; returned as is when nothing is secret.</param>
+        public static string Redact(JsonObject message, string? wire = null)
         {
-            if (!ContainsSecret(message)) return message.ToJsonString();
+            if (!ContainsSecret(message)) return wire ?? message.ToJsonString();
             var copy = (JsonObject)message.DeepClone();
             Walk(copy);
             return copy.ToJsonString();

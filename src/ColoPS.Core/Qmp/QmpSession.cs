@@ -240,8 +240,9 @@ namespace ColoPS.Qmp
             var message = new JsonObject { [oob ? "exec-oob" : "execute"] = command };
             if (arguments != null) message["arguments"] = arguments.DeepClone();
             message["id"] = id;
-            string logged = QmpRedactor.Redact(message);
-            byte[] bytes = Encoding.UTF8.GetBytes(message.ToJsonString() + "\r\n");
+            string wire = message.ToJsonString();
+            string logged = QmpRedactor.Redact(message, wire);
+            byte[] bytes = Encoding.UTF8.GetBytes(wire + "\r\n");
 
             var slots = oob ? null : _inBandSlots;
             if (slots != null)
