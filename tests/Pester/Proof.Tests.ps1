@@ -1,0 +1,155 @@
+# COLO's promise with a real guest (tests/guest): a client keeps writing numbered records while
+# sides of the pair die; every write the client had acknowledged must be on the survivor's disk,
+# read through the survivor guest after each failover and offline at the end.
+# Each Describe makes its own network namespace (bridge + one tap per site) and runs
+# tests/guest/Invoke-ColoProof.ps1 inside it; the namespace and every QEMU go away afterwards.
+# QEMU 7.2 under TCG deadlocks the COLO primary at a checkpoint (about_ColoPS): the guest is
+# built so that no checkpoint happens (rtl8139, deterministic answers, no unsolicited traffic,
+# x-checkpoint-delay of an hour), and the proof fails loudly if one does.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
+    $script:ProofSkipReason = Test-ProofPrerequisite
+    $script:FaultCases = @(
+        @{ Scenario = 'SecondaryKilled'; Port = 51100; Title = 'secondary killed while protected and idle: the primary drops replication and keeps serving' }
+        @{ Scenario = 'PrimaryFrozen'; Port = 51200; Title = 'primary frozen (SIGSTOP) while protected: the secondary takes over' }
+        @{ Scenario = 'SecondaryFrozen'; Port = 51300; Title = 'secondary frozen (SIGSTOP) while protected: the primary drops replication and keeps serving' }
+        @{ Scenario = 'SecondaryKilledDuringMirror'; Port = 51400; Title = 'secondary killed during resume''s disk mirror: the resume fails, the survivor keeps serving, a new resume protects it' }
+        @{ Scenario = 'PrimaryKilledDuringMirror'; Port = 51500; Title = 'primary killed during resume''s disk mirror: the half-synced secondary cannot serve; the guest cold-started from the killed side''s disk has every acknowledged write' }
+    )
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
+    $script:Results = Join-Path $PSScriptRoot '../../out/TestResults'
+    $null = New-Item -ItemType Directory -Force -Path $script:Results
+    $script:Results = (Resolve-Path $script:Results).Path
+    # The guest is a fixture of the suite: built once from Debian packages, cached in out/guest.
+    $script:GuestError = $null
+    try { $script:Guest = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1') }
+    catch { $script:GuestError = "the test guest cannot be built here (apt-get download of the Debian kernel and busybox-static failed?): $($_.Exception.Message)" }
+
+    function Assert-ProofResult {
+        param($Result, [int] $MinFailovers = 1)
+        if (-not $Result.passed) { Write-Host (Get-Content $Result.LogPath -Raw) }
+        $Result.error | Should -BeNullOrEmpty
+        $Result.passed | Should -BeTrue
+        $Result.ExitCode | Should -Be 0
+        $Result.acknowledged | Should -BeGreaterThan 0
+        $Result.lost | Should -Be 0
+        $Result.onlineCheckFailures | Should -Be 0
+        $Result.onlineChecks | Should -BeGreaterOrEqual 1
+        $Result.failovers | Should -BeGreaterOrEqual $MinFailovers
+        $Result.offlineCheck.checked | Should -Be $Result.acknowledged
+        $Result.offlineCheck.missing | Should -Be 0
+        $Result.deadlocks | Should -Be 0
+        $Result.qemuLeftRunning | Should -Be 0
+    }
+}
+
+Describe 'COLO keeps every acknowledged write across 10 failovers' -Tag 'E2E', 'Proof' -Skip:([bool]$ProofSkipReason) {
+    BeforeAll {
+        $ns = "colops-proof-$PID"
+        $tmp = New-TestDirectory
+        if (-not $GuestError) { New-ProofNetwork -Namespace $ns }
+    }
+    AfterAll {
+        Remove-ProofNetwork -Namespace $ns
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'kills the primary 10 times, alternating sites, with a client writing all along: 0 acknowledged writes lost' {
+        if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
+        $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 10 -PortBase 51000 -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof.json')
+        Write-Host ("proof: acknowledged {0}, lost {1}, failovers {2}, longest client wait across a failover {3} ms (over the whole run, resume pauses included, {4} ms), QEMU {5} ({6}), {7} s" -f
+            $r.acknowledged, $r.lost, $r.failovers, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.qemuVersion, $r.accelerator, $r.durationSeconds)
+        Assert-ProofResult $r -MinFailovers 10
+        $r.failovers | Should -Be 10
+        $r.onlineChecks | Should -Be 10
+        $r.checkpoints | Should -Be 0
+        $r.qemuVersion | Should -Not -BeNullOrEmpty
+        $r.accelerator | Should -Not -BeNullOrEmpty
+        # Sites alternate: A, B, A, B ...
+        @($r.cycles.lost) | Should -Be @('A', 'B', 'A', 'B', 'A', 'B', 'A', 'B', 'A', 'B')
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Fault matrix with a real guest' -Tag 'E2E', 'Proof', 'FaultMatrix' -Skip:([bool]$ProofSkipReason) {
+    BeforeAll {
+        $ns = "colops-fault-$PID"
+        $tmp = New-TestDirectory
+        if (-not $GuestError) { New-ProofNetwork -Namespace $ns }
+    }
+    AfterAll {
+        Remove-ProofNetwork -Namespace $ns
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It '<Title>' -ForEach $FaultCases {
+        if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
+        $work = "$tmp/$Scenario"
+        $r = Invoke-ColoProofRun -Namespace $ns -Scenario $Scenario -PortBase $Port -WorkDirectory $work -ResultPath (Join-Path $Results "fault-$Scenario.json")
+        Write-Host ("{0}: acknowledged {1}, lost {2}, failovers {3}, longest client wait across the failover {4} ms (whole run {5} ms), {6} s" -f $Scenario, $r.acknowledged, $r.lost, $r.failovers, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.durationSeconds)
+        Assert-ProofResult $r
+        Get-QemuProcessUnder -Directory $work | Should -BeNullOrEmpty
+    }
+
+    It 'primary killed during a checkpoint (STOP seen, RESUME not yet)' -Skip {
+        # Not run: QEMU 7.2 under TCG deadlocks the primary at a checkpoint (about_ColoPS, "COLO under
+        # TCG"), so a checkpoint cannot be made to happen and be interrupted on purpose; needs KVM.
+    }
+    It 'secondary killed during a checkpoint (STOP seen, RESUME not yet)' -Skip {
+        # Not run: same reason as above.
+    }
+    It 'primary or secondary killed while the secondary is starting or during the first migration' -Skip {
+        # Not written yet: no guest has run then (the primary waits with -S), so "a survivor that
+        # serves" means a fresh start of the pair.
+    }
+    It 'link between the two sites cut (a namespace per site, link down): at most one side answers as primary' {
+        # What happens (seen on QEMU 7.2/TCG): the primary stays "Protected/primary/running" but stops
+        # acknowledging (each guest write waits for its replica over NBD); the secondary stays in COLO
+        # mode secondary and never answers the client on its own (its tap is off the client bridge).
+        # Nobody answers writes until the operator fences the primary and fails over the secondary,
+        # which then has every acknowledged write. Then the link comes back and a resume protects it.
+        if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
+        $cutNs = "colops-cut-$PID"
+        try {
+            New-ProofNetwork -Namespace $cutNs -SplitSites
+            $work = "$tmp/LinkCut"
+            $r = Invoke-ColoProofRun -Namespace $cutNs -Scenario LinkCut -PortBase 51600 -WorkDirectory $work -ResultPath (Join-Path $Results 'fault-LinkCut.json') -SplitSites
+        }
+        finally { Remove-ProofNetwork -Namespace $cutNs }
+        Write-Host ("LinkCut: acknowledged {0}, lost {1}, acknowledged during the 15 s cut {2}, client wait across cut and failover {3} ms" -f $r.acknowledged, $r.lost, $r.linkCut.acksDuringCut, $r.longestFailoverWaitMs)
+        Assert-ProofResult $r
+        # The secondary never became a primary by itself while the link was down.
+        @($r.linkCut.samples.B | Where-Object { $_ -notmatch '/secondary/' }) | Should -BeNullOrEmpty
+        @($r.linkCut.samples).Count | Should -BeGreaterOrEqual 5
+        Get-QemuProcessUnder -Directory $work | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'COLO keeps every acknowledged write across 20 failovers (long run)' -Tag 'E2E', 'Proof', 'Long' -Skip:([bool]$ProofSkipReason) {
+    BeforeAll {
+        $ns = "colops-long-$PID"
+        $tmp = New-TestDirectory
+        if (-not $GuestError) { New-ProofNetwork -Namespace $ns }
+    }
+    AfterAll {
+        Remove-ProofNetwork -Namespace $ns
+        Stop-QemuUnder -Directory $tmp
+        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'kills the primary 20 times, alternating sites: 0 acknowledged writes lost' {
+        if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
+        $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 20 -PortBase 51900 -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof-long.json')
+        Write-Host ("long proof: acknowledged {0}, lost {1}, failovers {2}, longest client wait across a failover {3} ms (whole run {4} ms), {5} s" -f $r.acknowledged, $r.lost, $r.failovers, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.durationSeconds)
+        Assert-ProofResult $r -MinFailovers 20
+        $r.failovers | Should -Be 20
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+}

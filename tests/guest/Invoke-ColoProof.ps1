@@ -1,0 +1,510 @@
+<#
+.SYNOPSIS
+    COLO's promise with a real guest: a client keeps writing numbered records while sides of the
+    pair are killed, failed over and re-protected; no acknowledged write may be lost.
+.DESCRIPTION
+    Runs INSIDE the network namespace that tests/Pester/ProofHelpers.psm1 creates (`ip netns exec`):
+    QEMU is started daemonized by ColoPS and inherits this process's namespace, so both sites' COLO
+    sockets live on the namespace's loopback (site A 127.0.0.1, site B 127.0.0.2) and both taps are
+    in it. The client (tests/guest/ProofClient.cs) talks to the guest at 10.77.0.2:50080 through the
+    bridge, the primary's tap and netdev, and colo-compare. The secondary's tap is off the bridge
+    while the pair is protected; a failover moves the survivor's tap onto it.
+
+    Scenarios:
+      Proof                        -Failovers times: kill the primary (SIGKILL), fail over on the
+                                   secondary, check the survivor's disk through the guest, start a
+                                   secondary where the primary was, resume. Sites alternate.
+      LinkCut                      (needs -SiteNamespace: each site's QEMU in its own namespace, the
+                                   sites joined by one veth link) cut the link for 15 s while the
+                                   client writes, sampling both sides' status; then fence (kill)
+                                   the primary, fail over on the secondary, restore the link, resume
+      SecondaryKilled              kill the protected secondary, fail over on the primary
+      PrimaryFrozen                SIGSTOP the primary, fail over on the secondary
+      SecondaryFrozen              SIGSTOP the secondary, fail over on the primary
+      SecondaryKilledDuringMirror  after one primary failover, kill the new secondary while resume's
+                                   drive-mirror runs; the survivor keeps serving, a second resume
+                                   protects it again
+      PrimaryKilledDuringMirror    after one primary failover, kill the survivor while resume's
+                                   drive-mirror runs: nothing runs the VM any more; the guest is
+                                   cold-started from the killed side's disk and must hold every
+                                   acknowledged write
+    Every scenario ends with a check through the guest, Stop-ColoNode of what still runs, an
+    offline read of the survivor's disk (qemu-img), and a JSON result at -ResultPath.
+    Exit code 0 only when no acknowledged write is lost and the scenario did what it should.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory)] [string] $WorkDirectory,
+    [Parameter(Mandatory)] [string] $ResultPath,
+    [string] $ModulePath = $env:COLOPS_MODULE,
+    [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror')]
+    [string] $Scenario = 'Proof',
+    [int] $Failovers = 10,
+    [int] $PortBase = 51000,
+    [string] $Bridge = 'cpbr0',
+    [string] $TapA = 'cpta',
+    [string] $TapB = 'cptb',
+    [int] $ProtectedAcks = 40,
+    [int] $MemoryMB = 256,
+    # "<site A namespace>,<site B namespace>": each site's QEMU runs in its own namespace (New-ProofNetwork -SplitSites)
+    [string] $SiteNamespace = ''
+)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$clockAll = [System.Diagnostics.Stopwatch]::StartNew()
+
+Import-Module $ModulePath -Force
+Add-Type -Path (Join-Path $PSScriptRoot 'ProofClient.cs')
+$guest = & (Join-Path $PSScriptRoot 'Build-TestGuest.ps1')
+
+$GuestIp = '10.77.0.2'
+$GuestPort = 50080
+$GuestMac = '52:54:00:77:00:02'
+$null = New-Item -ItemType Directory -Force -Path $WorkDirectory
+$taps = @{ A = $TapA; B = $TapB }
+
+$result = [ordered]@{
+    scenario = $Scenario; passed = $false; acknowledged = 0; lost = 0; failovers = 0; longestFailoverWaitMs = 0; longestClientWaitMs = 0
+    qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
+    onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; checkpoints = 0; deadlocks = 0
+    connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
+    durationSeconds = 0
+}
+
+function Note([string] $what) {
+    $line = '{0:HH:mm:ss.fff} {1}' -f [DateTime]::UtcNow, $what
+    Write-Host "[proof] $line"
+    $result.events += $line
+}
+
+function Invoke-Ip {
+    $out = & ip @args 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "ip $($args -join ' ') failed: $out" }
+}
+
+function Set-ServingSite([string] $site) {
+    # The network switch-over of a failover: only the serving side's tap is on the client bridge.
+    $other = if ($site -eq 'A') { 'B' } else { 'A' }
+    Invoke-Ip link set $taps[$other] nomaster
+    Invoke-Ip link set $taps[$site] master $Bridge
+}
+
+function Read-Console($node) {
+    $r = Invoke-QmpCommand -Session $node.Session -Command ringbuf-read -Arguments @{ device = 'con0'; size = 65536; format = 'utf8' } -TimeoutSec 5
+    "$r"
+}
+
+function Wait-GuestReady([object[]] $nodes, [int] $timeoutSec = 120) {
+    $text = @{}
+    foreach ($n in $nodes) { $text[$n.Name] = '' }
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ($true) {
+        $ready = $true
+        foreach ($n in $nodes) {
+            $text[$n.Name] += Read-Console $n
+            if ($text[$n.Name] -notmatch 'GUEST-READY carrier=1 sda=yes') { $ready = $false }
+        }
+        if ($ready) { return }
+        if ([DateTime]::UtcNow -gt $deadline) { throw "The guest did not boot in $timeoutSec s: $($text | ConvertTo-Json)" }
+        Start-Sleep -Milliseconds 250
+    }
+}
+
+function Wait-Acks([int] $count, [int] $timeoutSec = 90, [string] $what = 'acknowledged writes') {
+    $target = $client.AckCount + $count
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ($client.AckCount -lt $target) {
+        if ([DateTime]::UtcNow -gt $deadline) {
+            $hung = ''
+            if ($P -and $P.IsProcessAlive) {
+                $last = @(Get-QmpEvent -Session $P.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
+                if ($last.Name -eq 'STOP') { $result.deadlocks++; $hung = " The primary $($P.Name) STOPped for a checkpoint and never resumed: QEMU 7.2's TCG checkpoint deadlock." }
+            }
+            throw "The client got $($client.AckCount - $target + $count) of $count $what in $timeoutSec s.$hung Client: $($client.Events() | Select-Object -Last 5)"
+        }
+        Start-Sleep -Milliseconds 50
+    }
+}
+
+function Test-Checkpoint($primary, [long] $mark) {
+    # Any STOP of the primary while protected is a checkpoint; no RESUME within 3 s is QEMU 7.2's TCG deadlock.
+    $stops = @(Get-QmpEvent -Session $primary.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME')
+    $count = @($stops | Where-Object Name -eq 'STOP').Count
+    if ($count -gt 0) {
+        $result.checkpoints += $count
+        Start-Sleep -Seconds 3
+        $last = @(Get-QmpEvent -Session $primary.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
+        if ($last.Name -eq 'STOP') {
+            $result.deadlocks++
+            throw "The primary $($primary.Name) stopped for a checkpoint and did not resume within 3 s: QEMU 7.2's TCG checkpoint deadlock (about_ColoPS, COLO under TCG). The guest's output must have differed."
+        }
+        Note "primary $($primary.Name) went through $count checkpoint(s) (STOP and RESUME)"
+    }
+}
+
+function Test-Survivor([string] $why) {
+    # Through the survivor guest, on a fresh connection: the highest number on its disk and the whole
+    # sequence. Every number acknowledged before the question must be there, in order.
+    $acked = $client.Acks()
+    $max = $client.Next + 16
+    $high = [ColoProof.ProofClient]::Ask($GuestIp, $GuestPort, "H$max", 30000)
+    $seqLine = [ColoProof.ProofClient]::Ask($GuestIp, $GuestPort, "S$max", 30000)
+    $result.onlineChecks++
+    if ($seqLine -notmatch '^SEQ (.*)END$') { throw "The survivor answered the sequence query with '$seqLine'." }
+    $seq = @($Matches[1].Trim() -split ' ' | Where-Object { $_ } | ForEach-Object { [long]$_ })
+    $onDisk = [System.Collections.Generic.HashSet[long]]::new()
+    foreach ($n in $seq) { $null = $onDisk.Add($n) }
+    $lost = @($acked | Where-Object { -not $onDisk.Contains($_.Number) })
+    $ordered = $true
+    for ($i = 0; $i -lt $seq.Count; $i++) { if ($seq[$i] -ne $i + 1) { $ordered = $false; break } }
+    $check = [ordered]@{ why = $why; acknowledged = $acked.Count; highestAcked = if ($acked) { $acked[-1].Number } else { 0 }; guestHigh = $high; onDisk = $seq.Count; lost = $lost.Count; inOrder = $ordered }
+    Note ("survivor check ($why): " + ($check | ConvertTo-Json -Compress))
+    if ($lost.Count -gt 0 -or -not $ordered) {
+        $result.onlineCheckFailures++
+        $result.lost = [math]::Max($result.lost, $lost.Count)
+        throw "Survivor check ($why) failed: $($lost.Count) acknowledged numbers missing (first: $(($lost | Select-Object -First 10).Number -join ', ')), in order: $ordered."
+    }
+    $check
+}
+
+function Test-DiskOffline([string] $image) {
+    # The image read offline with qemu-img: sector n must hold "REC n" for every acknowledged n.
+    $acked = $client.Acks()
+    $raw = Join-Path $WorkDirectory ('offline-' + [IO.Path]::GetFileNameWithoutExtension($image) + '.raw')
+    $out = & qemu-img convert -f qcow2 -O raw $image $raw 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "qemu-img convert $image failed: $out" }
+    $missing = [System.Collections.Generic.List[long]]::new()
+    $fs = [System.IO.File]::OpenRead($raw)
+    try {
+        $buf = [byte[]]::new(16)
+        foreach ($a in $acked) {
+            $null = $fs.Seek($a.Number * 512, 'Begin')
+            $null = $fs.Read($buf, 0, 16)
+            $text = [System.Text.Encoding]::ASCII.GetString($buf)
+            if (-not $text.StartsWith("REC $($a.Number) ")) { $missing.Add($a.Number) }
+        }
+    }
+    finally { $fs.Dispose(); Remove-Item $raw -ErrorAction Ignore }
+    $r = [ordered]@{ image = $image; checked = $acked.Count; missing = $missing.Count; firstMissing = @($missing | Select-Object -First 10) }
+    Note ("offline check: " + ($r | ConvertTo-Json -Compress))
+    $r
+}
+
+function Get-FailoverWait([int] $before) {
+    # The longest wait of the requests answered first after the loss: the one in flight at the
+    # kill (when there was one) waited across the failover.
+    $w = @($client.Acks() | Select-Object -Skip $before | Select-Object -First 3).WaitMs | Measure-Object -Maximum
+    $ms = [math]::Round([double]$w.Maximum, 1)
+    $result.longestFailoverWaitMs = [math]::Max($result.longestFailoverWaitMs, $ms)
+    $ms
+}
+
+function Stop-Hard($node, [string] $signal = 'KILL') {
+    & kill "-$signal" $node.ProcessId
+    if ($signal -eq 'KILL') {
+        # Gone or a zombie (this container's init reaps late): either way it will never answer again.
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ($node.IsProcessAlive -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+    }
+}
+
+function Wait-MirrorRunning($node, [int] $timeoutSec = 60) {
+    # Resume's first step is drive-mirror of the whole disk; catch it while it copies.
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $jobs = @(Invoke-QmpCommand -Session $node.Session -Command query-block-jobs -TimeoutSec 5)
+        $job = $jobs | Where-Object { $_.type -eq 'mirror' } | Select-Object -First 1
+        if ($job) { return $job }
+        Start-Sleep -Milliseconds 20
+    }
+    throw "No drive-mirror job appeared on $($node.Name) within $timeoutSec s."
+}
+
+$client = $null
+$cfg = $null
+$nodes = @{}
+$exit = 1
+try {
+    # The disk is written raw by the guest: 64 MiB is plenty and keeps resume's full mirror short.
+    $siteAddress = @{ A = '127.0.0.1'; B = '127.0.0.2' }
+    $qemuBinary = 'qemu-system-x86_64'
+    if ($SiteNamespace) {
+        # ColoPS starts QEMU in the caller's namespace; this wrapper moves each site's QEMU into its
+        # site's namespace (ip netns exec execs, so the pid file still names QEMU itself).
+        $nsA, $nsB = $SiteNamespace -split ','
+        $siteAddress = @{ A = '10.78.0.1'; B = '10.78.0.2' }
+        $qemuBinary = Join-Path $WorkDirectory 'qemu-in-site-ns.sh'
+        $real = (Get-Command qemu-system-x86_64 -CommandType Application | Select-Object -First 1).Source
+        @"
+#!/bin/sh
+case " `$* " in
+  *" -name proof-A "*) exec ip netns exec $nsA $real "`$@" ;;
+  *" -name proof-B "*) exec ip netns exec $nsB $real "`$@" ;;
+  *) exec $real "`$@" ;;
+esac
+"@ | Set-Content -Path $qemuBinary
+        chmod 755 $qemuBinary
+    }
+    $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
+    $cfg = New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 3600000 `
+        -NetworkBackend tap -NicModel rtl8139 -QemuBinary $qemuBinary `
+        -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
+        -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
+        -ExtraArgument @('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
+            '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
+            # Both guests have the MAC the client's static neighbour entry names.
+            '-global', "rtl8139.mac=$GuestMac",
+            # Diagnostics: QEMU's COLO trace events, one log per QEMU process (%d = its pid).
+            '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*')
+    Set-ServingSite A
+
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $S = Start-ColoSecondary -Config $cfg -Site B
+    $nodes.B = $S
+    $P = Start-ColoPrimary -Config $cfg -Site A -Secondary $S -WarningAction SilentlyContinue
+    $nodes.A = $P
+    $result.qemuVersion = "$($P.QemuVersion)"
+    $result.accelerator = "$($P.Accelerator)"
+    Note "pair protected in $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s ($($result.qemuVersion), $($result.accelerator))"
+    Wait-GuestReady @($P, $S)
+    Start-Sleep -Milliseconds 500
+    Note "both guests booted under COLO in $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
+    $mark = $P.Session.LastEventSequence
+
+    $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
+    $client.Start()
+    Wait-Acks $ProtectedAcks -what 'protected writes after boot'
+
+    function Invoke-PrimaryLoss([string] $signal = 'KILL', [switch] $CheckpointExpected) {
+        # Kill (or freeze) the primary, fail over on the secondary, move the network, check the survivor.
+        if (-not $CheckpointExpected) { Test-Checkpoint $P $mark }
+        $before = $client.AckCount
+        $t = [System.Diagnostics.Stopwatch]::StartNew()
+        Stop-Hard $P $signal
+        $null = Invoke-ColoFailover -Node $S -Confirm:$false -TimeoutSec 30
+        Set-ServingSite $S.Site
+        $fo = [math]::Round($t.Elapsed.TotalSeconds, 3)
+        $result.failoverSeconds += $fo
+        if ($signal -ne 'KILL') { & kill -KILL $P.ProcessId; Wait-Process -Id $P.ProcessId -Timeout 10 -ErrorAction Ignore }
+        $result.failovers++
+        Wait-Acks 5 -what 'writes after the failover'
+        $wait = Get-FailoverWait $before
+        Note "primary $($P.Name) lost ($signal), $($S.Name) serves alone after $fo s; the client waited $wait ms across it"
+        $check = Test-Survivor "after failover $($result.failovers) to $($S.Name)"
+        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($P.Site)"; survivor = "$($S.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
+        $script:dead = $P
+        $script:P = $S
+        $script:S = $null
+        $script:nodes["$($dead.Site)"] = $null
+    }
+
+    function Invoke-SecondaryLoss([string] $signal = 'KILL') {
+        Test-Checkpoint $P $mark
+        $before = $client.AckCount
+        $t = [System.Diagnostics.Stopwatch]::StartNew()
+        Stop-Hard $S $signal
+        $null = Invoke-ColoFailover -Node $P -Confirm:$false -TimeoutSec 30
+        $fo = [math]::Round($t.Elapsed.TotalSeconds, 3)
+        $result.failoverSeconds += $fo
+        if ($signal -ne 'KILL') { & kill -KILL $S.ProcessId; Wait-Process -Id $S.ProcessId -Timeout 10 -ErrorAction Ignore }
+        $result.failovers++
+        Wait-Acks 5 -what 'writes after the failover'
+        $wait = Get-FailoverWait $before
+        Note "secondary $($S.Name) lost ($signal), $($P.Name) serves alone after $fo s; the client waited $wait ms across it"
+        $check = Test-Survivor "after losing the secondary $($S.Name)"
+        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($S.Site)"; survivor = "$($P.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
+        $script:dead = $S
+        $script:S = $null
+        $script:nodes["$($dead.Site)"] = $null
+    }
+
+    function Invoke-Reprotect {
+        # New connection (the old one's sequence offset lives in the survivor's filter-rewriter only),
+        # a new secondary where the lost side was, resume; then protected writes.
+        $client.Reconnect()
+        $c = $client.Connections
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ($client.Connections -eq $c -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        Wait-Acks 3 -what 'writes on the new connection'
+        $t = [System.Diagnostics.Stopwatch]::StartNew()
+        $script:S = Start-ColoSecondary -Config $cfg -Site $dead.Site
+        $script:nodes["$($S.Site)"] = $S
+        $null = Resume-ColoReplication -Node $P -Secondary $S -Confirm:$false
+        $rs = [math]::Round($t.Elapsed.TotalSeconds, 3)
+        $script:result.resumeSeconds += $rs
+        $script:mark = $P.Session.LastEventSequence
+        Note "protected again: $($P.Name) primary, $($S.Name) secondary, in $rs s"
+        Wait-Acks $ProtectedAcks -what 'protected writes'
+    }
+
+    switch ($Scenario) {
+        'Proof' {
+            for ($i = 1; $i -le $Failovers; $i++) {
+                Invoke-PrimaryLoss
+                Invoke-Reprotect
+            }
+        }
+        'LinkCut' {
+            if (-not $SiteNamespace) { throw 'LinkCut needs -SiteNamespace (two site namespaces and a link to cut).' }
+            Test-Checkpoint $P $mark
+            $before = $client.AckCount
+            $ackedBefore = $client.LastAcked
+            Note "cutting the link between the sites (cpla down in $nsA)"
+            Invoke-Ip -n $nsA link set cpla down
+            # Watch for 15 s: who answers the client, and what each side thinks it is.
+            $samples = @()
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            for ($i = 0; $watch.Elapsed.TotalSeconds -lt 15; $i++) {
+                Start-Sleep -Seconds 1
+                $sa = Get-ColoStatus -Node $P
+                $sb = Get-ColoStatus -Node $S
+                $samples += [ordered]@{ t = [math]::Round($watch.Elapsed.TotalSeconds, 1); acks = $client.AckCount - $before; A = "$($sa.Protection)/$($sa.Mode)/$($sa.RunState)"; B = "$($sb.Protection)/$($sb.Mode)/$($sb.RunState)" }
+                if ($sb.Mode -ne 'secondary') { throw "The secondary left COLO on its own during the cut (mode $($sb.Mode)): two sides could answer as primary." }
+            }
+            $acksDuringCut = $client.AckCount - $before
+            $pe = @(Get-QmpEvent -Session $P.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME' | ForEach-Object { "$($_.Name) $($_.ReceivedAt.ToString('HH:mm:ss.fff'))" })
+            $result.linkCut = [ordered]@{ acksDuringCut = $acksDuringCut; lastAckedBeforeCut = $ackedBefore; primaryEvents = $pe; samples = $samples }
+            Note ("during the cut: " + ($samples | ForEach-Object { "$($_.t)s acks+$($_.acks) A=$($_.A) B=$($_.B)" }) -join '; ')
+            # The operator's way out: fence the primary, fail over on the secondary, move the network.
+            Invoke-PrimaryLoss -CheckpointExpected
+            Note 'restoring the link'
+            Invoke-Ip -n $nsA link set cpla up
+            Invoke-Reprotect
+        }
+        'SecondaryKilled' { Invoke-SecondaryLoss; Invoke-Reprotect }
+        'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
+        'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
+        'SecondaryKilledDuringMirror' {
+            Invoke-PrimaryLoss
+            $client.Reconnect()
+            Wait-Acks 3
+            $S = Start-ColoSecondary -Config $cfg -Site $dead.Site
+            $nodes["$($S.Site)"] = $S
+            $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
+                param($p, $s, $m)
+                Import-Module $m
+                try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
+                catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+            }
+            $mj = Wait-MirrorRunning $P
+            Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+            Stop-Hard $S
+            $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
+            $job | Remove-Job -Force
+            Note "resume with its secondary killed during the mirror: $outcome"
+            if ($outcome -eq 'resumed') { throw 'Resume-ColoReplication reported success although its secondary was killed during the mirror.' }
+            $nodes["$($S.Site)"] = $null
+            $st = Get-ColoStatus -Node $P
+            Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode)"
+            if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
+            Wait-Acks 5 -what 'writes after the failed resume'
+            $null = Test-Survivor 'after the secondary died during the mirror'
+            $dead = $S
+            Invoke-Reprotect
+        }
+        'PrimaryKilledDuringMirror' {
+            Invoke-PrimaryLoss
+            $client.Reconnect()
+            Wait-Acks 3
+            $S = Start-ColoSecondary -Config $cfg -Site $dead.Site
+            $nodes["$($S.Site)"] = $S
+            $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
+                param($p, $s, $m)
+                Import-Module $m
+                try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
+                catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+            }
+            $mj = Wait-MirrorRunning $P
+            Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+            $lostSite = "$($P.Site)"
+            Stop-Hard $P
+            $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
+            $job | Remove-Job -Force
+            Note "resume with its primary killed during the mirror: $outcome"
+            $nodes[$lostSite] = $null
+            # The new secondary never received a machine: it cannot serve. Stop it; the only good
+            # copy of the disk is the killed primary's. Cold-start the guest from it.
+            Stop-ColoNode -Node $S
+            $nodes["$($S.Site)"] = $null
+            $client.Stop()
+            $disk = $cfg.DiskPathOf($lostSite)
+            $off = Test-DiskOffline $disk
+            $result.offlineCheck = $off
+            if ($off.missing -gt 0) { throw "The killed primary's disk lacks $($off.missing) acknowledged writes." }
+            Set-ServingSite $lostSite
+            $cold = Join-Path $WorkDirectory 'cold'
+            $null = New-Item -ItemType Directory -Force $cold
+            $coldSock = Join-Path $cold 'cold.qmp'
+            & qemu-system-x86_64 -name cold -accel tcg -m $MemoryMB -nodefaults -display none -daemonize -pidfile "$cold/cold.pid" `
+                -qmp "unix:$coldSock,server=on,wait=off" -netdev "tap,id=hn0,ifname=$($taps["$lostSite"]),script=no,downscript=no,vhost=off" `
+                -device "rtl8139,id=e0,netdev=hn0,romfile=,mac=$GuestMac" -drive "if=ide,file=$disk,format=qcow2" `
+                -kernel $guest.Kernel -initrd $guest.Initrd -append $guest.Append -chardev 'ringbuf,id=con0,size=65536' -serial none -serial chardev:con0
+            if ($LASTEXITCODE -ne 0) { throw 'The cold start of the guest from the killed primary''s disk failed.' }
+            $deadline = [DateTime]::UtcNow.AddSeconds(90)
+            $answer = $null
+            while (-not $answer -and [DateTime]::UtcNow -lt $deadline) {
+                try { $answer = [ColoProof.ProofClient]::Ask($GuestIp, $GuestPort, "H$($client.Next + 16)", 5000) } catch { Start-Sleep -Milliseconds 500 }
+            }
+            $check = Test-Survivor 'cold start from the killed primary''s disk'
+            $result.cycles += [ordered]@{ coldStart = $true; check = $check }
+            $coldPid = [int](Get-Content "$cold/cold.pid")
+            & kill -KILL $coldPid
+            Wait-Process -Id $coldPid -Timeout 10 -ErrorAction Ignore
+        }
+    }
+
+    if ($client) { $client.Stop() }
+    $survivor = $P
+    foreach ($n in @($nodes.A, $nodes.B)) { if ($n -and $n.IsProcessAlive) { Stop-ColoNode -Node $n } }
+    # Nothing may be left running by the scenario itself (the clean-up below is only a safety net).
+    $left = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$WorkDirectory*" })
+    $result.qemuLeftRunning = $left.Count
+    if ($left.Count -gt 0) { throw "QEMU still runs after the scenario: $($left.Id -join ', ')." }
+    if ($Scenario -ne 'PrimaryKilledDuringMirror') {
+        $off = Test-DiskOffline $cfg.DiskPathOf($survivor.Site)
+        $result.offlineCheck = $off
+        if ($off.missing -gt 0) { throw "Offline, the survivor's disk lacks $($off.missing) acknowledged writes." }
+        if ($S) {
+            # The pair ended protected: the secondary's disk (parent of its overlays, fed by the
+            # primary's replication over NBD) must hold them all too.
+            $off2 = Test-DiskOffline $cfg.DiskPathOf($S.Site)
+            $result.offlineCheckSecondary = $off2
+            if ($off2.missing -gt 0) { throw "Offline, the secondary's disk lacks $($off2.missing) acknowledged writes." }
+        }
+    }
+    $result.passed = $true
+    $exit = 0
+}
+catch {
+    $result.error = "$($_.Exception.Message) (at $($_.InvocationInfo.PositionMessage))"
+    Note "FAILED: $($_.Exception.Message)"
+    $exit = 1
+}
+finally {
+    if ($client) {
+        $client.Stop()
+        $acks = $client.Acks()
+        $result.acknowledged = $acks.Count
+        $result.longestClientWaitMs = if ($acks) { [math]::Round(($acks | Measure-Object WaitMs -Maximum).Maximum, 1) } else { 0 }
+        $result.connections = $client.Connections
+        $result.clientIoErrors = $client.IoErrors
+        $result.clientEvents = @($client.Events() | Select-Object -Last 40)
+    }
+    if ($cfg) {
+        # Nothing may keep running: kill whatever QEMU still has this work directory on its command line.
+        Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$WorkDirectory*" } | ForEach-Object {
+            & kill -KILL $_.Id; $null = $_.WaitForExit(10000)
+        }
+        Get-QmpSession | Disconnect-QmpSession -Confirm:$false -ErrorAction Ignore
+    }
+    if ($exit -ne 0) {
+        # Keep QEMU's trace logs of a failed run next to its result.
+        $keep = "$ResultPath.qemu"
+        $null = New-Item -ItemType Directory -Force -Path $keep
+        Get-ChildItem $WorkDirectory -Filter 'qemu-*.log' -ErrorAction Ignore | Copy-Item -Destination $keep
+    }
+    $result.durationSeconds = [math]::Round($clockAll.Elapsed.TotalSeconds, 1)
+    $null = New-Item -ItemType Directory -Force -Path (Split-Path $ResultPath)
+    $result | ConvertTo-Json -Depth 6 | Set-Content -Path $ResultPath
+}
+exit $exit
