@@ -77,13 +77,14 @@ function Invoke-Help {
 }
 
 function Install-TestDependency {
-    $qemu = Get-Command qemu-system-x86_64 -ErrorAction Ignore
-    $qemuImg = Get-Command qemu-img -ErrorAction Ignore
-    if (-not $qemu -or -not $qemuImg) {
-        Write-Host 'Installing QEMU (qemu-system-x86, qemu-utils) with apt-get.'
+    # Tool -> Debian package: QEMU itself, and what the real-guest proof uses (xz for the kernel, ip for namespaces).
+    $needed = [ordered]@{ 'qemu-system-x86_64' = 'qemu-system-x86'; 'qemu-img' = 'qemu-utils'; 'xz' = 'xz-utils'; 'ip' = 'iproute2' }
+    $missing = @($needed.Keys | Where-Object { -not (Get-Command $_ -ErrorAction Ignore) } | ForEach-Object { $needed[$_] })
+    if ($missing) {
+        Write-Host "Installing $($missing -join ', ') with apt-get."
         $env:DEBIAN_FRONTEND = 'noninteractive'
         Invoke-Native apt-get @('update', '-qq')
-        Invoke-Native apt-get @('install', '-y', '-qq', 'qemu-system-x86', 'qemu-utils')
+        Invoke-Native apt-get (@('install', '-y', '-qq') + $missing)
     }
 
     $packages = (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
