@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using ColoPS.Qemu;
 using ColoPS.Qmp;
 
 namespace ColoPS.Colo
@@ -163,6 +164,16 @@ namespace ColoPS.Colo
             {
                 var s = await _session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
                 return Str(s, "status") == "running";
+            }, ct).ConfigureAwait(false);
+
+            // The secondary dials the primary's mirror and compare sockets with a reconnect delay;
+            // until both are connected, client packets would not reach the secondary.
+            await PollAsync(plan, "secondary connected to the mirror and compare sockets", _timeouts.Migration - clock.Elapsed, async () =>
+            {
+                var chardevs = await _session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+                return chardevs.EnumerateArray().Count(c =>
+                    (Str(c, "label") == QemuCommandLine.Ids.Mirror || Str(c, "label") == QemuCommandLine.Ids.Compare)
+                    && Str(c, "filename") is string f && !f.StartsWith("disconnected", StringComparison.Ordinal)) == 2;
             }, ct).ConfigureAwait(false);
         }
 
