@@ -56,8 +56,7 @@ Describe 'COLO keeps every acknowledged write across 10 failovers' -Tag 'E2E', '
     }
     AfterAll {
         Remove-ProofNetwork -Namespace $ns
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+        Remove-TestDirectory $tmp
     }
 
     It 'kills the primary 10 times, alternating sites, with a client writing all along: 0 acknowledged writes lost' {
@@ -85,8 +84,7 @@ Describe 'Fault matrix with a real guest' -Tag 'E2E', 'Proof', 'FaultMatrix' -Sk
     }
     AfterAll {
         Remove-ProofNetwork -Namespace $ns
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+        Remove-TestDirectory $tmp
     }
 
     It '<Title>' -ForEach $FaultCases {
@@ -140,8 +138,7 @@ Describe 'COLO keeps every acknowledged write across 20 failovers (long run)' -T
     }
     AfterAll {
         Remove-ProofNetwork -Namespace $ns
-        Stop-QemuUnder -Directory $tmp
-        Remove-Item $tmp -Recurse -Force -ErrorAction Ignore
+        Remove-TestDirectory $tmp
     }
 
     It 'kills the primary 20 times, alternating sites: 0 acknowledged writes lost' {
