@@ -47,18 +47,11 @@ namespace ColoPS.Colo
 
         public string QmpSocketOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".qmp");
         public string PidFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".pid");
-        public string LogFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".log");
         public string ActiveOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-active.qcow2");
-        /// <summary>The tap a site's NIC uses: the site's own, else the VM's.</summary>
-        public string? TapOf(ColoSite site) => string.IsNullOrEmpty(GetSite(site).TapInterface) ? Vm.TapInterface : GetSite(site).TapInterface;
-
         public string HiddenOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-hidden.qcow2");
 
-        public ColoConfig Clone()
-        {
-            var json = System.Text.Json.JsonSerializer.Serialize(this, ColoConfigJson.Options);
-            return System.Text.Json.JsonSerializer.Deserialize<ColoConfig>(json, ColoConfigJson.Options)!;
-        }
+        /// <summary>The tap a site's NIC uses: the site's own, else the VM's.</summary>
+        public string? TapOf(ColoSite site) => string.IsNullOrEmpty(GetSite(site).TapInterface) ? Vm.TapInterface : GetSite(site).TapInterface;
     }
 
     public sealed class ColoVmConfig

@@ -475,9 +475,6 @@ namespace ColoPS.Colo
                     ConnectTimeout = TimeSpan.FromSeconds(20),
                     CommandTimeout = timeouts.Command,
                 }, ct).ConfigureAwait(false);
-                // A node started again at a site takes over its name; the dead session under it goes.
-                foreach (var stale in QmpSessionRegistry.GetAll().Where(x => x.Name == session.Name && x.State != QmpSessionState.Running))
-                    QmpSessionRegistry.Remove(stale);
                 QmpSessionRegistry.Add(session);
                 return new ColoNode(config, site, role, pid, session, version, accelerator);
             }

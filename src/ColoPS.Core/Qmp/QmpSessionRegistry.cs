@@ -10,7 +10,8 @@ namespace ColoPS.Qmp
     /// <remarks>
     /// Process-wide on purpose: ThreadJobs and other runspaces of one pwsh process see the same
     /// sessions, so one QMP connection can serve parallel runbook steps. A session leaves the
-    /// registry when it is disconnected through the module.
+    /// registry when it is disconnected through the module, or when a new session takes its name
+    /// after it closed or broke.
     /// </remarks>
     public static class QmpSessionRegistry
     {
@@ -24,6 +25,13 @@ namespace ColoPS.Qmp
             lock (s_gate)
             {
                 if (s_sessions.Contains(session)) return session;
+                // A name belongs to the live session that has it: a closed or broken session under the
+                // same name (a node started again, a monitor reconnected) is replaced, not kept beside it.
+                if (session.Name.Length > 0)
+                {
+                    s_sessions.RemoveAll(s => string.Equals(s.Name, session.Name, StringComparison.OrdinalIgnoreCase)
+                        && (s.State == QmpSessionState.Closed || s.State == QmpSessionState.Broken));
+                }
                 session.Id = ++s_lastId;
                 if (session.Name.Length == 0) session.Name = "Qmp" + session.Id.ToString(CultureInfo.InvariantCulture);
                 s_sessions.Add(session);

@@ -32,5 +32,29 @@ namespace ColoPS.Tests.Qmp
             Assert.False(QmpSessionRegistry.Remove(a.Session));
             Assert.DoesNotContain(b.Session, QmpSessionRegistry.GetAll());
         }
+
+        [Fact] // a node started again takes its name over from the dead session, never beside a live one
+        public async Task Registry_ReplacesADeadSessionOfTheSameNameOnly()
+        {
+            string name = "node-" + System.Guid.NewGuid().ToString("N");
+            using var old = await QmpHarness.StartAsync(options: new QmpSessionOptions { Name = name });
+            using var live = await QmpHarness.StartAsync(options: new QmpSessionOptions { Name = name });
+            using var next = await QmpHarness.StartAsync(options: new QmpSessionOptions { Name = name });
+            try
+            {
+                QmpSessionRegistry.Add(old.Session);
+                old.Session.Dispose();
+                QmpSessionRegistry.Add(live.Session);
+                Assert.DoesNotContain(old.Session, QmpSessionRegistry.GetAll());
+                QmpSessionRegistry.Add(next.Session);
+                Assert.Contains(live.Session, QmpSessionRegistry.GetAll());
+                Assert.Contains(next.Session, QmpSessionRegistry.GetAll());
+            }
+            finally
+            {
+                QmpSessionRegistry.Remove(live.Session);
+                QmpSessionRegistry.Remove(next.Session);
+            }
+        }
     }
 }

@@ -90,9 +90,9 @@ namespace ColoPS.Commands
                     return;
                 }
             }
-            if (Name != null && System.Linq.Enumerable.Any(QmpSessionRegistry.GetAll(), s => string.Equals(s.Name, Name, StringComparison.OrdinalIgnoreCase)))
+            if (Name != null && System.Linq.Enumerable.Any(QmpSessionRegistry.GetAll(), s => s.State == QmpSessionState.Running && string.Equals(s.Name, Name, StringComparison.OrdinalIgnoreCase)))
             {
-                WriteError("QmpSessionNameInUse", ErrorCategory.ResourceExists, Format("A session named '{0}' exists already.", Name), Name);
+                WriteError("QmpSessionNameInUse", ErrorCategory.ResourceExists, Format("A connected session is named '{0}' already.", Name), Name);
                 return;
             }
             QmpFileLog? log = null;
