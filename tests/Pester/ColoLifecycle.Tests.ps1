@@ -167,6 +167,20 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
 
 Describe 'Failover when the peer is frozen, not dead' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
     BeforeAll {
+        function Invoke-FrozenPeerFailover {
+            # SIGSTOP the peer (it keeps its sockets open but never answers), fail over within 20 s,
+            # then really kill the frozen process.
+            param($Survivor, $Frozen)
+            & kill -STOP $Frozen.ProcessId
+            (Get-ColoStatus -Node $Frozen).Protection | Should -Be 'Down'
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            Invoke-ColoFailover -Node $Survivor -Confirm:$false -TimeoutSec 20 | Out-Null
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
+            Assert-RunsAlone $Survivor
+            & kill -KILL $Frozen.ProcessId
+            Wait-Process -Id $Frozen.ProcessId -Timeout 10 -ErrorAction Ignore
+        }
+
         $tmp = New-TestDirectory
         $cfg = New-TestColoConfig -Directory $tmp -PortBase 43000 -Name frz
         $pair = @{}
@@ -177,27 +191,14 @@ Describe 'Failover when the peer is frozen, not dead' -Tag 'E2E', 'Colo' -Skip:(
 
     It 'takes over on the secondary within its timeout while the primary is stopped with SIGSTOP' {
         Assert-Protected $pair.A $pair.B
-        & kill -STOP $pair.A.ProcessId
-        (Get-ColoStatus -Node $pair.A).Protection | Should -Be 'Down'
-        $clock = [System.Diagnostics.Stopwatch]::StartNew()
-        Invoke-ColoFailover -Node $pair.B -Confirm:$false -TimeoutSec 20 | Out-Null
-        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
-        Assert-RunsAlone $pair.B
-        & kill -KILL $pair.A.ProcessId
-        Wait-Process -Id $pair.A.ProcessId -Timeout 10 -ErrorAction Ignore
+        Invoke-FrozenPeerFailover -Survivor $pair.B -Frozen $pair.A
     }
 
     It 'drops replication on the primary within its timeout while the secondary is stopped with SIGSTOP' {
         $pair.A = Start-ColoSecondary -Config $cfg -Site A
         Resume-ColoReplication -Node $pair.B -Secondary $pair.A -Confirm:$false | Out-Null
         Assert-Protected $pair.B $pair.A
-        & kill -STOP $pair.A.ProcessId
-        $clock = [System.Diagnostics.Stopwatch]::StartNew()
-        Invoke-ColoFailover -Node $pair.B -Confirm:$false -TimeoutSec 20 | Out-Null
-        $clock.Elapsed.TotalSeconds | Should -BeLessThan 20
-        Assert-RunsAlone $pair.B
-        & kill -KILL $pair.A.ProcessId
-        Wait-Process -Id $pair.A.ProcessId -Timeout 10 -ErrorAction Ignore
+        Invoke-FrozenPeerFailover -Survivor $pair.B -Frozen $pair.A
         Stop-ColoNode -Node $pair.B
     }
 }

@@ -337,6 +337,25 @@ esac
         Wait-Acks $ProtectedAcks -what 'protected writes'
     }
 
+    function Start-ResumeUntilMirror {
+        # Lose the primary, start a new secondary where it was, and run the resume in the background
+        # until its disk mirror is under way: the moment both mirror fault cases strike.
+        Invoke-PrimaryLoss
+        $client.Reconnect()
+        Wait-Acks 3
+        $script:S = Start-ColoSecondary -Config $cfg -Site $dead.Site
+        $script:nodes["$($S.Site)"] = $S
+        $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
+            param($p, $s, $m)
+            Import-Module $m
+            try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
+            catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+        }
+        $mj = Wait-MirrorRunning $P
+        Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+        return $job
+    }
+
     switch ($Scenario) {
         'Proof' {
             for ($i = 1; $i -le $Failovers; $i++) {
@@ -375,19 +394,7 @@ esac
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryKilledDuringMirror' {
-            Invoke-PrimaryLoss
-            $client.Reconnect()
-            Wait-Acks 3
-            $S = Start-ColoSecondary -Config $cfg -Site $dead.Site
-            $nodes["$($S.Site)"] = $S
-            $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
-                param($p, $s, $m)
-                Import-Module $m
-                try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
-                catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
-            }
-            $mj = Wait-MirrorRunning $P
-            Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+            $job = Start-ResumeUntilMirror
             Stop-Hard $S
             $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
             $job | Remove-Job -Force
@@ -403,19 +410,7 @@ esac
             Invoke-Reprotect
         }
         'PrimaryKilledDuringMirror' {
-            Invoke-PrimaryLoss
-            $client.Reconnect()
-            Wait-Acks 3
-            $S = Start-ColoSecondary -Config $cfg -Site $dead.Site
-            $nodes["$($S.Site)"] = $S
-            $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
-                param($p, $s, $m)
-                Import-Module $m
-                try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
-                catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
-            }
-            $mj = Wait-MirrorRunning $P
-            Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+            $job = Start-ResumeUntilMirror
             $lostSite = "$($P.Site)"
             Stop-Hard $P
             $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
