@@ -100,7 +100,7 @@ function Install-TestDependency {
 function Invoke-XunitTest {
     $trx = 'xunit.trx'
     & dotnet test (Join-Path $Root 'tests/ColoPS.Tests/ColoPS.Tests.csproj') -c $Configuration --nologo `
-        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' --results-directory $Results
+        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' --results-directory $Results | Out-Host
     $exit = $LASTEXITCODE
     $counters = ([xml](Get-Content (Join-Path $Results $trx) -Raw)).TestRun.ResultSummary.Counters
     return [pscustomobject]@{
@@ -134,7 +134,8 @@ $(if ($Tag) { "`$c.Filter.Tag = @($(($Tag | ForEach-Object { "'$_'" }) -join ','
 exit ([int](`$r.Result -ne 'Passed'))
 "@
     $env:COLOPS_MODULE = Join-Path $ModuleOut 'ColoPS.psd1'
-    & $Pwsh -NoProfile -NonInteractive -Command $script
+    # Out-Host: the child's output is for the reader; only the summary object leaves this function.
+    & $Pwsh -NoProfile -NonInteractive -Command $script | Out-Host
     $exit = $LASTEXITCODE
     $summary = if (Test-Path $summaryFile) { Get-Content $summaryFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit }
@@ -165,7 +166,7 @@ function Invoke-Test {
     $skipped = ($suites | Measure-Object Skipped -Sum).Sum
     Write-Host "Results in $Results"
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
-    if ($failed -gt 0 -or ($suites | Where-Object Exit -ne 0)) { throw 'Tests failed.' }
+    if ($failed -gt 0 -or @($suites | Where-Object { $_.Exit -ne 0 }).Count -gt 0) { throw 'Tests failed.' }
 }
 
 function Invoke-Demo {
