@@ -28,6 +28,22 @@
                                    drive-mirror runs: nothing runs the VM any more; the guest is
                                    cold-started from the killed side's disk and must hold every
                                    acknowledged write
+      SecondaryKilledStarting      after one primary failover, kill the new secondary while
+                                   Start-ColoSecondary starts it: the start fails, the survivor keeps
+                                   serving, a resume protects it
+      PrimaryKilledStarting        after one primary failover, kill the survivor while the new
+                                   secondary starts: cold start from the killed side's disk
+      SecondaryKilledDuringMigration  after one primary failover, kill the new secondary while
+                                   resume's migration runs: the resume fails and is rolled back,
+                                   the survivor keeps serving, a second resume protects it
+      PrimaryKilledDuringMigration after one primary failover, kill the survivor while resume's
+                                   migration runs: cold start from the killed side's disk
+      FirstStartSecondaryKilled    kill the secondary during the first migration of Start-ColoPrimary
+      FirstStartPrimaryKilled      kill the primary during the first migration of Start-ColoPrimary
+                                   (both: the guest has not run yet; the start fails with a typed
+                                   error, nothing is left running, both disks are still identical,
+                                   and a second start protects the pair, which then serves and
+                                   fails over)
     Every scenario ends with a check through the guest, Stop-ColoNode of what still runs, an
     offline read of the survivor's disk (qemu-img), and a JSON result at -ResultPath.
     Exit code 0 only when no acknowledged write is lost and the scenario did what it should.
@@ -37,7 +53,9 @@ param(
     [Parameter(Mandatory)] [string] $WorkDirectory,
     [Parameter(Mandatory)] [string] $ResultPath,
     [string] $ModulePath = $env:COLOPS_MODULE,
-    [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror')]
+    [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror',
+        'SecondaryKilledStarting', 'PrimaryKilledStarting', 'SecondaryKilledDuringMigration', 'PrimaryKilledDuringMigration',
+        'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled')]
     [string] $Scenario = 'Proof',
     [int] $Failovers = 10,
     [int] $PortBase = 51000,
@@ -65,7 +83,7 @@ $taps = @{ A = $TapA; B = $TapB }
 
 $result = [ordered]@{
     scenario = $Scenario; passed = $false; acknowledged = 0; lost = 0; failovers = 0; longestFailoverWaitMs = 0; longestClientWaitMs = 0
-    qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
+    fault = $null; qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
     onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; checkpoints = 0; deadlocks = 0
     connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
     durationSeconds = 0
@@ -220,8 +238,117 @@ function Wait-MirrorRunning($node, [int] $timeoutSec = 60) {
     throw "No drive-mirror job appeared on $($node.Name) within $timeoutSec s."
 }
 
+function Wait-MigrationActive($session, $job, [int] $timeoutSec = 120) {
+    # The primary's outgoing migration, caught while it sends RAM (status active). Other states are
+    # passed over: a survivor that was a secondary reports its old incoming migration until the
+    # resume starts a new one.
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $m = Invoke-QmpCommand -Session $session -Command query-migrate -TimeoutSec 5
+        if ($m.status -eq 'active') { return $m }
+        if ($job.State -in 'Completed', 'Failed', 'Stopped') { throw "The background cmdlet ended before its migration was seen active (last status '$($m.status)'): $(($job | Receive-Job -Keep).Outcome)" }
+        Start-Sleep -Milliseconds 2
+    }
+    throw "No active migration on $($session.Name) within $timeoutSec s."
+}
+
+function Wait-SessionNamed([string] $name, [int] $timeoutSec = 60) {
+    # The session a cmdlet running in a thread job opened (the registry is process-wide).
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $s = Get-QmpSession -Name $name -ErrorAction Ignore | Where-Object State -eq 'Running' | Select-Object -First 1
+        if ($s) { return $s }
+        Start-Sleep -Milliseconds 5
+    }
+    throw "No QMP session named $name appeared within $timeoutSec s."
+}
+
+function Wait-SitePid([string] $site, [int] $notPid = 0, [int] $timeoutSec = 60) {
+    # The pid QEMU writes (-pidfile) as soon as it has daemonized: the earliest moment a start can be
+    # hit. The killed node's stale pid file stays until the new start clears it, hence -notPid.
+    $file = $cfg.PidFileOf($site)
+    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $text = Get-Content $file -Raw -ErrorAction Ignore
+        if ($text -and $text.Trim() -match '^\d+$' -and [int]$text.Trim() -ne $notPid) { return [int]$text.Trim() }
+        Start-Sleep -Milliseconds 1
+    }
+    throw "No QEMU pid file $file within $timeoutSec s."
+}
+
+function Start-CmdletJob([scriptblock] $body, [object[]] $arguments) {
+    # A ColoPS cmdlet in the background (same process: nodes and sessions are shared). The job
+    # writes one object: Outcome "ok" or "failed: <error id>: <message>", and the cmdlet's Output.
+    Start-ThreadJob -ArgumentList (@($ModulePath, $body.ToString()) + $arguments) -ScriptBlock {
+        param($m, $code)
+        Import-Module $m
+        try { $o = & ([scriptblock]::Create($code)) @args; [pscustomobject]@{ Outcome = 'ok'; Output = $o } }
+        catch { [pscustomobject]@{ Outcome = "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)"; Output = $null } }
+    }
+}
+
+function Receive-CmdletJob($job, [int] $timeoutSec = 120) {
+    $done = $job | Wait-Job -Timeout $timeoutSec
+    if (-not $done) { $job | Remove-Job -Force; throw "The background cmdlet did not end within $timeoutSec s." }
+    $out = $job | Receive-Job | Select-Object -Last 1
+    $job | Remove-Job -Force
+    $out
+}
+
+function Add-Fault([string] $phase, [string] $victim, [string] $outcome) {
+    $script:result.fault = [ordered]@{ phase = $phase; victim = $victim; outcome = $outcome }
+    Note "$victim killed $phase -> $outcome"
+}
+
+function Assert-NothingAtSite([string] $site) {
+    $left = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$($cfg.QmpSocketOf($site))*" -and $_.Id -and -not (Test-Zombie $_.Id) })
+    if ($left) { throw "QEMU still runs at site ${site} after the failed start: $($left.Id -join ', ')." }
+    foreach ($f in $cfg.QmpSocketOf($site), $cfg.PidFileOf($site)) { if (Test-Path $f) { throw "The failed start left $f behind." } }
+}
+
+function Test-Zombie([int] $id) {
+    $stat = Get-Content "/proc/$id/stat" -Raw -ErrorAction Ignore
+    (-not $stat) -or ($stat -match '^\d+ \(.*\) Z ')
+}
+
+function Invoke-ColdStart([string] $lostSite) {
+    # Nothing runs the VM any more: the only good copy of the disk is the killed side's. Check it
+    # offline, then boot the guest from it (plain QEMU, no COLO) and read every acknowledged write back.
+    $client.Stop()
+    $disk = $cfg.DiskPathOf($lostSite)
+    $off = Test-DiskOffline $disk
+    $script:result.offlineCheck = $off
+    if ($off.missing -gt 0) { throw "The killed primary's disk lacks $($off.missing) acknowledged writes." }
+    Set-ServingSite $lostSite
+    $script:coldStarted = $true
+    $cold = Join-Path $WorkDirectory 'cold'
+    $null = New-Item -ItemType Directory -Force $cold
+    $coldSock = Join-Path $cold 'cold.qmp'
+    & qemu-system-x86_64 -name cold -accel tcg -m $MemoryMB -nodefaults -display none -daemonize -pidfile "$cold/cold.pid" `
+        -qmp "unix:$coldSock,server=on,wait=off" -netdev "tap,id=hn0,ifname=$($taps["$lostSite"]),script=no,downscript=no,vhost=off" `
+        -device "rtl8139,id=e0,netdev=hn0,romfile=,mac=$GuestMac" -drive "if=ide,file=$disk,format=qcow2" `
+        -kernel $guest.Kernel -initrd $guest.Initrd -append $guest.Append -chardev 'ringbuf,id=con0,size=65536' -serial none -serial chardev:con0
+    if ($LASTEXITCODE -ne 0) { throw 'The cold start of the guest from the killed primary''s disk failed.' }
+    try {
+        $deadline = [DateTime]::UtcNow.AddSeconds(90)
+        $answer = $null
+        while (-not $answer -and [DateTime]::UtcNow -lt $deadline) {
+            try { $answer = [ColoProof.ProofClient]::Ask($GuestIp, $GuestPort, "H$($client.Next + 16)", 5000) } catch { Start-Sleep -Milliseconds 500 }
+        }
+        $check = Test-Survivor 'cold start from the killed primary''s disk'
+        $script:result.cycles += [ordered]@{ coldStart = $true; check = $check }
+    }
+    finally {
+        $coldPid = [int](Get-Content "$cold/cold.pid")
+        & kill -KILL $coldPid
+        Wait-Process -Id $coldPid -Timeout 10 -ErrorAction Ignore
+    }
+}
+
 $client = $null
 $cfg = $null
+$coldStarted = $false
+$newPid = 0
 $nodes = @{}
 $exit = 1
 try {
@@ -246,17 +373,45 @@ esac
         chmod 755 $qemuBinary
     }
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
-    $cfg = New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 3600000 `
-        -NetworkBackend tap -NicModel rtl8139 -QemuBinary $qemuBinary `
-        -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
-        -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
-        -ExtraArgument @('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
-            '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
-            # Both guests have the MAC the client's static neighbour entry names.
-            '-global', "rtl8139.mac=$GuestMac",
-            # Diagnostics: QEMU's COLO trace events, one log per QEMU process (%d = its pid).
-            '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*')
+    function New-ProofConfig([string[]] $more = @()) {
+        New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 3600000 `
+            -NetworkBackend tap -NicModel rtl8139 -QemuBinary $qemuBinary `
+            -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
+            -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
+            -ExtraArgument (@('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
+                '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
+                # Both guests have the MAC the client's static neighbour entry names.
+                '-global', "rtl8139.mac=$GuestMac",
+                # Diagnostics: QEMU's COLO trace events, one log per QEMU process (%d = its pid).
+                '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*') + $more)
+    }
+    $cfg = New-ProofConfig
     Set-ServingSite A
+
+    if ($Scenario -like 'FirstStart*') {
+        # The pair's first start, hit during its migration. The guest has not run yet (the primary
+        # waits with -S until COLO is up), so there is nothing to serve: the start must fail with a
+        # typed error, leave nothing running, and leave both disks as they were (identical, COLO's
+        # starting point), so that a second start protects the pair.
+        $victim = if ($Scenario -eq 'FirstStartPrimaryKilled') { 'primary' } else { 'secondary' }
+        # A never-run guest's RAM is zero pages, sent in a blink: this attempt's QEMUs migrate at
+        # 1 MiB/s (QEMU's x-max-bandwidth property) so the migration is still running when hit.
+        $slow = New-ProofConfig @('-global', 'migration.x-max-bandwidth=1048576')
+        $S = Start-ColoSecondary -Config $slow -Site B
+        $job = Start-CmdletJob { param($c, $sec) Start-ColoPrimary -Config $c -Site A -Secondary $sec -WarningAction SilentlyContinue -ErrorAction Stop } @($slow, $S)
+        $m = Wait-MigrationActive (Wait-SessionNamed 'proof-A') $job
+        Note "first migration active: $($m.ram.transferred) of $($m.ram.total) bytes of RAM sent"
+        if ($victim -eq 'primary') { & kill -KILL ([int](Get-Content $cfg.PidFileOf('A') -Raw).Trim()) } else { & kill -KILL $S.ProcessId }
+        $r = Receive-CmdletJob $job
+        Add-Fault 'during the first migration' $victim $r.Outcome
+        if ($r.Outcome -notlike 'failed: *') { throw "Start-ColoPrimary reported success although the $victim was killed during the first migration." }
+        Assert-NothingAtSite A
+        Assert-NothingAtSite B
+        $cmp = & qemu-img compare -f qcow2 -F qcow2 $cfg.DiskPathOf('A') $cfg.DiskPathOf('B') 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "After the failed start the two disks differ: $cmp" }
+        Note "after the failed start: nothing runs, the disks are identical ($cmp); starting again"
+        Get-QmpSession | Where-Object State -ne 'Running' | Disconnect-QmpSession -Confirm:$false -ErrorAction Ignore
+    }
 
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $S = Start-ColoSecondary -Config $cfg -Site B
@@ -337,22 +492,41 @@ esac
         Wait-Acks $ProtectedAcks -what 'protected writes'
     }
 
-    function Start-ResumeUntilMirror {
+    function Start-ResumeUntil([ValidateSet('mirror', 'migration')] [string] $phase) {
         # Lose the primary, start a new secondary where it was, and run the resume in the background
-        # until its disk mirror is under way: the moment both mirror fault cases strike.
+        # until it reaches the phase (its disk mirror, or its migration sending RAM): the moment the
+        # mirror and migration fault cases strike.
         Invoke-PrimaryLoss
         $client.Reconnect()
         Wait-Acks 3
         $script:S = Start-ColoSecondary -Config $cfg -Site $dead.Site
         $script:nodes["$($S.Site)"] = $S
-        $job = Start-ThreadJob -ArgumentList $P, $S, $ModulePath -ScriptBlock {
-            param($p, $s, $m)
-            Import-Module $m
-            try { Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop | Out-Null; 'resumed' }
-            catch { "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+        if ($phase -eq 'migration') {
+            # A few MiB of guest RAM cross loopback in a blink: slow the migration (an operator's own
+            # QMP setting, which the resume leaves alone) so it is still sending when the test strikes.
+            $script:savedBandwidth = (Invoke-QmpCommand -Session $P.Session -Command query-migrate-parameters).'max-bandwidth'
+            $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = 1MB }
         }
-        $mj = Wait-MirrorRunning $P
-        Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+        $job = Start-CmdletJob { param($p, $s) Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false -ErrorAction Stop } @($P, $S)
+        if ($phase -eq 'mirror') {
+            $mj = Wait-MirrorRunning $P
+            Note "drive-mirror running on $($P.Name): $($mj.offset)/$($mj.len)"
+        }
+        else {
+            $m = Wait-MigrationActive $P.Session $job
+            Note "resume's migration active on $($P.Name): $($m.ram.transferred) of $($m.ram.total) bytes of RAM sent"
+        }
+        return $job
+    }
+
+    function Start-SecondaryUntilLaunched {
+        # A new secondary where the primary was lost, started in the background; returns once its
+        # QEMU exists (pid file written) and the start is still under way.
+        Invoke-PrimaryLoss
+        $client.Reconnect()
+        Wait-Acks 3
+        $job = Start-CmdletJob { param($c, $site) Start-ColoSecondary -Config $c -Site $site -ErrorAction Stop } @($cfg, "$($dead.Site)")
+        $script:newPid = Wait-SitePid "$($dead.Site)" -notPid $dead.ProcessId
         return $job
     }
 
@@ -394,12 +568,11 @@ esac
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryKilledDuringMirror' {
-            $job = Start-ResumeUntilMirror
+            $job = Start-ResumeUntil mirror
             Stop-Hard $S
-            $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
-            $job | Remove-Job -Force
-            Note "resume with its secondary killed during the mirror: $outcome"
-            if ($outcome -eq 'resumed') { throw 'Resume-ColoReplication reported success although its secondary was killed during the mirror.' }
+            $outcome = (Receive-CmdletJob $job).Outcome
+            Add-Fault 'during resume''s disk mirror' 'secondary' $outcome
+            if ($outcome -eq 'ok') { throw 'Resume-ColoReplication reported success although its secondary was killed during the mirror.' }
             $nodes["$($S.Site)"] = $null
             $st = Get-ColoStatus -Node $P
             Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode)"
@@ -409,42 +582,80 @@ esac
             $dead = $S
             Invoke-Reprotect
         }
-        'PrimaryKilledDuringMirror' {
-            $job = Start-ResumeUntilMirror
+        'SecondaryKilledStarting' {
+            $job = Start-SecondaryUntilLaunched
+            $site = "$($dead.Site)"
+            & kill -KILL $newPid
+            $r = Receive-CmdletJob $job
+            Add-Fault 'while the secondary is starting' 'secondary' $r.Outcome
+            if ($r.Outcome -notlike 'failed: *') { throw 'Start-ColoSecondary reported success although its QEMU was killed while it started.' }
+            Assert-NothingAtSite $site
+            $st = Get-ColoStatus -Node $P
+            Note "survivor after the failed secondary start: $($st.Protection), $($st.RunState)"
+            if ($st.RunState -ne 'running') { throw "The survivor does not run: $($st.RunState)." }
+            Wait-Acks 5 -what 'writes after the new secondary died'
+            $null = Test-Survivor 'after the new secondary died while starting'
+            Invoke-Reprotect
+        }
+        'PrimaryKilledStarting' {
+            $job = Start-SecondaryUntilLaunched
             $lostSite = "$($P.Site)"
             Stop-Hard $P
-            $outcome = $job | Wait-Job -Timeout 120 | Receive-Job
-            $job | Remove-Job -Force
-            Note "resume with its primary killed during the mirror: $outcome"
+            $r = Receive-CmdletJob $job
+            Add-Fault 'while the secondary is starting' 'primary' $r.Outcome
             $nodes[$lostSite] = $null
-            # The new secondary never received a machine: it cannot serve. Stop it; the only good
-            # copy of the disk is the killed primary's. Cold-start the guest from it.
+            # The new secondary (started or not) never received a machine: it cannot serve.
+            if ($r.Output) { Stop-ColoNode -Node $r.Output }
+            Assert-NothingAtSite "$($dead.Site)"
+            Invoke-ColdStart $lostSite
+        }
+        'SecondaryKilledDuringMigration' {
+            $job = Start-ResumeUntil migration
+            Stop-Hard $S
+            $outcome = (Receive-CmdletJob $job).Outcome
+            Add-Fault 'during resume''s migration' 'secondary' $outcome
+            $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = $savedBandwidth }
+            if ($outcome -eq 'ok') { throw 'Resume-ColoReplication reported success although its secondary was killed during the migration.' }
+            $nodes["$($S.Site)"] = $null
+            Assert-NothingAtSite "$($S.Site)"
+            $st = Get-ColoStatus -Node $P
+            Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode): $($st.Message)"
+            if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
+            if ($st.Protection -ne 'Unprotected') { throw "The survivor reads $($st.Protection) after the failed resume, not Unprotected: $($st.Message)" }
+            Wait-Acks 5 -what 'writes after the failed resume'
+            $null = Test-Survivor 'after the secondary died during the migration'
+            $dead = $S
+            Invoke-Reprotect
+        }
+        'PrimaryKilledDuringMigration' {
+            $job = Start-ResumeUntil migration
+            $lostSite = "$($P.Site)"
+            Stop-Hard $P
+            $outcome = (Receive-CmdletJob $job).Outcome
+            Add-Fault 'during resume''s migration' 'primary' $outcome
+            $nodes[$lostSite] = $null
+            # Half a machine arrived: the secondary cannot serve (its QEMU may have ended itself).
             Stop-ColoNode -Node $S
             $nodes["$($S.Site)"] = $null
-            $client.Stop()
-            $disk = $cfg.DiskPathOf($lostSite)
-            $off = Test-DiskOffline $disk
-            $result.offlineCheck = $off
-            if ($off.missing -gt 0) { throw "The killed primary's disk lacks $($off.missing) acknowledged writes." }
-            Set-ServingSite $lostSite
-            $cold = Join-Path $WorkDirectory 'cold'
-            $null = New-Item -ItemType Directory -Force $cold
-            $coldSock = Join-Path $cold 'cold.qmp'
-            & qemu-system-x86_64 -name cold -accel tcg -m $MemoryMB -nodefaults -display none -daemonize -pidfile "$cold/cold.pid" `
-                -qmp "unix:$coldSock,server=on,wait=off" -netdev "tap,id=hn0,ifname=$($taps["$lostSite"]),script=no,downscript=no,vhost=off" `
-                -device "rtl8139,id=e0,netdev=hn0,romfile=,mac=$GuestMac" -drive "if=ide,file=$disk,format=qcow2" `
-                -kernel $guest.Kernel -initrd $guest.Initrd -append $guest.Append -chardev 'ringbuf,id=con0,size=65536' -serial none -serial chardev:con0
-            if ($LASTEXITCODE -ne 0) { throw 'The cold start of the guest from the killed primary''s disk failed.' }
-            $deadline = [DateTime]::UtcNow.AddSeconds(90)
-            $answer = $null
-            while (-not $answer -and [DateTime]::UtcNow -lt $deadline) {
-                try { $answer = [ColoProof.ProofClient]::Ask($GuestIp, $GuestPort, "H$($client.Next + 16)", 5000) } catch { Start-Sleep -Milliseconds 500 }
-            }
-            $check = Test-Survivor 'cold start from the killed primary''s disk'
-            $result.cycles += [ordered]@{ coldStart = $true; check = $check }
-            $coldPid = [int](Get-Content "$cold/cold.pid")
-            & kill -KILL $coldPid
-            Wait-Process -Id $coldPid -Timeout 10 -ErrorAction Ignore
+            Assert-NothingAtSite "$($S.Site)"
+            Invoke-ColdStart $lostSite
+        }
+        { $_ -like 'FirstStart*' } {
+            # The second start protected the pair; it serves and fails over like any pair.
+            Invoke-PrimaryLoss
+            Invoke-Reprotect
+        }
+        'PrimaryKilledDuringMirror' {
+            $job = Start-ResumeUntil mirror
+            $lostSite = "$($P.Site)"
+            Stop-Hard $P
+            $outcome = (Receive-CmdletJob $job).Outcome
+            Add-Fault 'during resume''s disk mirror' 'primary' $outcome
+            $nodes[$lostSite] = $null
+            # The new secondary never received a machine: it cannot serve. Stop it.
+            Stop-ColoNode -Node $S
+            $nodes["$($S.Site)"] = $null
+            Invoke-ColdStart $lostSite
         }
     }
 
@@ -455,7 +666,7 @@ esac
     $left = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$WorkDirectory*" })
     $result.qemuLeftRunning = $left.Count
     if ($left.Count -gt 0) { throw "QEMU still runs after the scenario: $($left.Id -join ', ')." }
-    if ($Scenario -ne 'PrimaryKilledDuringMirror') {
+    if (-not $coldStarted) {
         $off = Test-DiskOffline $cfg.DiskPathOf($survivor.Site)
         $result.offlineCheck = $off
         if ($off.missing -gt 0) { throw "Offline, the survivor's disk lacks $($off.missing) acknowledged writes." }

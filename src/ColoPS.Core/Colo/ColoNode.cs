@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using ColoPS.Qemu;
 using ColoPS.Qmp;
 
@@ -46,6 +47,9 @@ namespace ColoPS.Colo
 
         /// <summary>Sequence of the last event before this node last became protected; COLO_EXIT after it means the pair broke.</summary>
         public long ProtectedSinceSequence { get; internal set; }
+
+        /// <summary>What could not be undone when the last resume from this node failed (empty when the roll-back was complete).</summary>
+        public IReadOnlyList<string> RollbackFailures { get; internal set; } = Array.Empty<string>();
 
         /// <summary>True when the QEMU process exists (it may be frozen).</summary>
         public bool IsProcessAlive => ProcessProbe.IsAlive(ProcessId);

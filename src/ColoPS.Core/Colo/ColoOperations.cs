@@ -295,18 +295,37 @@ namespace ColoPS.Colo
             catch (Exception) when (survivor.Session.State == QmpSessionState.Running)
             {
                 // The survivor must keep serving: the new secondary (possibly a second live copy if
-                // the migration ended without COLO) goes, and a VM paused for the switch runs again.
+                // the migration ended without COLO) goes, and what the resume added is taken away.
                 await DiscardAsync(secondary).ConfigureAwait(false);
                 try
                 {
-                    var run = await survivor.Session.ExecuteAsync("query-status", null, CancellationToken.None).ConfigureAwait(false);
-                    if (ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate")
-                        await survivor.Session.ExecuteAsync("cont", null, CancellationToken.None).ConfigureAwait(false);
+                    var rollback = await PlanResumeRollbackAsync(survivor, CancellationToken.None).ConfigureAwait(false);
+                    survivor.RollbackFailures = await new ColoPlanRunner(survivor.Session, timeouts, progress).RunBestEffortAsync(rollback, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (QmpException) { }
+                catch (QmpException ex)
+                {
+                    survivor.RollbackFailures = new[] { "The resume could not be rolled back: " + ex.Message };
+                }
+                survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
                 throw;
             }
             survivor.Role = ColoRole.Primary;
+        }
+
+        /// <summary>The clean-up of a failed resume, from what the survivor holds now. Read-only.</summary>
+        public static async Task<ColoPlan> PlanResumeRollbackAsync(ColoNode survivor, CancellationToken ct)
+        {
+            var s = survivor.Session;
+            var jobs = await s.ExecuteAsync("query-block-jobs", null, ct).ConfigureAwait(false);
+            bool mirror = jobs.EnumerateArray().Any(j => ColoPlanRunner.Str(j, "device") == ColoPlans.MirrorJob);
+            string? child = await FindQuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
+            var objects = await s.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
+            var present = objects.EnumerateArray().Select(o => ColoPlanRunner.Str(o, "name")).Where(n => n != null).Select(n => n!).ToList();
+            // Only the link to the new secondary: a survivor that was a secondary still has its own chardevs.
+            var yank = (await YankTargetsAsync(s, Array.Empty<string>(), ct).ConfigureAwait(false)).Where(y => (string?)y["type"] == "block-node").ToList();
+            var run = await s.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+            bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate";
+            return ColoPlans.ResumeRollback(survivor.Config, survivor.Site, mirror, child, present, yank, paused);
         }
 
         #endregion
@@ -431,6 +450,8 @@ namespace ColoPS.Colo
                 case "pre-switchover":
                 case "wait-unplug":
                     return (ColoProtection.Starting, null);
+                case "failed" when s.RunState == "running":
+                    return (ColoProtection.Unprotected, "The last migration failed, so COLO did not start; the VM runs without a replica. Run Resume-ColoReplication.");
                 case "failed":
                     return (ColoProtection.Failed, "Migration failed; COLO did not start.");
                 case "completed" when s.RunState == "postmigrate":

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
@@ -71,6 +72,34 @@ namespace ColoPS.Colo
                 await RunStepAsync(plan, step, cancellationToken).ConfigureAwait(false);
             }
             Report(plan.Name, "done", 100, completed: true);
+        }
+
+        /// <summary>
+        /// Runs every step even when some fail (a clean-up: each step undoes something on its own).
+        /// Returns the failures; a lost session ends it, since nothing more can be done.
+        /// </summary>
+        public async Task<IReadOnlyList<string>> RunBestEffortAsync(ColoPlan plan, CancellationToken cancellationToken)
+        {
+            var failures = new List<string>();
+            for (int i = 0; i < plan.Steps.Count; i++)
+            {
+                var step = plan.Steps[i];
+                Report(plan.Name, $"{i + 1}/{plan.Steps.Count}: {step.Description}", (i * 100) / plan.Steps.Count);
+                try
+                {
+                    await RunStepAsync(plan, step, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ColoException ex)
+                {
+                    failures.Add(ex.Message);
+                }
+                catch (QmpException ex) when (ex is not QmpDisconnectedException)
+                {
+                    failures.Add($"{plan.Name} on {plan.NodeName} failed at '{step.Description}': {ex.Message}");
+                }
+            }
+            Report(plan.Name, "done", 100, completed: true);
+            return failures;
         }
 
         private async Task RunStepAsync(ColoPlan plan, ColoStep step, CancellationToken ct)

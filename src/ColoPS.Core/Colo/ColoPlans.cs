@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using ColoPS.Qemu;
@@ -126,6 +127,34 @@ namespace ColoPS.Colo
             steps.Add(ColoStep.Qmp("object-add", CompareObject(config), "Compare the two sides' packets"));
             steps.AddRange(StartColo(config, survivor));
             return new ColoPlan("Resume replication", config.Name + "-" + survivor, steps);
+        }
+
+        /// <summary>
+        /// Undoes a resume that failed part-way, so the survivor runs alone as before it: the
+        /// filters would otherwise hold every client packet for colo-compare's timeout, and the
+        /// replication child would keep a link to a secondary that is gone. Only what the resume
+        /// had added (given as present here) is removed.
+        /// </summary>
+        public static ColoPlan ResumeRollback(ColoConfig config, ColoSite survivor, bool mirrorJobPresent, string? replicationChild, IReadOnlyCollection<string> presentObjects, IReadOnlyList<JsonObject> yankInstances, bool paused)
+        {
+            var steps = new List<ColoStep>();
+            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
+            if (mirrorJobPresent) steps.Add(ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob, ["force"] = true }, "Abandon the disk copy"));
+            if (replicationChild != null)
+            {
+                steps.Add(ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum"));
+                steps.Add(ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive"));
+            }
+            foreach (var id in new[] { Ids.CompareObject, Ids.IoThread, Ids.FilterMirror, Ids.RedirectorIn, Ids.RedirectorOut })
+            {
+                if (presentObjects.Contains(id)) steps.Add(ObjectDel(id));
+            }
+            steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
+            {
+                ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = false }),
+            }, "Disable the x-colo migration capability"));
+            if (paused) steps.Add(ColoStep.Qmp("cont", null, "Run the VM again"));
+            return new ColoPlan("Roll back resume", config.Name + "-" + survivor, steps);
         }
 
         private static IEnumerable<ColoStep> AttachReplication(ColoConfig config, ColoSite secondarySite)

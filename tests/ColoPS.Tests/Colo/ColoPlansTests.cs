@@ -140,6 +140,37 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
+        public void ResumeRollback_undoes_replication_and_filters_then_runs_the_vm()
+        {
+            var yank = new[] { new JsonObject { ["type"] = "block-node", ["node-name"] = "replication0" } };
+            var present = new[] { "comp0", "iothread1", "m0", "redire0", "redire1", "rew0" };
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: "children.2", present, yank, paused: true);
+            Assert.True(plan.Steps[0].OutOfBand);
+            AssertSteps(plan,
+                @"{""exec-oob"": ""yank"", ""arguments"": { ""instances"": [ { ""type"": ""block-node"", ""node-name"": ""replication0"" } ] } }",
+                @"{""execute"": ""x-blockdev-change"", ""arguments"": { ""parent"": ""colo-disk0"", ""child"": ""children.2"" } }",
+                @"{""execute"": ""human-monitor-command"", ""arguments"": { ""command-line"": ""drive_del replication0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""comp0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""iothread1"" } }",
+                @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""m0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire0"" } }",
+                @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire1"" } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }",
+                @"{""execute"": ""cont""}");
+        }
+
+        [Fact]
+        public void ResumeRollback_removes_only_what_the_failed_resume_left()
+        {
+            // Failed in the disk copy: the job is still there, nothing else was added; rew0 (the
+            // survivor's own, from when it was a secondary) is never touched.
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.A, mirrorJobPresent: true, replicationChild: null, new[] { "rew0" }, System.Array.Empty<JsonObject>(), paused: false);
+            AssertSteps(plan,
+                @"{""execute"": ""block-job-cancel"", ""arguments"": { ""device"": ""resync"", ""force"": true } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }");
+        }
+
+        [Fact]
         public void Plans_follow_port_overrides()
         {
             var cfg = Config();

@@ -16,6 +16,8 @@ namespace ColoPS.Tests.Colo
         [InlineData("none", "none", "none", "inmigrate", ColoProtection.Starting)]
         [InlineData("none", "none", "none", "prelaunch", ColoProtection.Starting)]
         [InlineData("none", "none", "failed", "paused", ColoProtection.Failed)]
+        // A start or resume that failed and was rolled back: the VM runs alone again.
+        [InlineData("none", "none", "failed", "running", ColoProtection.Unprotected)]
         [InlineData("none", "none", "completed", "postmigrate", ColoProtection.Failed)]
         [InlineData("none", "secondary", "completed", "running", ColoProtection.Unprotected)]
         [InlineData("none", "primary", "completed", "running", ColoProtection.Unprotected)]

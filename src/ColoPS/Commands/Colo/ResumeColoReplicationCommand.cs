@@ -46,6 +46,8 @@ namespace ColoPS.Commands
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
             {
+                // The roll-back's own leftovers come first, so the error is the last word.
+                foreach (var failure in Node.RollbackFailures) WriteWarning("Roll-back of the failed resume: " + failure);
                 WriteMappedError(ex, Node);
             }
         }
