@@ -23,7 +23,10 @@ namespace ColoPS.Qemu
             {
                 var stderr = result.StandardError.Trim();
                 throw new ColoException("QemuStartFailed", ColoErrorKind.ProcessFailed,
-                    $"QEMU exited with code {result.ExitCode} at start: {(stderr.Length > 0 ? stderr : "(no message)")}");
+                    stderr.Length > 0
+                        ? $"QEMU exited with code {result.ExitCode} at start: {stderr}"
+                        // -daemonize: the parent reports failure without a word when its child dies (a kill, an OOM) before it is up.
+                        : $"QEMU exited with code {result.ExitCode} at start without a message: the daemonized QEMU process ended before it was up (killed?).");
             }
             if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int pid))
             {
