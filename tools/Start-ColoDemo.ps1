@@ -5,17 +5,74 @@
 
 .DESCRIPTION
     Site A is 127.0.0.1 and site B 127.0.0.2, both on this machine, with work directories under a
-    private temporary folder. No guest OS is needed: SeaBIOS idles in both VMs, which is enough to
-    show every step of the procedure. Run it through `./build.ps1 Demo`, which builds the module and
+    private temporary folder. Run it through `./build.ps1 Demo`, which builds the module and
     installs QEMU first.
+
+    With root, a tun device and apt access, the pair runs the test guest (tests/guest: the Debian
+    kernel and busybox, built once into out/guest) in a network namespace made for the demo, and a
+    client writes numbered records to it through colo-compare while the primary is killed, the
+    secondary takes over and the pair is protected again; the survivor must hold every write the
+    client had answered (tests/guest/Invoke-ColoProof.ps1, one failover, with status tables).
+    Otherwise, or with -NoGuest, the pair runs without a guest OS: SeaBIOS idles in both VMs,
+    which is enough to show every step of the procedure.
 #>
 [CmdletBinding()]
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../out/ColoPS/ColoPS.psd1'),
-    [int] $PortBase = 9000
+    [int] $PortBase = 9000,
+    [switch] $NoGuest
 )
 
 $ErrorActionPreference = 'Stop'
+$ModulePath = (Resolve-Path $ModulePath).Path
+
+function Invoke-GuestDemo {
+    # $null when the guest demo ran; otherwise why it cannot run here.
+    $repo = Split-Path $PSScriptRoot
+    Import-Module (Join-Path $repo 'tests/Pester/ProofHelpers.psm1') -Force
+    $why = Test-ProofPrerequisite
+    if ($why) { return $why }
+    try { $null = & (Join-Path $repo 'tests/guest/Build-TestGuest.ps1') }
+    catch { return "the test guest cannot be built here: $($_.Exception.Message)" }
+
+    $root = Join-Path ([System.IO.Path]::GetTempPath()) ('colops-demo-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+    $ns = 'colops-demo-' + $root.Substring($root.Length - 6)
+    $null = New-Item -ItemType Directory -Path $root
+    try {
+        $null = New-ProofNetwork -Namespace $ns
+        Write-Host "A COLO pair running the test guest in network namespace $ns; a client writes to it through colo-compare." -ForegroundColor Cyan
+        $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
+        # Start-Process keeps the console (and its colours) for the child.
+        $argv = @('netns', 'exec', $ns, $pwsh, '-NoProfile', '-NonInteractive', '-File', (Join-Path $repo 'tests/guest/Invoke-ColoProof.ps1'),
+            '-Scenario', 'Proof', '-Failovers', '1', '-ShowStatus', '-WorkDirectory', "$root/w", '-ResultPath', "$root/demo.json",
+            '-ModulePath', $ModulePath, '-PortBase', "$PortBase")
+        $child = Start-Process -FilePath ip -ArgumentList $argv -NoNewWindow -Wait -PassThru
+        $code = $child.ExitCode
+        $r = Get-Content "$root/demo.json" -Raw -ErrorAction Ignore | ConvertFrom-Json
+        Write-Host ''
+        if (-not $r -or $code -ne 0) { throw "The demo failed (exit $code): $($r.error)" }
+        Write-Host ("Client: {0} writes acknowledged, {1} lost; it waited at most {2} ms across the failover. QEMU {3} ({4})." -f
+            $r.acknowledged, $r.lost, $r.longestFailoverWaitMs, $r.qemuVersion, $r.accelerator) -ForegroundColor Green
+    }
+    finally {
+        Write-Host ''
+        Write-Host '== Cleaning up' -ForegroundColor Cyan
+        Remove-ProofNetwork -Namespace $ns
+        $left = Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$root*" }
+        if ($left) { $left | Stop-Process -Force }
+        Remove-Item $root -Recurse -Force -ErrorAction Ignore
+        if ($left) { throw "QEMU processes were left running: $($left.Id -join ', ')" }
+        Write-Host 'No QEMU process, socket or namespace left behind.'
+    }
+    $null
+}
+
+if (-not $NoGuest) {
+    $why = Invoke-GuestDemo
+    if (-not $why) { return }
+    Write-Warning "The demo runs without a guest OS: $why"
+}
+
 Import-Module $ModulePath
 
 function Show-Pair {

@@ -65,7 +65,9 @@ param(
     [int] $ProtectedAcks = 40,
     [int] $MemoryMB = 256,
     # "<site A namespace>,<site B namespace>": each site's QEMU runs in its own namespace (New-ProofNetwork -SplitSites)
-    [string] $SiteNamespace = ''
+    [string] $SiteNamespace = '',
+    # For the demo (tools/Start-ColoDemo.ps1): Get-ColoStatus tables at each stage, and the configuration exported.
+    [switch] $ShowStatus
 )
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
@@ -93,6 +95,13 @@ function Note([string] $what) {
     $line = '{0:HH:mm:ss.fff} {1}' -f [DateTime]::UtcNow, $what
     Write-Host "[proof] $line"
     $result.events += $line
+}
+
+function Show-Status([string] $title) {
+    if (-not $ShowStatus) { return }
+    Write-Host ''
+    Write-Host "== $title (client: $($client.AckCount) writes acknowledged)" -ForegroundColor Cyan
+    @($nodes.A, $nodes.B) | Where-Object { $_ } | Get-ColoStatus | Format-Table -AutoSize | Out-Host
 }
 
 function Invoke-Ip {
@@ -386,6 +395,10 @@ esac
                 '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*') + $more)
     }
     $cfg = New-ProofConfig
+    if ($ShowStatus) {
+        $cfg | Export-ColoConfig -Path (Join-Path $WorkDirectory 'proof.colo.json')
+        Note "configuration written to $(Join-Path $WorkDirectory 'proof.colo.json')"
+    }
     Set-ServingSite A
 
     if ($Scenario -like 'FirstStart*') {
@@ -429,6 +442,7 @@ esac
     $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
     $client.Start()
     Wait-Acks $ProtectedAcks -what 'protected writes after boot'
+    Show-Status 'Protected pair, guest booted, client writing through colo-compare'
 
     function Invoke-PrimaryLoss([string] $signal = 'KILL', [switch] $CheckpointExpected) {
         # Kill (or freeze) the primary, fail over on the secondary, move the network, check the survivor.
@@ -445,6 +459,7 @@ esac
         Wait-Acks 5 -what 'writes after the failover'
         $wait = Get-FailoverWait $before
         Note "primary $($P.Name) lost ($signal), $($S.Name) serves alone after $fo s; the client waited $wait ms across it"
+        Show-Status "After SIGKILL of the primary and Invoke-ColoFailover on $($S.Name)"
         $check = Test-Survivor "after failover $($result.failovers) to $($S.Name)"
         $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($P.Site)"; survivor = "$($S.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
         $script:dead = $P
@@ -490,6 +505,7 @@ esac
         $script:mark = $P.Session.LastEventSequence
         Note "protected again: $($P.Name) primary, $($S.Name) secondary, in $rs s"
         Wait-Acks $ProtectedAcks -what 'protected writes'
+        Show-Status "Re-protected: $($P.Name) primary, $($S.Name) secondary"
     }
 
     function Start-ResumeUntil([ValidateSet('mirror', 'migration')] [string] $phase) {
