@@ -23,6 +23,8 @@ BeforeDiscovery {
         @{ Case = 'too little memory'; Id = 'ColoConfigInvalidMemory'; Change = @{ MemoryMB = 1 } }
         @{ Case = 'no vCPU'; Id = 'ColoConfigInvalidCpus'; Change = @{ Cpus = 0 } }
         @{ Case = 'empty disk size'; Id = 'ColoConfigInvalidDiskSize'; Change = @{ DiskSizeGB = 0 } }
+        @{ Case = 'multicast MAC address'; Id = 'ColoConfigInvalidMacAddress'; Change = @{ MacAddress = '01:00:5e:00:00:01' } }
+        @{ Case = 'MAC address with an option smuggled in'; Id = 'ColoConfigInvalidMacAddress'; Change = @{ MacAddress = '52:54:00:12:34:56,romfile=/x' } }
         @{ Case = 'disk image that does not exist'; Id = 'ColoConfigDiskImageNotFound'; Change = @{ DiskImage = '/nonexistent/base.qcow2' } }
         @{ Case = 'tap backend without an interface'; Id = 'ColoConfigInvalidOption'; Change = @{ NetworkBackend = 'tap' } }
         @{ Case = 'a managed QEMU option as extra argument'; Id = 'ColoConfigInvalidArgument'; Change = @{ ExtraArgument = @('-incoming', 'tcp:0.0.0.0:1') } }
@@ -62,10 +64,11 @@ Describe 'COLO configuration' -Tag 'Unit', 'Config' -Skip:(-not $HasQemu) {
 
     It 'round-trips through a JSON file' {
         $p = Get-BaseParameter
-        $cfg = New-ColoConfig @p -CheckpointIntervalMs 2000 -CompareTimeoutMs 1500
+        $cfg = New-ColoConfig @p -CheckpointIntervalMs 2000 -CompareTimeoutMs 1500 -MacAddress '52:54:00:6a:01:02'
         $cfg | Export-ColoConfig -Path "$tmp/cfg.json"
         $back = Import-ColoConfig -Path "$tmp/cfg.json"
         $back.Name | Should -BeExactly 'cfg'
+        $back.Vm.MacAddress | Should -BeExactly '52:54:00:6a:01:02'
         $back.Tuning.CheckpointIntervalMs | Should -Be 2000
         $back.Tuning.CompareTimeoutMs | Should -Be 1500
         $back.Ports.Nbd | Should -Be 46009

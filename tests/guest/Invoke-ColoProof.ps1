@@ -384,13 +384,11 @@ esac
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
     function New-ProofConfig([string[]] $more = @()) {
         New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 3600000 `
-            -NetworkBackend tap -NicModel rtl8139 -QemuBinary $qemuBinary `
+            -NetworkBackend tap -NicModel rtl8139 -MacAddress $GuestMac -QemuBinary $qemuBinary `
             -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
             -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
             -ExtraArgument (@('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
                 '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
-                # Both guests have the MAC the client's static neighbour entry names.
-                '-global', "rtl8139.mac=$GuestMac",
                 # Diagnostics: QEMU's COLO trace events, one log per QEMU process (%d = its pid).
                 '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*') + $more)
     }
@@ -535,6 +533,38 @@ esac
         return $job
     }
 
+    function Invoke-ResumeFault([ValidateSet('Primary', 'Secondary')] [string] $victim, [ValidateSet('Mirror', 'Migration')] [string] $phase) {
+        # Kill one side while resume's disk mirror or migration runs.
+        $job = Start-ResumeUntil $phase.ToLowerInvariant()
+        $what = if ($phase -eq 'Mirror') { 'during resume''s disk mirror' } else { 'during resume''s migration' }
+        $lostSite = if ($victim -eq 'Primary') { "$($P.Site)" } else { "$($S.Site)" }
+        Stop-Hard $(if ($victim -eq 'Primary') { $P } else { $S })
+        $outcome = (Receive-CmdletJob $job).Outcome
+        Add-Fault $what $victim.ToLowerInvariant() $outcome
+        $script:nodes[$lostSite] = $null
+        if ($victim -eq 'Primary') {
+            # The new secondary never received a whole machine: it cannot serve (its QEMU may have
+            # ended by itself). The only good copy of the disk is the killed side's.
+            Stop-ColoNode -Node $S
+            $script:nodes["$($S.Site)"] = $null
+            Assert-NothingAtSite "$($S.Site)"
+            Invoke-ColdStart $lostSite
+            return
+        }
+        if ($phase -eq 'Migration') { $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = $savedBandwidth } }
+        if ($outcome -eq 'ok') { throw "Resume-ColoReplication reported success although its secondary was killed $what." }
+        Assert-NothingAtSite $lostSite
+        # The roll-back left the survivor as it was before the resume: running alone.
+        $st = Get-ColoStatus -Node $P
+        Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode): $($st.Message)"
+        if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
+        if ($st.Protection -ne 'Unprotected') { throw "The survivor reads $($st.Protection) after the failed resume, not Unprotected: $($st.Message)" }
+        Wait-Acks 5 -what 'writes after the failed resume'
+        $null = Test-Survivor "after the secondary died $what"
+        $script:dead = $S
+        Invoke-Reprotect
+    }
+
     function Start-SecondaryUntilLaunched {
         # A new secondary where the primary was lost, started in the background; returns once its
         # QEMU exists (pid file written) and the start is still under way.
@@ -583,21 +613,6 @@ esac
         'SecondaryKilled' { Invoke-SecondaryLoss; Invoke-Reprotect }
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
-        'SecondaryKilledDuringMirror' {
-            $job = Start-ResumeUntil mirror
-            Stop-Hard $S
-            $outcome = (Receive-CmdletJob $job).Outcome
-            Add-Fault 'during resume''s disk mirror' 'secondary' $outcome
-            if ($outcome -eq 'ok') { throw 'Resume-ColoReplication reported success although its secondary was killed during the mirror.' }
-            $nodes["$($S.Site)"] = $null
-            $st = Get-ColoStatus -Node $P
-            Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode)"
-            if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
-            Wait-Acks 5 -what 'writes after the failed resume'
-            $null = Test-Survivor 'after the secondary died during the mirror'
-            $dead = $S
-            Invoke-Reprotect
-        }
         'SecondaryKilledStarting' {
             $job = Start-SecondaryUntilLaunched
             $site = "$($dead.Site)"
@@ -625,53 +640,14 @@ esac
             Assert-NothingAtSite "$($dead.Site)"
             Invoke-ColdStart $lostSite
         }
-        'SecondaryKilledDuringMigration' {
-            $job = Start-ResumeUntil migration
-            Stop-Hard $S
-            $outcome = (Receive-CmdletJob $job).Outcome
-            Add-Fault 'during resume''s migration' 'secondary' $outcome
-            $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = $savedBandwidth }
-            if ($outcome -eq 'ok') { throw 'Resume-ColoReplication reported success although its secondary was killed during the migration.' }
-            $nodes["$($S.Site)"] = $null
-            Assert-NothingAtSite "$($S.Site)"
-            $st = Get-ColoStatus -Node $P
-            Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode): $($st.Message)"
-            if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
-            if ($st.Protection -ne 'Unprotected') { throw "The survivor reads $($st.Protection) after the failed resume, not Unprotected: $($st.Message)" }
-            Wait-Acks 5 -what 'writes after the failed resume'
-            $null = Test-Survivor 'after the secondary died during the migration'
-            $dead = $S
-            Invoke-Reprotect
-        }
-        'PrimaryKilledDuringMigration' {
-            $job = Start-ResumeUntil migration
-            $lostSite = "$($P.Site)"
-            Stop-Hard $P
-            $outcome = (Receive-CmdletJob $job).Outcome
-            Add-Fault 'during resume''s migration' 'primary' $outcome
-            $nodes[$lostSite] = $null
-            # Half a machine arrived: the secondary cannot serve (its QEMU may have ended itself).
-            Stop-ColoNode -Node $S
-            $nodes["$($S.Site)"] = $null
-            Assert-NothingAtSite "$($S.Site)"
-            Invoke-ColdStart $lostSite
+        { $_ -like '*KilledDuringM*' } {
+            $victim, $phase = $Scenario -split 'KilledDuring'
+            Invoke-ResumeFault -Victim $victim -Phase $phase
         }
         { $_ -like 'FirstStart*' } {
             # The second start protected the pair; it serves and fails over like any pair.
             Invoke-PrimaryLoss
             Invoke-Reprotect
-        }
-        'PrimaryKilledDuringMirror' {
-            $job = Start-ResumeUntil mirror
-            $lostSite = "$($P.Site)"
-            Stop-Hard $P
-            $outcome = (Receive-CmdletJob $job).Outcome
-            Add-Fault 'during resume''s disk mirror' 'primary' $outcome
-            $nodes[$lostSite] = $null
-            # The new secondary never received a machine: it cannot serve. Stop it.
-            Stop-ColoNode -Node $S
-            $nodes["$($S.Site)"] = $null
-            Invoke-ColdStart $lostSite
         }
     }
 

@@ -70,6 +70,12 @@ namespace ColoPS.Colo
         /// <summary>Guest NIC model: rtl8139 or e1000 (virtio-net would need vnet_hdr_support on every filter).</summary>
         public string NicModel { get; set; } = "rtl8139";
 
+        /// <summary>
+        /// The guest NIC's MAC address, the same at both sites (the secondary is the same machine).
+        /// Null keeps QEMU's default, which every VM gets: set it when several VMs share a network.
+        /// </summary>
+        public string? MacAddress { get; set; }
+
         /// <summary>"user" (QEMU's slirp, no host setup) or "tap".</summary>
         public string NetworkBackend { get; set; } = "user";
 

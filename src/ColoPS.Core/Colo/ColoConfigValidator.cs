@@ -34,6 +34,7 @@ namespace ColoPS.Colo
     {
         private static readonly Regex s_name = new Regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", RegexOptions.CultureInvariant);
         private static readonly Regex s_token = new Regex("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$", RegexOptions.CultureInvariant);
+        private static readonly Regex s_mac = new Regex("^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", RegexOptions.CultureInvariant);
         private static readonly string[] s_nicModels = { "rtl8139", "e1000" };
         private static readonly string[] s_backends = { "user", "tap" };
         private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-name", "-drive", "-netdev", "-nic" };
@@ -55,6 +56,8 @@ namespace ColoPS.Colo
             CheckToken(vm.CpuModel, "Vm.CpuModel", Add);
             if (!s_nicModels.Contains(vm.NicModel))
                 Add("ColoConfigInvalidOption", "Vm.NicModel", $"'{vm.NicModel}' is not supported; use one of {string.Join(", ", s_nicModels)} (virtio-net needs vnet_hdr on every COLO filter).");
+            if (vm.MacAddress != null && !IsUnicastMac(vm.MacAddress))
+                Add("ColoConfigInvalidMacAddress", "Vm.MacAddress", $"'{vm.MacAddress}' is not a unicast MAC address such as 52:54:00:12:34:56 (six hex pairs separated by ':', the first with its lowest bit clear, not all zero).");
             if (!s_backends.Contains(vm.NetworkBackend))
                 Add("ColoConfigInvalidOption", "Vm.NetworkBackend", $"'{vm.NetworkBackend}' is not a network backend; use user or tap.");
             if (vm.NetworkBackend == "tap")
@@ -193,6 +196,13 @@ namespace ColoPS.Colo
         private static void CheckPositive(int? value, string field, Action<string, string, string> add)
         {
             if (value.HasValue && value.Value <= 0) add("ColoConfigInvalidTuning", field, $"{value} must be a positive number.");
+        }
+
+        private static bool IsUnicastMac(string mac)
+        {
+            if (!s_mac.IsMatch(mac)) return false;
+            int first = Convert.ToInt32(mac.Substring(0, 2), 16);
+            return (first & 1) == 0 && mac.Replace(":", string.Empty, StringComparison.Ordinal).Trim('0').Length > 0;
         }
     }
 

@@ -119,7 +119,7 @@ namespace ColoPS.Qemu
                     : $"user,id={Ids.Netdev}",
                 // No option ROM: the guest boots from the COLO disk, and iPXE's DHCP chatter would
                 // make colo-compare force checkpoints before the guest has even started.
-                "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev},romfile=",
+                "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev},romfile=" + (vm.MacAddress is null ? string.Empty : ",mac=" + vm.MacAddress.ToLowerInvariant()),
             });
             args.AddRange(vm.ExtraArguments);
             return args;

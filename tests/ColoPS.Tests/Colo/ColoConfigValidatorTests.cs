@@ -35,6 +35,23 @@ namespace ColoPS.Tests.Colo
             Assert.Contains("ColoConfigInvalidPath", Ids(c));
         }
 
+        [Theory]
+        [InlineData("52:54:00:12:34:56", true)]
+        [InlineData("02:AB:cd:00:00:01", true)]
+        [InlineData("01:00:5e:00:00:01", false)] // multicast
+        [InlineData("ff:ff:ff:ff:ff:ff", false)] // broadcast
+        [InlineData("00:00:00:00:00:00", false)]
+        [InlineData("52-54-00-12-34-56", false)]
+        [InlineData("52:54:00:12:34", false)]
+        [InlineData("52:54:00:12:34:56,romfile=x", false)]
+        [InlineData("", false)]
+        public void Mac_address_must_be_a_plain_unicast_address(string mac, bool valid)
+        {
+            var c = ColoPlansTests.Config();
+            c.Vm.MacAddress = mac;
+            Assert.Equal(!valid, Ids(c).Contains("ColoConfigInvalidMacAddress"));
+        }
+
         [Fact]
         public void Duplicate_ports_are_refused()
         {

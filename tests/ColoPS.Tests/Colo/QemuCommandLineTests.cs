@@ -50,6 +50,15 @@ namespace ColoPS.Tests.Colo
             Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=", args);
         }
 
+        [Fact]
+        public void Both_sides_get_the_configured_mac_address()
+        {
+            var c = ColoPlansTests.Config();
+            c.Vm.MacAddress = "52:54:00:AB:01:02";
+            Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=,mac=52:54:00:ab:01:02", QemuCommandLine.Primary(c, ColoSite.A, V92, ColoAccelerator.Tcg));
+            Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=,mac=52:54:00:ab:01:02", QemuCommandLine.Secondary(c, ColoSite.B, V92, ColoAccelerator.Tcg));
+        }
+
         [Theory]
         [InlineData("10.0.0", false)]
         [InlineData("10.0.2", false)]

@@ -43,6 +43,10 @@ namespace ColoPS.Commands
         [ValidateSet("rtl8139", "e1000")]
         public string NicModel { get; set; } = "rtl8139";
 
+        /// <summary>The guest NIC's MAC address at both sites; QEMU's default when omitted.</summary>
+        [Parameter]
+        public string? MacAddress { get; set; }
+
         [Parameter]
         [ValidateSet("user", "tap")]
         public string NetworkBackend { get; set; } = "user";
@@ -104,6 +108,7 @@ namespace ColoPS.Commands
                         DiskImage = DiskImage is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DiskImage),
                         MachineType = MachineType,
                         NicModel = NicModel,
+                        MacAddress = MacAddress,
                         NetworkBackend = NetworkBackend,
                         TapInterface = TapInterface,
                         ExtraArguments = ExtraArgument,
