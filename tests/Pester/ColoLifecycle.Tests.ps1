@@ -314,7 +314,7 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
     }
     AfterAll { Remove-TestDirectory $tmp }
 
-    It 'starts the pair in one pwsh process, then fails over from another' {
+    It 'starts the pair in one pwsh process, fails over from another, and resumes without the new secondary''s node' {
         # Another process starts the pair and exits; the QEMUs, daemonized, keep running.
         $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
         $module = (Get-Module ColoPS).Path -replace '\.dll$', '.psd1'
@@ -346,6 +346,23 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
         $late.Message | Should -Match 'link to the peer is down'
         Invoke-ColoFailover -Node $b -Confirm:$false | Out-Null
         Assert-RunsAlone $b
+
+        # As on two hosts: the new secondary is started by a process of its own (its host), and the
+        # resume runs without its node, reaching it by the configured address and ports only.
+        & $pwsh -NoProfile -NonInteractive -Command "
+            `$ErrorActionPreference = 'Stop'
+            Import-Module '$module'
+            `$null = Start-ColoSecondary -Config (Import-ColoConfig -Path '$tmp/att.colo.json') -Site A
+        "
+        $LASTEXITCODE | Should -Be 0
+        $resumed = Resume-ColoReplication -Node $b -Confirm:$false
+        $resumed.Protection | Should -Be 'Protected'
+        $b.Role | Should -Be 'Primary'
+        $a = Connect-ColoNode -Config $cfg2 -Site A
+        $a.Role | Should -Be 'Secondary'
+        Assert-Protected $b $a
+
+        Stop-ColoNode -Node $a
         Stop-ColoNode -Node $b
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
     }

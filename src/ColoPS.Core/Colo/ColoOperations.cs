@@ -269,12 +269,16 @@ namespace ColoPS.Colo
 
         #region Resume
 
-        /// <summary>The resume plan for a survivor, read-only: filters go before rew0 when the survivor has one.</summary>
-        public static async Task<ColoPlan> PlanResumeAsync(ColoNode survivor, ColoNode secondary, CancellationToken ct)
+        /// <summary>
+        /// The resume plan for a survivor, read-only: filters go before rew0 when the survivor has
+        /// one. <paramref name="secondary"/> is null when the new secondary runs on another host
+        /// (it was started there; only its site's address and ports are used).
+        /// </summary>
+        public static async Task<ColoPlan> PlanResumeAsync(ColoNode survivor, ColoNode? secondary, CancellationToken ct)
         {
-            if (secondary.Site == survivor.Site)
+            if (secondary != null && secondary.Site == survivor.Site)
                 throw new ColoException("ColoSameSite", ColoErrorKind.InvalidArgument, $"{secondary.Name} runs at the survivor's own site {survivor.Site}; the new secondary belongs at site {ColoConfig.Other(survivor.Site)}.");
-            if (secondary.Role != ColoRole.Secondary)
+            if (secondary != null && secondary.Role != ColoRole.Secondary)
                 throw new ColoException("ColoNotSecondary", ColoErrorKind.InvalidArgument, $"{secondary.Name} is {secondary.Role}, not a freshly started secondary (Start-ColoSecondary).");
             QemuVersionPolicy.ThrowIfCannotBePrimary(survivor.QemuVersion);
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
@@ -285,18 +289,21 @@ namespace ColoPS.Colo
             return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter);
         }
 
-        public static async Task ResumeAsync(ColoNode survivor, ColoNode secondary, ColoPlan plan, ColoTimeouts timeouts, Action<ColoProgress>? progress, CancellationToken ct)
+        public static async Task ResumeAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, ColoTimeouts timeouts, Action<ColoProgress>? progress, CancellationToken ct)
         {
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
+            // Without the secondary's node (another host, another process) its session may still be known here.
+            var peer = secondary?.Session ?? FindSession(survivor.Config.QmpSocketOf(ColoConfig.Other(survivor.Site)));
             try
             {
-                await new ColoPlanRunner(survivor.Session, timeouts, progress, secondary.Session).RunAsync(plan, ct).ConfigureAwait(false);
+                await new ColoPlanRunner(survivor.Session, timeouts, progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
             }
             catch (Exception) when (survivor.Session.State == QmpSessionState.Running)
             {
                 // The survivor must keep serving: the new secondary (possibly a second live copy if
-                // the migration ended without COLO) goes, and what the resume added is taken away.
-                await DiscardAsync(secondary).ConfigureAwait(false);
+                // the migration ended without COLO) goes when it runs on this host, and what the
+                // resume added is taken away.
+                await AbortFailedStartAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
                 try
                 {
                     var rollback = await PlanResumeRollbackAsync(survivor, CancellationToken.None).ConfigureAwait(false);

@@ -19,10 +19,12 @@ namespace ColoPS.Commands
         [ValidateNotNull]
         public ColoNode Node { get; set; } = null!;
 
-        /// <summary>The new secondary from Start-ColoSecondary at the other site.</summary>
-        [Parameter(Mandatory = true, Position = 1)]
-        [ValidateNotNull]
-        public ColoNode Secondary { get; set; } = null!;
+        /// <summary>
+        /// The new secondary from Start-ColoSecondary at the other site. Omit it when that site is
+        /// another host: the secondary started there is reached by its address and ports.
+        /// </summary>
+        [Parameter(Position = 1)]
+        public ColoNode? Secondary { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -38,7 +40,7 @@ namespace ColoPS.Commands
             }
 
             string text = plan.ToText();
-            if (!ShouldProcess(text, Format("Resume replication from {0} to {1}? This runs:{2}{3}", Node.Name, Secondary.Name, System.Environment.NewLine, text), "Resume-ColoReplication")) return;
+            if (!ShouldProcess(text, Format("Resume replication from {0} to {1}? This runs:{2}{3}", Node.Name, Secondary?.Name ?? "the secondary at site " + ColoConfig.Other(Node.Site), System.Environment.NewLine, text), "Resume-ColoReplication")) return;
             try
             {
                 Run(ct => ColoOperations.ResumeAsync(Node, Secondary, plan, Timeouts, OnProgress, ct));
