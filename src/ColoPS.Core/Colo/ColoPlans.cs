@@ -1,6 +1,6 @@
 using System.Collections.Generic;
-using System.Linq;
 using System.Globalization;
+using System.Linq;
 using System.Text.Json.Nodes;
 using ColoPS.Qemu;
 using Ids = ColoPS.Qemu.QemuCommandLine.Ids;
