@@ -555,6 +555,7 @@ esac
         if ($outcome -eq 'ok') { throw "Resume-ColoReplication reported success although its secondary was killed $what." }
         Assert-NothingAtSite $lostSite
         # The roll-back left the survivor as it was before the resume: running alone.
+        if ($P.RollbackFailures.Count -gt 0) { throw "The roll-back of the failed resume was incomplete: $($P.RollbackFailures -join '; ')" }
         $st = Get-ColoStatus -Node $P
         Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode): $($st.Message)"
         if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }

@@ -70,13 +70,8 @@ namespace ColoPS.Colo
         {
             var steps = new List<ColoStep>();
             if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
-            steps.Add(ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum"));
-            steps.Add(ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive"));
-            steps.Add(ObjectDel(Ids.CompareObject));
-            steps.Add(ObjectDel(Ids.IoThread));
-            steps.Add(ObjectDel(Ids.FilterMirror));
-            steps.Add(ObjectDel(Ids.RedirectorIn));
-            steps.Add(ObjectDel(Ids.RedirectorOut));
+            steps.AddRange(DetachReplication(replicationChild));
+            steps.AddRange(PrimaryObjects.Select(ObjectDel));
             steps.Add(ColoStep.Qmp("x-colo-lost-heartbeat", null, "Leave COLO and run alone"));
             steps.Add(ColoStep.Wait(ColoStepKind.WaitForColoExit, "Wait until COLO mode is none"));
             return new ColoPlan("Primary failover", config.Name + "-" + survivor, steps);
@@ -140,14 +135,22 @@ namespace ColoPS.Colo
             var steps = new List<ColoStep>();
             if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
             if (mirrorJobPresent) steps.Add(ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob, ["force"] = true }, "Abandon the disk copy"));
-            if (replicationChild != null)
+            if (replicationChild != null) steps.AddRange(DetachReplication(replicationChild));
+            var objects = PrimaryObjects.Where(presentObjects.Contains).ToList();
+            steps.AddRange(objects.Select(ObjectDel));
+            if (objects.Count > 0)
             {
-                steps.Add(ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum"));
-                steps.Add(ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive"));
-            }
-            foreach (var id in new[] { Ids.CompareObject, Ids.IoThread, Ids.FilterMirror, Ids.RedirectorIn, Ids.RedirectorOut })
-            {
-                if (presentObjects.Contains(id)) steps.Add(ObjectDel(id));
+                // QEMU runs the VM again when a migration fails, so the guest's packets may sit in
+                // the compare loop sockets, read by nobody now; the next colo-compare would take
+                // them for the primary's fresh output and force a checkpoint. Fresh sockets.
+                var self = config.GetSite(survivor);
+                var p = config.Ports;
+                foreach (var id in new[] { Ids.CompareInClient, Ids.CompareIn, Ids.CompareOutClient, Ids.CompareOut })
+                    steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Drop " + id + " and whatever it still buffers"));
+                steps.Add(ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true));
+                steps.Add(ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false));
+                steps.Add(ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true));
+                steps.Add(ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false));
             }
             steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
             {
@@ -155,6 +158,16 @@ namespace ColoPS.Colo
             }, "Disable the x-colo migration capability"));
             if (paused) steps.Add(ColoStep.Qmp("cont", null, "Run the VM again"));
             return new ColoPlan("Roll back resume", config.Name + "-" + survivor, steps);
+        }
+
+        // The primary's COLO objects, in the order they can be deleted (colo-compare before its
+        // iothread, then the filters).
+        private static readonly string[] PrimaryObjects = { Ids.CompareObject, Ids.IoThread, Ids.FilterMirror, Ids.RedirectorIn, Ids.RedirectorOut };
+
+        private static IEnumerable<ColoStep> DetachReplication(string replicationChild)
+        {
+            yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum");
+            yield return ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive");
         }
 
         private static IEnumerable<ColoStep> AttachReplication(ColoConfig config, ColoSite secondarySite)

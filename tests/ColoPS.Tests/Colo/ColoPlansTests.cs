@@ -140,7 +140,7 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
-        public void ResumeRollback_undoes_replication_and_filters_then_runs_the_vm()
+        public void ResumeRollback_undoes_replication_and_filters_renews_the_compare_loops_then_runs_the_vm()
         {
             var yank = new[] { new JsonObject { ["type"] = "block-node", ["node-name"] = "replication0" } };
             var present = new[] { "comp0", "iothread1", "m0", "redire0", "redire1", "rew0" };
@@ -155,6 +155,14 @@ namespace ColoPS.Tests.Colo
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""m0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire1"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0-0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": false } } } }",
                 @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }",
                 @"{""execute"": ""cont""}");
         }
