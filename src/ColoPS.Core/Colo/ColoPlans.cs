@@ -57,10 +57,7 @@ namespace ColoPS.Colo
             // The chardevs a primary has, so this node can become the primary of a new pair.
             steps.Add(ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true));
             steps.Add(ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true));
-            steps.Add(ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true));
-            steps.Add(ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false));
-            steps.Add(ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true));
-            steps.Add(ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false));
+            steps.AddRange(CompareLoops(config, survivor));
             return new ColoPlan("Secondary failover", config.Name + "-" + survivor, steps);
         }
 
@@ -143,14 +140,9 @@ namespace ColoPS.Colo
                 // QEMU runs the VM again when a migration fails, so the guest's packets may sit in
                 // the compare loop sockets, read by nobody now; the next colo-compare would take
                 // them for the primary's fresh output and force a checkpoint. Fresh sockets.
-                var self = config.GetSite(survivor);
-                var p = config.Ports;
                 foreach (var id in new[] { Ids.CompareInClient, Ids.CompareIn, Ids.CompareOutClient, Ids.CompareOut })
                     steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Drop " + id + " and whatever it still buffers"));
-                steps.Add(ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true));
-                steps.Add(ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false));
-                steps.Add(ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true));
-                steps.Add(ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false));
+                steps.AddRange(CompareLoops(config, survivor));
             }
             steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
             {
@@ -163,6 +155,17 @@ namespace ColoPS.Colo
         // The primary's COLO objects, in the order they can be deleted (colo-compare before its
         // iothread, then the filters).
         private static readonly string[] PrimaryObjects = { Ids.CompareObject, Ids.IoThread, Ids.FilterMirror, Ids.RedirectorIn, Ids.RedirectorOut };
+
+        /// <summary>The primary's two socket loops through colo-compare (its input and its output), on the site's own address.</summary>
+        private static IEnumerable<ColoStep> CompareLoops(ColoConfig config, ColoSite site)
+        {
+            var self = config.GetSite(site);
+            var p = config.Ports;
+            yield return ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true);
+            yield return ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false);
+            yield return ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true);
+            yield return ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false);
+        }
 
         private static IEnumerable<ColoStep> DetachReplication(string replicationChild)
         {
