@@ -11,10 +11,12 @@ BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
     $script:ProofSkipReason = Test-ProofPrerequisite
     # Outcome: what the cmdlet hit by the fault must report (the proof records it as fault.outcome).
+    # A secondary killed while it starts fails the start at whichever step was under way: the launch,
+    # the QMP connect or greeting, or a preparation step.
     $script:FaultCases = @(
         @{ Scenario = 'FirstStartSecondaryKilled'; Port = 51740; Outcome = '^failed: ColoMigrationFailed,'; Title = 'secondary killed during the first migration: the start fails, nothing is left running, both disks are unchanged, a second start protects and serves' }
         @{ Scenario = 'FirstStartPrimaryKilled'; Port = 51750; Outcome = '^failed: QmpSessionDisconnected,'; Title = 'primary killed during the first migration: the start fails, nothing is left running, both disks are unchanged, a second start protects and serves' }
-        @{ Scenario = 'SecondaryKilledStarting'; Port = 51700; Outcome = '^failed: QemuStartFailed,'; Title = 'secondary killed while it starts (re-protection after a failover): the start fails, the survivor keeps serving, a resume protects it' }
+        @{ Scenario = 'SecondaryKilledStarting'; Port = 51700; Outcome = '^failed: (QemuStartFailed|QmpConnectFailed|QmpGreetingFailed|QmpSessionDisconnected|ColoStepFailed),'; Title = 'secondary killed while it starts (re-protection after a failover): the start fails, the survivor keeps serving, a resume protects it' }
         @{ Scenario = 'PrimaryKilledStarting'; Port = 51710; Outcome = '^ok$'; Title = 'primary killed while the new secondary starts: the guest cold-started from the killed side''s disk has every acknowledged write' }
         @{ Scenario = 'SecondaryKilled'; Port = 51100; Outcome = $null; Title = 'secondary killed while protected and idle: the primary drops replication and keeps serving' }
         @{ Scenario = 'PrimaryFrozen'; Port = 51200; Outcome = $null; Title = 'primary frozen (SIGSTOP) while protected: the secondary takes over' }

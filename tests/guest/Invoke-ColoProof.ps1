@@ -235,54 +235,48 @@ function Stop-Hard($node, [string] $signal = 'KILL') {
     }
 }
 
-function Wait-MirrorRunning($node, [int] $timeoutSec = 60) {
-    # Resume's first step is drive-mirror of the whole disk; catch it while it copies.
+function Wait-Until([scriptblock] $probe, [string] $what, [int] $timeoutSec = 60, [int] $pollMs = 2) {
+    # Polls $probe until it returns something, which is returned; a probe may throw to give up early.
     $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
     while ([DateTime]::UtcNow -lt $deadline) {
-        $jobs = @(Invoke-QmpCommand -Session $node.Session -Command query-block-jobs -TimeoutSec 5)
-        $job = $jobs | Where-Object { $_.type -eq 'mirror' } | Select-Object -First 1
-        if ($job) { return $job }
-        Start-Sleep -Milliseconds 20
+        $found = & $probe
+        if ($found) { return $found }
+        Start-Sleep -Milliseconds $pollMs
     }
-    throw "No drive-mirror job appeared on $($node.Name) within $timeoutSec s."
+    throw "No $what within $timeoutSec s."
 }
 
-function Wait-MigrationActive($session, $job, [int] $timeoutSec = 120) {
+function Wait-MirrorRunning($node) {
+    # Resume's first step is drive-mirror of the whole disk; catch it while it copies.
+    Wait-Until -what "drive-mirror job on $($node.Name)" -pollMs 20 {
+        @(Invoke-QmpCommand -Session $node.Session -Command query-block-jobs -TimeoutSec 5) | Where-Object { $_.type -eq 'mirror' } | Select-Object -First 1
+    }
+}
+
+function Wait-MigrationActive($session, $job) {
     # The primary's outgoing migration, caught while it sends RAM (status active). Other states are
     # passed over: a survivor that was a secondary reports its old incoming migration until the
     # resume starts a new one.
-    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
-    while ([DateTime]::UtcNow -lt $deadline) {
+    Wait-Until -what "active migration on $($session.Name)" -timeoutSec 120 {
         $m = Invoke-QmpCommand -Session $session -Command query-migrate -TimeoutSec 5
         if ($m.status -eq 'active') { return $m }
         if ($job.State -in 'Completed', 'Failed', 'Stopped') { throw "The background cmdlet ended before its migration was seen active (last status '$($m.status)'): $(($job | Receive-Job -Keep).Outcome)" }
-        Start-Sleep -Milliseconds 2
     }
-    throw "No active migration on $($session.Name) within $timeoutSec s."
 }
 
-function Wait-SessionNamed([string] $name, [int] $timeoutSec = 60) {
+function Wait-SessionNamed([string] $name) {
     # The session a cmdlet running in a thread job opened (the registry is process-wide).
-    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
-    while ([DateTime]::UtcNow -lt $deadline) {
-        $s = Get-QmpSession -Name $name -ErrorAction Ignore | Where-Object State -eq 'Running' | Select-Object -First 1
-        if ($s) { return $s }
-        Start-Sleep -Milliseconds 5
-    }
-    throw "No QMP session named $name appeared within $timeoutSec s."
+    Wait-Until -what "QMP session named $name" { Get-QmpSession -Name $name -ErrorAction Ignore | Where-Object State -eq 'Running' | Select-Object -First 1 }
 }
 
-function Wait-SitePid([string] $site, [int] $notPid = 0, [int] $timeoutSec = 60) {
+function Wait-SitePid([string] $site, [int] $notPid = 0) {
     # The pid QEMU writes (-pidfile) as soon as it has daemonized: the earliest moment a start can be
     # hit. The killed node's stale pid file stays until the new start clears it, hence -notPid.
     $file = $cfg.PidFileOf($site)
-    $deadline = [DateTime]::UtcNow.AddSeconds($timeoutSec)
-    while ([DateTime]::UtcNow -lt $deadline) {
-        $text = Get-Content $file -Raw -ErrorAction Ignore
-        if ($text -and $text.Trim() -match '^\d+$' -and [int]$text.Trim() -ne $notPid) { return [int]$text.Trim() }
-        Start-Sleep -Milliseconds 1
+    Wait-Until -what "QEMU pid file $file" -pollMs 1 {
+        $text = "$(Get-Content $file -Raw -ErrorAction Ignore)".Trim()
+        if ($text -match '^\d+$' -and [int]$text -ne $notPid) { [int]$text }
     }
-    throw "No QEMU pid file $file within $timeoutSec s."
 }
 
 function Start-CmdletJob([scriptblock] $body, [object[]] $arguments) {

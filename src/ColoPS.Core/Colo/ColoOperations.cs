@@ -73,7 +73,7 @@ namespace ColoPS.Colo
             var accelerator = QemuBinary.ResolveAccelerator(config.Qemu.Accelerator);
             var version = existing?.QemuVersion ?? await QemuBinary.GetVersionAsync(config.Qemu.Binary, Environment(config), ct).ConfigureAwait(false);
             if (!options.SkipVersionCheck) QemuVersionPolicy.ThrowIfCannotBePrimary(version);
-            var peer = secondary?.Session ?? FindSession(config.QmpSocketOf(ColoConfig.Other(site)));
+            var peer = PeerSession(config, site, secondary);
 
             ColoNode node;
             if (existing != null)
@@ -102,13 +102,13 @@ namespace ColoPS.Colo
             }
             catch (Exception) when (existing == null)
             {
-                await AbortFailedStartAsync(config, site, secondary).ConfigureAwait(false);
+                await KillSecondaryAsync(config, site, secondary).ConfigureAwait(false);
                 await DiscardAsync(node).ConfigureAwait(false);
                 throw;
             }
             catch (Exception ex) when (ex is ColoException || ex is QmpException)
             {
-                await AbortFailedStartAsync(config, site, secondary).ConfigureAwait(false);
+                await KillSecondaryAsync(config, site, secondary).ConfigureAwait(false);
                 // The caller's own QEMU stays, running alone again instead of stuck in postmigrate.
                 try { await existing!.ExecuteAsync("cont", null, CancellationToken.None).ConfigureAwait(false); }
                 catch (QmpException) { }
@@ -116,9 +116,10 @@ namespace ColoPS.Colo
             }
         }
 
-        private static async Task AbortFailedStartAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
+        private static async Task KillSecondaryAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
         {
-            // A secondary left running after a failed start is a second live copy of the VM.
+            // A secondary left running after a failed start or resume is a second live copy of the VM
+            // (only one on this host can be reached: its node, or the pid file of its site here).
             var secondarySite = ColoConfig.Other(primarySite);
             int? pid = secondary?.ProcessId ?? QemuLauncher.RunningPid(config.PidFileOf(secondarySite));
             if (pid.HasValue) ProcessProbe.Kill(pid.Value, TimeSpan.FromSeconds(10));
@@ -292,8 +293,7 @@ namespace ColoPS.Colo
         public static async Task ResumeAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, ColoTimeouts timeouts, Action<ColoProgress>? progress, CancellationToken ct)
         {
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
-            // Without the secondary's node (another host, another process) its session may still be known here.
-            var peer = secondary?.Session ?? FindSession(survivor.Config.QmpSocketOf(ColoConfig.Other(survivor.Site)));
+            var peer = PeerSession(survivor.Config, survivor.Site, secondary);
             try
             {
                 await new ColoPlanRunner(survivor.Session, timeouts, progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
@@ -303,7 +303,7 @@ namespace ColoPS.Colo
                 // The survivor must keep serving: the new secondary (possibly a second live copy if
                 // the migration ended without COLO) goes when it runs on this host, and what the
                 // resume added is taken away.
-                await AbortFailedStartAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
+                await KillSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
                 try
                 {
                     var rollback = await PlanResumeRollbackAsync(survivor, CancellationToken.None).ConfigureAwait(false);
@@ -600,6 +600,11 @@ namespace ColoPS.Colo
             }
             return list;
         }
+
+        // The secondary's session: from its node, or, without the node (another process; on another
+        // host there is none), one this process already holds to the other site's socket.
+        private static QmpSession? PeerSession(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
+            => secondary?.Session ?? FindSession(config.QmpSocketOf(ColoConfig.Other(primarySite)));
 
         private static QmpSession? FindSession(string socket)
             => QmpSessionRegistry.GetAll().FirstOrDefault(s => s.Endpoint.Transport == QmpTransport.Unix && s.Endpoint.Path == socket && s.State == QmpSessionState.Running);

@@ -63,16 +63,7 @@ namespace ColoPS.Colo
             _peer = peer;
         }
 
-        public async Task RunAsync(ColoPlan plan, CancellationToken cancellationToken)
-        {
-            for (int i = 0; i < plan.Steps.Count; i++)
-            {
-                var step = plan.Steps[i];
-                Report(plan.Name, $"{i + 1}/{plan.Steps.Count}: {step.Description}", (i * 100) / plan.Steps.Count);
-                await RunStepAsync(plan, step, cancellationToken).ConfigureAwait(false);
-            }
-            Report(plan.Name, "done", 100, completed: true);
-        }
+        public Task RunAsync(ColoPlan plan, CancellationToken cancellationToken) => RunStepsAsync(plan, null, cancellationToken);
 
         /// <summary>
         /// Runs every step even when some fail (a clean-up: each step undoes something on its own).
@@ -81,25 +72,31 @@ namespace ColoPS.Colo
         public async Task<IReadOnlyList<string>> RunBestEffortAsync(ColoPlan plan, CancellationToken cancellationToken)
         {
             var failures = new List<string>();
+            await RunStepsAsync(plan, failures, cancellationToken).ConfigureAwait(false);
+            return failures;
+        }
+
+        /// <param name="failures">Null: stop at the first failure. Otherwise: note it here and go on.</param>
+        private async Task RunStepsAsync(ColoPlan plan, List<string>? failures, CancellationToken ct)
+        {
             for (int i = 0; i < plan.Steps.Count; i++)
             {
                 var step = plan.Steps[i];
                 Report(plan.Name, $"{i + 1}/{plan.Steps.Count}: {step.Description}", (i * 100) / plan.Steps.Count);
                 try
                 {
-                    await RunStepAsync(plan, step, cancellationToken).ConfigureAwait(false);
+                    await RunStepAsync(plan, step, ct).ConfigureAwait(false);
                 }
-                catch (ColoException ex)
+                catch (ColoException ex) when (failures != null)
                 {
                     failures.Add(ex.Message);
                 }
-                catch (QmpException ex) when (ex is not QmpDisconnectedException)
+                catch (QmpException ex) when (failures != null && ex is not QmpDisconnectedException)
                 {
                     failures.Add($"{plan.Name} on {plan.NodeName} failed at '{step.Description}': {ex.Message}");
                 }
             }
             Report(plan.Name, "done", 100, completed: true);
-            return failures;
         }
 
         private async Task RunStepAsync(ColoPlan plan, ColoStep step, CancellationToken ct)
