@@ -41,16 +41,10 @@ function Invoke-GuestDemo {
     try {
         $null = New-ProofNetwork -Namespace $ns
         Write-Host "A COLO pair running the test guest in network namespace $ns; a client writes to it through colo-compare." -ForegroundColor Cyan
-        $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
-        # Start-Process keeps the console (and its colours) for the child.
-        $argv = @('netns', 'exec', $ns, $pwsh, '-NoProfile', '-NonInteractive', '-File', (Join-Path $repo 'tests/guest/Invoke-ColoProof.ps1'),
-            '-Scenario', 'Proof', '-Failovers', '1', '-ShowStatus', '-WorkDirectory', "$root/w", '-ResultPath', "$root/demo.json",
-            '-ModulePath', $ModulePath, '-PortBase', "$PortBase")
-        $child = Start-Process -FilePath ip -ArgumentList $argv -NoNewWindow -Wait -PassThru
-        $code = $child.ExitCode
-        $r = Get-Content "$root/demo.json" -Raw -ErrorAction Ignore | ConvertFrom-Json
+        $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 1 -ShowStatus -PortBase $PortBase `
+            -WorkDirectory "$root/w" -ResultPath "$root/demo.json" -ModulePath $ModulePath
         Write-Host ''
-        if (-not $r -or $code -ne 0) { throw "The demo failed (exit $code): $($r.error)" }
+        if ($r.ExitCode -ne 0 -or -not $r.passed) { throw "The demo failed (exit $($r.ExitCode)): $($r.error)" }
         Write-Host ("Client: {0} writes acknowledged, {1} lost; it waited at most {2} ms across the failover. QEMU {3} ({4})." -f
             $r.acknowledged, $r.lost, $r.longestFailoverWaitMs, $r.qemuVersion, $r.accelerator) -ForegroundColor Green
     }

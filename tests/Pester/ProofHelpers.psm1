@@ -87,17 +87,28 @@ function Invoke-ColoProofRun {
         [int] $Failovers = 1,
         [int] $PortBase = 51000,
         [string] $LogPath,
-        [switch] $SplitSites
+        [switch] $SplitSites,
+        # The module the run imports; by default the one under test (COLOPS_MODULE) or the staged build.
+        [string] $ModulePath,
+        # For the demo: Get-ColoStatus tables at each stage, and the run's output on the console instead of in a log.
+        [switch] $ShowStatus
     )
     $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
     $script = Join-Path $PSScriptRoot '../guest/Invoke-ColoProof.ps1'
-    $module = if ($env:COLOPS_MODULE) { $env:COLOPS_MODULE } else { Join-Path $PSScriptRoot '../../out/ColoPS/ColoPS.psd1' }
+    $module = if ($ModulePath) { $ModulePath } elseif ($env:COLOPS_MODULE) { $env:COLOPS_MODULE } else { Join-Path $PSScriptRoot '../../out/ColoPS/ColoPS.psd1' }
     Remove-Item $ResultPath -ErrorAction Ignore
     $split = @(if ($SplitSites) { '-SiteNamespace', "$Namespace-a,$Namespace-b" })
     if (-not $LogPath) { $LogPath = "$ResultPath.log" }
-    & ip netns exec $Namespace $pwsh -NoProfile -NonInteractive -File $script -Scenario $Scenario -Failovers $Failovers `
-        -WorkDirectory $WorkDirectory -ResultPath $ResultPath -ModulePath $module -PortBase $PortBase @split *> $LogPath
-    $code = $LASTEXITCODE
+    $argv = @('netns', 'exec', $Namespace, $pwsh, '-NoProfile', '-NonInteractive', '-File', $script, '-Scenario', $Scenario, '-Failovers', "$Failovers",
+        '-WorkDirectory', $WorkDirectory, '-ResultPath', $ResultPath, '-ModulePath', $module, '-PortBase', "$PortBase") + $split
+    if ($ShowStatus) {
+        # Start-Process keeps the console (and its colours) for the child.
+        $code = (Start-Process -FilePath ip -ArgumentList ($argv + '-ShowStatus') -NoNewWindow -Wait -PassThru).ExitCode
+    }
+    else {
+        & ip @argv *> $LogPath
+        $code = $LASTEXITCODE
+    }
     if (-not (Test-Path $ResultPath)) { throw "The proof wrote no result (exit $code). Log:`n$(Get-Content $LogPath -Raw)" }
     $r = Get-Content $ResultPath -Raw | ConvertFrom-Json
     $r | Add-Member -NotePropertyName ExitCode -NotePropertyValue $code -Force
