@@ -328,11 +328,13 @@ namespace ColoPS.Colo
             string? child = await FindQuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
             var objects = await s.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
             var present = objects.EnumerateArray().Select(o => ColoPlanRunner.Str(o, "name")).Where(n => n != null).Select(n => n!).ToList();
+            var chardevs = await s.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+            var presentChardevs = chardevs.EnumerateArray().Select(c => ColoPlanRunner.Str(c, "label")).Where(n => n != null).Select(n => n!).ToList();
             // Only the link to the new secondary: a survivor that was a secondary still has its own chardevs.
             var yank = (await YankTargetsAsync(s, Array.Empty<string>(), ct).ConfigureAwait(false)).Where(y => (string?)y["type"] == "block-node").ToList();
             var run = await s.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
             bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate";
-            return ColoPlans.ResumeRollback(survivor.Config, survivor.Site, mirror, child, present, yank, paused);
+            return ColoPlans.ResumeRollback(survivor.Config, survivor.Site, mirror, child, present, presentChardevs, yank, paused);
         }
 
         #endregion

@@ -99,6 +99,12 @@ namespace ColoPS.Colo
                 ColoStep.Wait(ColoStepKind.WaitForJobGone, "Wait until the copy job is gone", MirrorJob),
             };
             steps.AddRange(AttachReplication(config, ColoConfig.Other(survivor)));
+            // The survivor's VM ran with the compare loops unread (a primary failover deletes
+            // colo-compare before the redirector feeding it; a failed migration runs the VM again
+            // with the filters standing): bytes left in them would reach the new colo-compare as
+            // the primary's fresh output and force a checkpoint. Nothing writes to them before the
+            // filters below, so fresh sockets here start it on empty ones, whatever came before.
+            steps.AddRange(RenewCompareLoops(config, survivor));
             JsonObject Filter(string type, string id, string key, string value)
             {
                 var o = new JsonObject { ["qom-type"] = type, ["id"] = id };
@@ -125,9 +131,10 @@ namespace ColoPS.Colo
         /// Undoes a resume that failed part-way, so the survivor runs alone as before it: the
         /// filters would otherwise hold every client packet for colo-compare's timeout, and the
         /// replication child would keep a link to a secondary that is gone. Only what the resume
-        /// had added (given as present here) is removed.
+        /// had added (given as present here) is removed. Compare loop chardevs missing (a resume
+        /// that failed while renewing them) are made again, so the next resume finds them.
         /// </summary>
-        public static ColoPlan ResumeRollback(ColoConfig config, ColoSite survivor, bool mirrorJobPresent, string? replicationChild, IReadOnlyCollection<string> presentObjects, IReadOnlyList<JsonObject> yankInstances, bool paused)
+        public static ColoPlan ResumeRollback(ColoConfig config, ColoSite survivor, bool mirrorJobPresent, string? replicationChild, IReadOnlyCollection<string> presentObjects, IReadOnlyCollection<string> presentChardevs, IReadOnlyList<JsonObject> yankInstances, bool paused)
         {
             var steps = new List<ColoStep>();
             if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
@@ -135,15 +142,7 @@ namespace ColoPS.Colo
             if (replicationChild != null) steps.AddRange(DetachReplication(replicationChild));
             var objects = PrimaryObjects.Where(presentObjects.Contains).ToList();
             steps.AddRange(objects.Select(ObjectDel));
-            if (objects.Count > 0)
-            {
-                // QEMU runs the VM again when a migration fails, so the guest's packets may sit in
-                // the compare loop sockets, read by nobody now; the next colo-compare would take
-                // them for the primary's fresh output and force a checkpoint. Fresh sockets.
-                foreach (var id in new[] { Ids.CompareInClient, Ids.CompareIn, Ids.CompareOutClient, Ids.CompareOut })
-                    steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Drop " + id + " and whatever it still buffers"));
-                steps.AddRange(CompareLoops(config, survivor));
-            }
+            steps.AddRange(CompareLoops(config, survivor).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)));
             steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
             {
                 ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = false }),
@@ -165,6 +164,13 @@ namespace ColoPS.Colo
             yield return ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false);
             yield return ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true);
             yield return ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false);
+        }
+
+        private static IEnumerable<ColoStep> RenewCompareLoops(ColoConfig config, ColoSite site)
+        {
+            foreach (var id in new[] { Ids.CompareInClient, Ids.CompareIn, Ids.CompareOutClient, Ids.CompareOut })
+                yield return ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Drop " + id + " and whatever it still buffers");
+            foreach (var step in CompareLoops(config, site)) yield return step;
         }
 
         private static IEnumerable<ColoStep> DetachReplication(string replicationChild)

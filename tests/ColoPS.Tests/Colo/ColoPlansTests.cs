@@ -112,6 +112,15 @@ namespace ColoPS.Tests.Colo
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
                 @"{""execute"": ""human-monitor-command"", ""arguments"":{""command-line"": ""drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.1,file.port=9999,file.export=parent0,node-name=replication0""}}",
                 @"{""execute"": ""x-blockdev-change"", ""arguments"":{ ""parent"": ""colo-disk0"", ""node"": ""replication0"" } }",
+                // Not in the procedure: fresh compare loops, so nothing left in them reaches colo-compare.
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0-0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": false } } } }",
                 @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-mirror"",""id"": ""m0"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""tx"", ""outdev"": ""mirror0"" } }",
                 @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire0"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""indev"": ""compare_out"" } }",
                 @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire1"", ""insert"": ""before"", ""position"": ""id=rew0"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""outdev"": ""compare0"" } }",
@@ -140,11 +149,11 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
-        public void ResumeRollback_undoes_replication_and_filters_renews_the_compare_loops_then_runs_the_vm()
+        public void ResumeRollback_undoes_replication_and_filters_then_runs_the_vm()
         {
             var yank = new[] { new JsonObject { ["type"] = "block-node", ["node-name"] = "replication0" } };
             var present = new[] { "comp0", "iothread1", "m0", "redire0", "redire1", "rew0" };
-            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: "children.2", present, yank, paused: true);
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: "children.2", present, CompareLoopChardevs, yank, paused: true);
             Assert.True(plan.Steps[0].OutOfBand);
             AssertSteps(plan,
                 @"{""exec-oob"": ""yank"", ""arguments"": { ""instances"": [ { ""type"": ""block-node"", ""node-name"": ""replication0"" } ] } }",
@@ -155,24 +164,31 @@ namespace ColoPS.Tests.Colo
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""m0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""redire1"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0-0"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out0"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out"" } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": true, ""wait"": false } } } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9005"" } }, ""server"": false } } } }",
                 @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }",
                 @"{""execute"": ""cont""}");
         }
+
+        [Fact]
+        public void ResumeRollback_makes_again_the_compare_loop_chardevs_a_failed_renewal_removed()
+        {
+            // The resume failed between its chardev-remove and chardev-add steps: compare0 and its
+            // client are gone, the out loop stands.
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: null, new[] { "rew0" }, new[] { "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: true);
+            AssertSteps(plan,
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }",
+                @"{""execute"": ""cont""}");
+        }
+
+        private static readonly string[] CompareLoopChardevs = { "compare0", "compare0-0", "compare_out", "compare_out0" };
 
         [Fact]
         public void ResumeRollback_removes_only_what_the_failed_resume_left()
         {
             // Failed in the disk copy: the job is still there, nothing else was added; rew0 (the
             // survivor's own, from when it was a secondary) is never touched.
-            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.A, mirrorJobPresent: true, replicationChild: null, new[] { "rew0" }, System.Array.Empty<JsonObject>(), paused: false);
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.A, mirrorJobPresent: true, replicationChild: null, new[] { "rew0" }, CompareLoopChardevs, System.Array.Empty<JsonObject>(), paused: false);
             AssertSteps(plan,
                 @"{""execute"": ""block-job-cancel"", ""arguments"": { ""device"": ""resync"", ""force"": true } }",
                 @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }");
