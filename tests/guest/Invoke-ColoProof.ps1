@@ -146,6 +146,11 @@ function Wait-Acks([int] $count, [int] $timeoutSec = 90, [string] $what = 'ackno
             if ($P -and $P.IsProcessAlive) {
                 $last = @(Get-QmpEvent -Session $P.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
                 if ($last.Name -eq 'STOP') { $result.deadlocks++; $hung = " The primary $($P.Name) STOPped for a checkpoint and never resumed: QEMU 7.2's TCG checkpoint deadlock." }
+                else {
+                    # The deadlock can strike before the STOP event: then QEMU's main loop no longer answers QMP.
+                    try { $null = Invoke-QmpCommand -Session $P.Session -Command query-status -TimeoutSec 3 -ErrorAction Stop }
+                    catch { $result.deadlocks++; $hung = " The primary $($P.Name) no longer answers QMP ($($_.FullyQualifiedErrorId)): its main loop hangs, as in QEMU 7.2's TCG checkpoint deadlock." }
+                }
             }
             throw "The client got $($client.AckCount - $target + $count) of $count $what in $timeoutSec s.$hung Client: $($client.Events() | Select-Object -Last 5)"
         }
