@@ -374,6 +374,85 @@ Describe 'A runbook in a new process attaches to a running pair' -Tag 'E2E', 'Co
     }
 }
 
+Describe 'A primary QEMU the caller started (Get-ColoCommandLine, Start-ColoPrimary -Session)' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        function Start-OwnPrimary {
+            # What an operator's own tooling does: the work directory and parent disk, then QEMU
+            # with the line ColoPS would run, then a session to its monitor.
+            param($Config)
+            $line = Get-ColoCommandLine -Config $Config -Site A -Role Primary
+            $null = New-Item -ItemType Directory -Force -Path $Config.SiteA.WorkDirectory
+            & qemu-img create -q -f qcow2 $Config.DiskPathOf('A') 1G
+            $saved = @{}
+            foreach ($v in $line.Environment.GetEnumerator()) { $saved[$v.Key] = [Environment]::GetEnvironmentVariable($v.Key); [Environment]::SetEnvironmentVariable($v.Key, $v.Value) }
+            try { & $line.Binary @($line.Arguments) 2>&1 | Out-Host }
+            finally { foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) } }
+            $LASTEXITCODE | Should -Be 0
+            Connect-QmpSession -Path $line.QmpSocketPath -Name "$($Config.Name)-own"
+        }
+    }
+    AfterAll {
+        Get-QmpSession -Name '*-own' | Disconnect-QmpSession -Confirm:$false
+        Remove-TestDirectory $tmp
+    }
+
+    It 'writes the line the start cmdlets run, with QMP on the site''s socket and the VM paused' {
+        $cfg = New-TestColoConfig -Directory "$tmp/line" -PortBase 46500 -Name line
+        $p = Get-ColoCommandLine -Config $cfg -Site A -Role Primary
+        $p.Role | Should -Be 'Primary'
+        $p.Arguments | Should -Contain '-S'
+        $p.Arguments | Should -Contain "unix:$($cfg.QmpSocketOf('A')),server=on,wait=off"
+        $p.CommandLine | Should -BeLike "$($p.Binary) -name line-A *"
+        "$p" | Should -BeExactly $p.CommandLine
+        $s = Get-ColoCommandLine $cfg B Secondary
+        $s.Arguments | Should -Contain "tcp:127.0.0.2:$($cfg.Ports.Migration)"
+        { Get-ColoCommandLine -Config $cfg -Site A -Role Standalone } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+        Test-Path "$tmp/line" | Should -BeFalse
+    }
+
+    It 'protects a QEMU started from that line, and the pair behaves as one ColoPS started' {
+        $cfg = New-TestColoConfig -Directory "$tmp/own" -PortBase 46600 -Name own
+        $session = Start-OwnPrimary $cfg
+        $b = Start-ColoSecondary -Config $cfg -Site B
+        $a = Start-ColoPrimary -Config $cfg -Site A -Secondary $b -Session $session -WarningAction SilentlyContinue
+        $a.ProcessId | Should -Be ([int](Get-Content $cfg.PidFileOf('A')))
+        $a.Session | Should -Be $session
+        Assert-Protected $a $b
+        Stop-ColoNode -Node $a, $b
+        Get-QemuProcessUnder -Directory "$tmp/own" | Should -BeNullOrEmpty
+    }
+
+    It 'rolls a failed start back on the caller''s QEMU (real 10.0.2): secondary gone, the QEMU runs alone without replication' -Tag 'Qemu10' {
+        $qemu10 = Get-Qemu10Fixture
+        $cfg = New-TestColoConfig -Directory "$tmp/q10" -PortBase 46700 -Name ownq -Extra @{
+            QemuBinary = $qemu10.Binary; QemuDataDirectory = $qemu10.DataDirectory; QemuModuleDirectory = $qemu10.ModuleDirectory
+        }
+        $session = Start-OwnPrimary $cfg
+        $ownPid = [int](Get-Content $cfg.PidFileOf('A'))
+        try {
+            $b = Start-ColoSecondary -Config $cfg -Site B
+            $null = Start-ColoPrimary -Config $cfg -Site A -Secondary $b -Session $session -SkipVersionCheck -TimeoutSec 60 `
+                -ErrorVariable err -ErrorAction SilentlyContinue -WarningVariable warn -WarningAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoMigrationCompletedWithoutColo,ColoPS.Commands.StartColoPrimaryCommand'
+            @($warn | Where-Object { "$_" -like 'Roll-back*' }) | Should -BeNullOrEmpty
+            Get-Process -Id $b.ProcessId -ErrorAction Ignore | Should -BeNullOrEmpty
+            # The caller's QEMU: still there, running, no link to the secondary, x-colo off.
+            $session.State | Should -Be 'Running'
+            (Invoke-QmpCommand $session query-status).status | Should -BeExactly 'running'
+            (Invoke-QmpCommand $session query-named-block-nodes).'node-name' | Should -Not -Contain 'replication0'
+            ((Invoke-QmpCommand $session query-migrate-capabilities) | Where-Object capability -eq 'x-colo').state | Should -BeFalse
+            # Its own COLO objects (from its command line) stay for the next attempt.
+            (Invoke-QmpCommand $session qom-list @{ path = '/objects' }).name | Should -Contain 'comp0'
+        }
+        finally {
+            try { $null = Invoke-QmpCommand $session quit -ErrorAction Stop } catch { }
+        }
+        Wait-Process -Id $ownPid -Timeout 10 -ErrorAction Ignore
+        Get-QemuProcessUnder -Directory "$tmp/q10" | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'A QEMU that fails at start' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
     BeforeAll {
         $tmp = New-TestDirectory

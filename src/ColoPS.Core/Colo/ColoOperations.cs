@@ -106,14 +106,54 @@ namespace ColoPS.Colo
                 await DiscardAsync(node).ConfigureAwait(false);
                 throw;
             }
-            catch (Exception ex) when (ex is ColoException || ex is QmpException)
+            catch (Exception ex)
             {
                 await KillSecondaryAsync(config, site, secondary).ConfigureAwait(false);
-                // The caller's own QEMU stays, running alone again instead of stuck in postmigrate.
-                try { await existing!.ExecuteAsync("cont", null, CancellationToken.None).ConfigureAwait(false); }
-                catch (QmpException) { }
+                if (existing!.State != QmpSessionState.Running) throw;
+                // The caller's own QEMU stays, running alone again: without its link to the
+                // secondary, and not stuck paused or in postmigrate.
+                IReadOnlyList<string> failures;
+                try
+                {
+                    var rollback = await PlanStartRollbackAsync(node, CancellationToken.None).ConfigureAwait(false);
+                    failures = await new ColoPlanRunner(existing, options.Timeouts, progress).RunBestEffortAsync(rollback, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (QmpException qex)
+                {
+                    failures = new[] { "The start could not be rolled back: " + qex.Message };
+                }
+                if (failures.Count > 0) ex.Data[RollbackFailuresKey] = failures.ToArray();
                 throw;
             }
+        }
+
+        /// <summary>Key in Exception.Data of a failed start on the caller's QEMU: the roll-back steps that failed (string[]).</summary>
+        public const string RollbackFailuresKey = "ColoPS.RollbackFailures";
+
+        /// <summary>The clean-up of a failed start on the caller's QEMU, from what it holds now. Read-only.</summary>
+        public static async Task<ColoPlan> PlanStartRollbackAsync(ColoNode primary, CancellationToken ct)
+        {
+            var s = primary.Session;
+            string? child = await FindQuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
+            var yank = (await YankTargetsAsync(s, Array.Empty<string>(), ct).ConfigureAwait(false)).Where(y => (string?)y["type"] == "block-node").ToList();
+            var run = await s.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+            bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate" or "prelaunch";
+            return ColoPlans.StartRollback(primary.Config, primary.Site, child, yank, paused);
+        }
+
+        /// <summary>The QEMU invocation of one side, as Start-ColoPrimary and Start-ColoSecondary run it.</summary>
+        public static async Task<ColoCommandLine> GetCommandLineAsync(ColoConfig config, ColoSite site, ColoRole role, CancellationToken ct)
+        {
+            ColoConfigValidator.ThrowIfInvalid(config);
+            if (role != ColoRole.Primary && role != ColoRole.Secondary)
+                throw new ColoException("ColoRoleInvalid", ColoErrorKind.InvalidArgument, $"A QEMU starts as Primary or Secondary, not {role}.");
+            var env = Environment(config) ?? new Dictionary<string, string>();
+            var version = await QemuBinary.GetVersionAsync(config.Qemu.Binary, env, ct).ConfigureAwait(false);
+            var accelerator = QemuBinary.ResolveAccelerator(config.Qemu.Accelerator);
+            var args = role == ColoRole.Primary
+                ? QemuCommandLine.Primary(config, site, version, accelerator)
+                : QemuCommandLine.Secondary(config, site, version, accelerator);
+            return new ColoCommandLine(config, site, role, config.Qemu.Binary, args, env, version, accelerator);
         }
 
         private static async Task KillSecondaryAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary)

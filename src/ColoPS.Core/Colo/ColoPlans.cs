@@ -143,12 +143,31 @@ namespace ColoPS.Colo
             var objects = PrimaryObjects.Where(presentObjects.Contains).ToList();
             steps.AddRange(objects.Select(ObjectDel));
             steps.AddRange(CompareLoops(config, survivor).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)));
-            steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
+            steps.AddRange(RunAlone(paused));
+            return new ColoPlan("Roll back resume", config.Name + "-" + survivor, steps);
+        }
+
+        /// <summary>
+        /// Undoes a failed Start-ColoPrimary on a QEMU the caller started (-Session): the replication
+        /// link to the secondary goes and the VM runs alone. Its filters and colo-compare came with its
+        /// own command line and stay for the next attempt.
+        /// </summary>
+        public static ColoPlan StartRollback(ColoConfig config, ColoSite primarySite, string? replicationChild, IReadOnlyList<JsonObject> yankInstances, bool paused)
+        {
+            var steps = new List<ColoStep>();
+            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
+            if (replicationChild != null) steps.AddRange(DetachReplication(replicationChild));
+            steps.AddRange(RunAlone(paused));
+            return new ColoPlan("Roll back start", config.Name + "-" + primarySite, steps);
+        }
+
+        private static IEnumerable<ColoStep> RunAlone(bool paused)
+        {
+            yield return ColoStep.Qmp("migrate-set-capabilities", new JsonObject
             {
                 ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = false }),
-            }, "Disable the x-colo migration capability"));
-            if (paused) steps.Add(ColoStep.Qmp("cont", null, "Run the VM again"));
-            return new ColoPlan("Roll back resume", config.Name + "-" + survivor, steps);
+            }, "Disable the x-colo migration capability");
+            if (paused) yield return ColoStep.Qmp("cont", null, "Run the VM again");
         }
 
         // The primary's COLO objects, in the order they can be deleted (colo-compare before its

@@ -52,6 +52,10 @@ namespace ColoPS.Commands
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
             {
+                if (ex.Data[ColoOperations.RollbackFailuresKey] is string[] failures)
+                {
+                    foreach (var failure in failures) WriteWarning("Roll-back of the failed start: " + failure);
+                }
                 WriteMappedError(ex, target);
             }
         }

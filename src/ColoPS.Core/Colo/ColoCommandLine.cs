@@ -1,0 +1,62 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using ColoPS.Qemu;
+
+namespace ColoPS.Colo
+{
+    /// <summary>
+    /// The QEMU invocation ColoPS runs for one side of a pair: for an operator who starts QEMU with
+    /// their own tooling (a systemd unit, a wrapper) and then hands it to Start-ColoPrimary -Session,
+    /// or who wants to see exactly what runs.
+    /// </summary>
+    public sealed class ColoCommandLine
+    {
+        public ColoCommandLine(ColoConfig config, ColoSite site, ColoRole role, string binary, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, QemuVersion version, ColoAccelerator accelerator)
+        {
+            ConfigName = config.Name;
+            Site = site;
+            Role = role;
+            Binary = binary;
+            Arguments = arguments.ToArray();
+            Environment = environment;
+            QemuVersion = version;
+            Accelerator = accelerator;
+            QmpSocketPath = config.QmpSocketOf(site);
+            PidFilePath = config.PidFileOf(site);
+        }
+
+        public string ConfigName { get; }
+        public ColoSite Site { get; }
+        public ColoRole Role { get; }
+        public string Binary { get; }
+        public string[] Arguments { get; }
+        /// <summary>Variables QEMU needs besides the caller's (QEMU_MODULE_DIR for a QEMU outside its install prefix).</summary>
+        public IReadOnlyDictionary<string, string> Environment { get; }
+        public QemuVersion QemuVersion { get; }
+        public ColoAccelerator Accelerator { get; }
+        public string QmpSocketPath { get; }
+        public string PidFilePath { get; }
+        /// <summary>The whole invocation as one POSIX shell line.</summary>
+        public string CommandLine => ToShellLine();
+
+        /// <summary>One line a POSIX shell runs as is: every word that needs it single-quoted.</summary>
+        public string ToShellLine()
+        {
+            var sb = new StringBuilder();
+            foreach (var pair in Environment.OrderBy(p => p.Key, System.StringComparer.Ordinal))
+                sb.Append(pair.Key).Append('=').Append(ShellQuote(pair.Value)).Append(' ');
+            sb.Append(ShellQuote(Binary));
+            foreach (var arg in Arguments) sb.Append(' ').Append(ShellQuote(arg));
+            return sb.ToString();
+        }
+
+        public override string ToString() => ToShellLine();
+
+        public static string ShellQuote(string word)
+        {
+            if (word.Length > 0 && word.All(c => char.IsLetterOrDigit(c) || "-_./=:,@%+".IndexOf(c) >= 0)) return word;
+            return "'" + word.Replace("'", "'\\''") + "'";
+        }
+    }
+}
