@@ -435,7 +435,7 @@ $Rows = @(
     @{ Key = 'rt.cmdlet'; Name = 'QMP round trip, Invoke-QmpCommand in a PowerShell for loop'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.concurrent'; Name = "$Callers concurrent callers (tasks) on one QmpSession, wall time per call"; Raw = "raw socket, $Callers requests pipelined"; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'colo.protect'; Name = 'Protect: Start-ColoPrimary, secondary ready → both in COLO'; Raw = 'launch QEMU + PrimaryProtect steps, raw'; Unit = ' s'; Format = '0.00' }
-    @{ Key = 'colo.failover'; Name = 'Failover: SIGKILL primary → Invoke-ColoFailover returns (mode none)'; Raw = 'query-yank + SecondaryFailover steps, raw'; Unit = ' s'; Format = '0.00' }
+    @{ Key = 'colo.failover'; Name = 'Failover: primary SIGKILLed and gone → Invoke-ColoFailover returns (mode none)'; Raw = 'query-yank + SecondaryFailover steps, raw'; Unit = ' s'; Format = '0.00' }
     @{ Key = 'colo.resume'; Name = 'Resume, 1 GiB disk: Resume-ColoReplication → both in COLO'; Raw = 'qom-list + Resume steps, raw'; Unit = ' s'; Format = '0.00' }
     @{ Key = 'cold'; Name = 'Cold start: pwsh -NoProfile -c "Import-Module; Get-Command -Module ColoPS"'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
     @{ Key = 'events'; Name = "$($EventCount.ToString('N0', [cultureinfo]::InvariantCulture)) events into a QmpSession (fake monitor, unix socket)"; Raw = 'raw line reader'; Unit = ' ms'; Format = '0' }

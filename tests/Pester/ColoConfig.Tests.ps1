@@ -7,6 +7,8 @@ BeforeDiscovery {
         @{ Case = 'name with a comma'; Id = 'ColoConfigInvalidName'; Change = @{ Name = 'bad,name' } }
         @{ Case = 'address that is not an IP'; Id = 'ColoConfigInvalidAddress'; Change = @{ SiteA = @{ Address = 'primary.example'; WorkDirectory = '<tmp>/a' } } }
         @{ Case = 'wildcard address'; Id = 'ColoConfigInvalidAddress'; Change = @{ SiteB = @{ Address = '0.0.0.0'; WorkDirectory = '<tmp>/b' } } }
+        @{ Case = 'IPv6 address in brackets'; Id = 'ColoConfigInvalidAddress'; Change = @{ SiteA = @{ Address = '[::1]'; WorkDirectory = '<tmp>/a' } } }
+        @{ Case = 'IPv6 zone id smuggling HMP words'; Id = 'ColoConfigInvalidAddress'; Change = @{ SiteA = @{ Address = 'fe80::1%a b=c'; WorkDirectory = '<tmp>/a' } } }
         @{ Case = 'both sites on one address'; Id = 'ColoConfigInvalidAddress'; Change = @{ SiteB = @{ Address = '127.0.0.1'; WorkDirectory = '<tmp>/b' } } }
         @{ Case = 'duplicate ports'; Id = 'ColoConfigDuplicatePort'; Change = @{ Ports = @{ Mirror = 46004; Compare = 46004 } } }
         @{ Case = 'port out of range'; Id = 'ColoConfigInvalidPort'; Change = @{ Ports = @{ Nbd = 70000 } } }
@@ -131,6 +133,19 @@ Describe 'COLO configuration' -Tag 'Unit', 'Config' -Skip:(-not $HasQemu) {
         (Get-Content "$tmp/edited.json" -Raw).Replace('"127.0.0.2"', '"0.0.0.0"') | Set-Content "$tmp/edited.json"
         $null = Import-ColoConfig -Path "$tmp/edited.json" -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoConfigInvalidAddress,ColoPS.Commands.ImportColoConfigCommand'
+    }
+
+    It 'rejects a file whose section is null, naming it, instead of failing later' {
+        $p = Get-BaseParameter; $cfg = New-ColoConfig @p
+        $cfg | Export-ColoConfig -Path "$tmp/nulls.json"
+        $json = Get-Content "$tmp/nulls.json" -Raw | ConvertFrom-Json
+        $json.Ports = $null
+        $json.Tuning = $null
+        $json | ConvertTo-Json -Depth 6 | Set-Content "$tmp/nulls.json"
+        $null = Import-ColoConfig -Path "$tmp/nulls.json" -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoConfigMissingSection,ColoPS.Commands.ImportColoConfigCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        $err[0].Exception.Problems.Field | Should -Be @('Ports', 'Tuning')
     }
 
     It 'reports a missing file as not readable' {

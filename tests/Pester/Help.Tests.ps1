@@ -50,6 +50,13 @@ Describe 'ColoPS help' -Tag 'Help' {
             }
         }
 
+        It 'has an example written for a runbook (no prompt, errors handled)' {
+            # Interactive examples show objects; a runbook example stops on errors or handles them,
+            # and passes -Confirm:$false where the cmdlet would ask.
+            $runbook = @($help.examples.example | Where-Object { "$($_.code)" -match '\$ErrorActionPreference|-ErrorAction|-Confirm:\$false|\btry\b|\bcatch\b' })
+            $runbook | Should -Not -BeNullOrEmpty -Because "$name needs an example a runbook can copy"
+        }
+
         It 'describes -<_>' -ForEach @($_.Parameters.Keys | Where-Object { $_ -notin $NotDescribed } | Sort-Object) {
             $parameterName = $_
             $parameter = @($help.parameters.parameter) | Where-Object { $_.name -eq $parameterName }
@@ -69,6 +76,15 @@ Describe 'ColoPS help' -Tag 'Help' {
             $text | Should -Match 'about_ColoPS'
             $text | Should -Match '\bCOLO\b'
             $text | Should -Match 'LastEventSequence'
+        }
+
+        It 'has the parts an operator needs: concepts, the procedure of each cmdlet, QEMU versions, security' {
+            $text = Get-Content (Join-Path $moduleBase 'en-US/about_ColoPS.help.txt') -Raw
+            foreach ($heading in 'WHAT COLO IS', 'SITES AND ROLES', 'PROTECTION STATES', 'WHAT EACH COLO CMDLET DOES', 'SUPPORTED QEMU VERSIONS', 'SECURITY', 'RUNBOOKS AND SCHEDULED TASKS', 'ERROR IDS') {
+                $text | Should -Match "(?m)^$heading\s*$" -Because "about_ColoPS needs a '$heading' section"
+            }
+            foreach ($state in 'Protected', 'Unprotected', 'Failed', 'Starting', 'Down') { $text | Should -Match "\b$state\b" }
+            foreach ($command in $Commands.Name) { $text | Should -Match "\b$([regex]::Escape($command))\b" -Because "about_ColoPS should name $command" }
         }
 
         It 'is shipped as <ModuleBase>/en-US/about_ColoPS.help.txt' {

@@ -79,6 +79,17 @@ Describe 'QMP session against real QEMU' -Tag 'E2E', 'Qmp' -Skip:(-not $HasQemu)
         (Invoke-QmpCommand $session query-status).status | Should -Not -BeNullOrEmpty
     }
 
+    It 'gives an event''s data as PowerShell objects, from Wait-QmpEvent and Get-QmpEvent' {
+        $mark = $session.LastEventSequence
+        Invoke-QmpCommand $session system_reset | Out-Null
+        $reset = Wait-QmpEvent -Session $session -Name RESET -AfterSequence $mark -TimeoutSec 10
+        $reset.Data | Should -BeOfType ([pscustomobject])
+        $reset.Data.guest | Should -BeFalse
+        $reset.Data.reason | Should -BeExactly 'host-qmp-system-reset'
+        $listed = Get-QmpEvent -Session $session -Name RESET | Where-Object Sequence -eq $reset.Sequence
+        $listed.Data.reason | Should -BeExactly 'host-qmp-system-reset'
+    }
+
     It 'waits for the event a command causes, using the sequence read before sending' {
         $mark = $session.LastEventSequence
         Invoke-QmpCommand $session cont | Out-Null

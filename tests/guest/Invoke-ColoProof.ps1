@@ -388,8 +388,8 @@ esac
             -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
             -ExtraArgument (@('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
                 '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
-                # Diagnostics: QEMU's COLO trace events, one log per QEMU process (%d = its pid).
-                '-D', "$WorkDirectory/qemu-%d.log", '-trace', 'enable=colo_*') + $more)
+                # Diagnostics: QEMU's COLO trace events, in each site's QEMU log (ColoNode.LogPath).
+                '-trace', 'enable=colo_*') + $more)
     }
     $cfg = New-ProofConfig
     if ($ShowStatus) {
@@ -696,10 +696,14 @@ finally {
         Get-QmpSession | Disconnect-QmpSession -Confirm:$false -ErrorAction Ignore
     }
     if ($exit -ne 0) {
-        # Keep QEMU's trace logs of a failed run next to its result.
+        # Keep QEMU's logs (with the COLO trace) of a failed run next to its result: each site's
+        # current one and the one of the QEMU before it.
         $keep = "$ResultPath.qemu"
         $null = New-Item -ItemType Directory -Force -Path $keep
-        Get-ChildItem $WorkDirectory -Filter 'qemu-*.log' -ErrorAction Ignore | Copy-Item -Destination $keep
+        foreach ($site in 'A', 'B') {
+            Get-ChildItem (Split-Path $cfg.QemuLogOf($site)) -Filter "$(Split-Path -Leaf $cfg.QemuLogOf($site))*" -ErrorAction Ignore |
+                ForEach-Object { Copy-Item $_.FullName -Destination (Join-Path $keep "$site-$($_.Name)") }
+        }
     }
     $result.durationSeconds = [math]::Round($clockAll.Elapsed.TotalSeconds, 1)
     $null = New-Item -ItemType Directory -Force -Path (Split-Path $ResultPath)

@@ -47,6 +47,8 @@ namespace ColoPS.Colo
 
         public string QmpSocketOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".qmp");
         public string PidFileOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".pid");
+        /// <summary>QEMU's own log (-D): with -daemonize its stderr goes nowhere else. The previous start's is kept as .log.1.</summary>
+        public string QemuLogOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".log");
         public string ActiveOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-active.qcow2");
         public string HiddenOverlayOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + "-hidden.qcow2");
 

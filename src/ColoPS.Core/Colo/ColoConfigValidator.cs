@@ -37,7 +37,8 @@ namespace ColoPS.Colo
         private static readonly Regex s_mac = new Regex("^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", RegexOptions.CultureInvariant);
         private static readonly string[] s_nicModels = { "rtl8139", "e1000" };
         private static readonly string[] s_backends = { "user", "tap" };
-        private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-name", "-drive", "-netdev", "-nic" };
+        private static readonly Regex s_addressChars = new Regex(@"^[0-9A-Fa-f.:]+(%[A-Za-z0-9_.-]+)?$", RegexOptions.CultureInvariant);
+        private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-name", "-drive", "-netdev", "-nic" };
 
         public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true)
         {
@@ -46,6 +47,12 @@ namespace ColoPS.Colo
 
             if (string.IsNullOrEmpty(config.Name) || !s_name.IsMatch(config.Name))
                 Add("ColoConfigInvalidName", "Name", $"'{config.Name}' is not a valid VM name: 1 to 32 letters, digits, '-', '_' or '.', starting with a letter or digit.");
+
+            // A configuration file can say "Ports": null; every later step reads these sections.
+            foreach (var (section, value) in new (string, object?)[] { ("Vm", config.Vm), ("SiteA", config.SiteA), ("SiteB", config.SiteB), ("Ports", config.Ports), ("Qemu", config.Qemu), ("Tuning", config.Tuning), ("Vm.ExtraArguments", config.Vm?.ExtraArguments), ("Qemu.DataDirectories", config.Qemu?.DataDirectories) })
+            {
+                if (value == null) Add("ColoConfigMissingSection", section, $"The configuration has no {section}; leave the member out for its defaults instead of setting it to null.");
+            }
 
             var vm = config.Vm ?? new ColoVmConfig();
             if (vm.MemoryMB < 32 || vm.MemoryMB > 1024 * 1024)
@@ -162,7 +169,9 @@ namespace ColoPS.Colo
 
         private static IPAddress? CheckAddress(string address, string field, Action<string, string, string> add)
         {
-            if (string.IsNullOrEmpty(address) || !IPAddress.TryParse(address, out var ip) || address.Contains(','))
+            // TryParse also takes "[::1]" and zone ids of any text ("fe80::1%a b=c"): the address goes
+            // into QEMU options and an HMP line as written, so only its plain characters are allowed.
+            if (string.IsNullOrEmpty(address) || !s_addressChars.IsMatch(address) || !IPAddress.TryParse(address, out var ip))
             {
                 add("ColoConfigInvalidAddress", field, $"'{address}' is not an IP address. Give the literal address COLO should bind (a host name could resolve to several).");
                 return null;

@@ -44,6 +44,8 @@ namespace ColoPS.Colo
         public QemuVersion QemuVersion { get; }
         public ColoAccelerator Accelerator { get; }
         public DateTimeOffset StartedAt { get; }
+        /// <summary>QEMU's log at this site (its error messages and any -trace output); it stays after the node is stopped.</summary>
+        public string LogPath => Config.QemuLogOf(Site);
 
         /// <summary>Sequence of the last event before this node last became protected; COLO_EXIT after it means the pair broke.</summary>
         public long ProtectedSinceSequence { get; internal set; }

@@ -397,13 +397,13 @@ namespace ColoPS.Colo
             }
             // A QEMU that is frozen or did not take the quit (a hung main loop) will not exit by itself.
             if (!quitting) timeout = TimeSpan.FromMilliseconds(Math.Min(timeout.TotalMilliseconds, 500));
-            if (!ProcessProbe.WaitForExit(node.ProcessId, timeout) && IsNodeProcess(node)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
+            if (!ProcessProbe.WaitForExit(node.ProcessId, timeout, ct) && IsNodeProcess(node)) ProcessProbe.Kill(node.ProcessId, TimeSpan.FromSeconds(10));
             await DiscardAsync(node).ConfigureAwait(false);
         }
 
-        public static async Task<ColoStatus> GetStatusAsync(ColoNode node, CancellationToken ct)
+        public static async Task<ColoStatus> GetStatusAsync(ColoNode node, CancellationToken ct, TimeSpan? queryTimeout = null)
         {
-            var status = await GetStatusAsync(node.Session, node.ProcessId, node.ProtectedSinceSequence, ct).ConfigureAwait(false);
+            var status = await GetStatusAsync(node.Session, node.ProcessId, node.ProtectedSinceSequence, ct, queryTimeout).ConfigureAwait(false);
             status.NodeName = node.Name;
             status.Site = node.Site;
             status.Role = node.Role;
@@ -411,7 +411,8 @@ namespace ColoPS.Colo
         }
 
         /// <summary>Reads one side. Never throws for a dead side: it reports Down with the reason.</summary>
-        public static async Task<ColoStatus> GetStatusAsync(QmpSession session, int? processId, long protectedSince, CancellationToken ct)
+        /// <param name="queryTimeout">Limit of each query; a side that does not answer in it reads Down. 5 seconds when null.</param>
+        public static async Task<ColoStatus> GetStatusAsync(QmpSession session, int? processId, long protectedSince, CancellationToken ct, TimeSpan? queryTimeout = null)
         {
             var result = new ColoStatus { NodeName = session.Name, ProcessId = processId, ReadAt = DateTimeOffset.Now };
             if (processId.HasValue && processId.Value > 0 && !ProcessProbe.IsAlive(processId.Value))
@@ -422,7 +423,7 @@ namespace ColoPS.Colo
             {
                 return Down(result, $"The QEMU process {processId} is stopped (SIGSTOP) and cannot answer.");
             }
-            var call = new QmpCallOptions { Timeout = TimeSpan.FromSeconds(5) };
+            var call = new QmpCallOptions { Timeout = queryTimeout ?? TimeSpan.FromSeconds(5) };
             try
             {
                 var run = await session.ExecuteAsync("query-status", null, call, ct).ConfigureAwait(false);
@@ -459,7 +460,9 @@ namespace ColoPS.Colo
             {
                 // COLO_EXIT is sent once; a session opened later never sees it. The peer-facing
                 // sockets tell the same story at any time.
-                var down = await PeerLinkDownAsync(session, result.Mode == "secondary", call, ct).ConfigureAwait(false);
+                string? down;
+                try { down = await PeerLinkDownAsync(session, result.Mode == "secondary", call, ct).ConfigureAwait(false); }
+                catch (QmpException ex) { return Down(result, "QMP stopped answering: " + ex.Message); }
                 if (down != null) (result.Protection, result.Message) = (ColoProtection.Failed, down);
             }
             return result;
@@ -530,7 +533,7 @@ namespace ColoPS.Colo
             int pid;
             try
             {
-                pid = await QemuLauncher.StartAsync(config.Qemu.Binary, args, config.PidFileOf(site), Environment(config), timeouts.Start, ct).ConfigureAwait(false);
+                pid = await QemuLauncher.StartAsync(config.Qemu.Binary, args, config.PidFileOf(site), config.QemuLogOf(site), Environment(config), timeouts.Start, ct).ConfigureAwait(false);
             }
             catch
             {
@@ -627,7 +630,8 @@ namespace ColoPS.Colo
             // yank needs QEMU 6.0 and oob; without them the failover runs without it.
             if (!session.OobEnabled) return Array.Empty<JsonObject>();
             JsonElement instances;
-            try { instances = await session.ExecuteAsync("query-yank", null, ct).ConfigureAwait(false); }
+            // Out of band like the yank itself: an in-band command stuck on the dead peer must not hold it up.
+            try { instances = await session.ExecuteAsync("query-yank", null, new QmpCallOptions { OutOfBand = true }, ct).ConfigureAwait(false); }
             catch (QmpCommandException) { return Array.Empty<JsonObject>(); }
             var list = new List<JsonObject>();
             foreach (var i in instances.EnumerateArray())

@@ -186,6 +186,12 @@ namespace ColoPS.Colo
                     return Str(s, "mode") == "secondary";
                 }, ct).ConfigureAwait(false);
             }
+            // The primary's own word too: its COLO thread sets mode primary once it runs.
+            await PollAsync(plan, "primary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
+            {
+                var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+                return Str(s, "mode") == "primary";
+            }, ct).ConfigureAwait(false);
             await PollAsync(plan, "primary running", _timeouts.Migration - clock.Elapsed, async () =>
             {
                 var s = await _session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);

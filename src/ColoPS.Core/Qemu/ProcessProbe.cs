@@ -66,14 +66,15 @@ namespace ColoPS.Qemu
             catch (InvalidOperationException) { return true; }
         }
 
-        /// <summary>Waits until the process is gone; false on timeout.</summary>
-        public static bool WaitForExit(int pid, TimeSpan timeout)
+        /// <summary>Waits until the process is gone; false on timeout. Cancelling ends the wait (OperationCanceledException).</summary>
+        public static bool WaitForExit(int pid, TimeSpan timeout, System.Threading.CancellationToken cancellationToken = default)
         {
             var clock = Stopwatch.StartNew();
             while (IsAlive(pid))
             {
                 if (clock.Elapsed > timeout) return false;
-                System.Threading.Thread.Sleep(20);
+                cancellationToken.WaitHandle.WaitOne(20);
+                cancellationToken.ThrowIfCancellationRequested();
             }
             // Exited; give its parent a moment to reap it, so callers do not see a zombie entry.
             var reap = Stopwatch.StartNew();

@@ -114,6 +114,9 @@ namespace ColoPS.Qemu
                 "-qmp", $"unix:{config.QmpSocketOf(site)},server=on,wait=off",
                 "-pidfile", config.PidFileOf(site),
                 "-daemonize",
+                // A daemonized QEMU writes its error messages (start-up and later: a chardev that
+                // cannot connect, a failed migration) to the -D log instead of /dev/null.
+                "-D", config.QemuLogOf(site),
                 "-netdev", vm.NetworkBackend == "tap"
                     ? $"tap,id={Ids.Netdev},ifname={config.TapOf(site)},script=no,downscript=no,vhost=off"
                     : $"user,id={Ids.Netdev}",

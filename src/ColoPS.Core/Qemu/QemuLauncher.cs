@@ -10,21 +10,28 @@ namespace ColoPS.Qemu
 {
     /// <summary>
     /// Starts QEMU daemonized: the VM must outlive the PowerShell session that started it, and
-    /// QEMU's own -daemonize reports start-up failures on stderr and in its exit code before it
-    /// detaches, so a failed start carries QEMU's message.
+    /// QEMU's own -daemonize reports start-up failures in its exit code before it detaches. Its
+    /// messages go to stderr, or with -D to the log, so a failed start carries them from either.
     /// </summary>
     internal static class QemuLauncher
     {
-        public static async Task<int> StartAsync(string binary, IReadOnlyList<string> arguments, string pidFile, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken)
+        // Enough for QEMU's error lines; a log grown by -trace output is not read whole.
+        private const int LogTailBytes = 4096;
+
+        public static async Task<int> StartAsync(string binary, IReadOnlyList<string> arguments, string pidFile, string? logFile, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken)
         {
             var path = QemuBinary.Resolve(binary) ?? throw new ColoException("QemuBinaryNotFound", ColoErrorKind.ObjectNotFound, $"The QEMU binary '{binary}' was not found.");
+            // QEMU truncates its log when it opens it: the last start's log (often the one that
+            // explains why that QEMU is gone) is kept beside it.
+            if (logFile != null && File.Exists(logFile)) File.Move(logFile, logFile + ".1", overwrite: true);
             var result = await ProcessRunner.RunAsync(path, arguments, environment, timeout, cancellationToken).ConfigureAwait(false);
             if (result.ExitCode != 0)
             {
-                var stderr = result.StandardError.Trim();
+                var message = result.StandardError.Trim();
+                if (message.Length == 0 && logFile != null) message = ReadTail(logFile);
                 throw new ColoException("QemuStartFailed", ColoErrorKind.ProcessFailed,
-                    stderr.Length > 0
-                        ? $"QEMU exited with code {result.ExitCode} at start: {stderr}"
+                    message.Length > 0
+                        ? $"QEMU exited with code {result.ExitCode} at start: {message}"
                         // -daemonize: the parent reports failure without a word when its child dies (a kill, an OOM) before it is up.
                         : $"QEMU exited with code {result.ExitCode} at start without a message: the daemonized QEMU process ended before it was up (killed?).");
             }
@@ -33,6 +40,19 @@ namespace ColoPS.Qemu
                 throw new ColoException("QemuStartFailed", ColoErrorKind.ProcessFailed, $"QEMU started but wrote no process id to {pidFile}.");
             }
             return pid;
+        }
+
+        private static string ReadTail(string file)
+        {
+            try
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                if (stream.Length > LogTailBytes) stream.Seek(-LogTailBytes, SeekOrigin.End);
+                using var reader = new StreamReader(stream);
+                return reader.ReadToEnd().Trim();
+            }
+            catch (IOException) { return string.Empty; }
+            catch (UnauthorizedAccessException) { return string.Empty; }
         }
 
         /// <summary>The process id in a pid file when that process still runs; null otherwise.</summary>

@@ -22,6 +22,18 @@ namespace ColoPS.Qmp
             return copy.ToJsonString();
         }
 
+        /// <summary>A message QEMU sent, as text for a log: replies can carry secrets too (a secret object's properties, a password in a query).</summary>
+        public static string RedactReceived(byte[] bytes)
+        {
+            string text = System.Text.Encoding.UTF8.GetString(bytes);
+            JsonNode? node;
+            try { node = JsonNode.Parse(bytes); }
+            catch (System.Text.Json.JsonException) { return text; }
+            if (!ContainsSecret(node)) return text;
+            Walk(node);
+            return node!.ToJsonString();
+        }
+
         private static bool ContainsSecret(JsonNode? node)
         {
             switch (node)

@@ -407,7 +407,7 @@ namespace ColoPS.Qmp
 
         private void Dispatch(byte[] bytes)
         {
-            if (_options.Log != null) Log(QmpLogLevel.Trace, "<-- " + Encoding.UTF8.GetString(bytes));
+            if (_options.Log != null) Log(QmpLogLevel.Trace, "<-- " + QmpRedactor.RedactReceived(bytes));
             JsonDocument doc;
             try
             {
@@ -520,7 +520,7 @@ namespace ColoPS.Qmp
             if (pending.Observer != null)
             {
                 // Caller code on the reader thread: if it throws, the reply must still reach its caller.
-                try { pending.Observer.OnReceive(this, pending.Command, Encoding.UTF8.GetString(bytes)); }
+                try { pending.Observer.OnReceive(this, pending.Command, QmpRedactor.RedactReceived(bytes)); }
                 catch (Exception ex) { Log(QmpLogLevel.Warning, $"A command observer threw on the reply to '{pending.Command}': {ex.Message}"); }
             }
             Complete(pending, root, bytes);
@@ -588,7 +588,7 @@ namespace ColoPS.Qmp
                     $"The error reply to '{pending.Command}' lacks a string \"class\" and \"desc\".", Snip(bytes)));
                 return;
             }
-            pending.Reply.TrySetException(new QmpCommandException(pending.Command, cls.GetString()!, desc.GetString()!, pending.SentJson, Encoding.UTF8.GetString(bytes)));
+            pending.Reply.TrySetException(new QmpCommandException(pending.Command, cls.GetString()!, desc.GetString()!, pending.SentJson, QmpRedactor.RedactReceived(bytes)));
         }
 
         #endregion

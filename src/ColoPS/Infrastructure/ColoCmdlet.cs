@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
+using ColoPS.Colo;
 using ColoPS.Qmp;
 
 namespace ColoPS.Commands
@@ -68,6 +69,12 @@ namespace ColoPS.Commands
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
                 throw new PipelineStoppedException();
+            }
+            catch (Exception ex) when (ex is System.IO.IOException || ex is UnauthorizedAccessException)
+            {
+                // A work directory or disk the process cannot write: a typed error like any other,
+                // not a raw exception that ends the pipeline.
+                throw new ColoException("ColoFileAccessFailed", ColoErrorKind.ResourceUnavailable, ex.Message, ex);
             }
         }
 

@@ -131,6 +131,33 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
+        public void Resume_after_primary_failover_is_the_primary_resume_of_the_procedure()
+        {
+            // The survivor at A was the primary: no rewriter, filters without a position; the new secondary is at B.
+            AssertSteps(ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false),
+                @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.2:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
+                @"{""execute"": ""stop""}",
+                @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
+                @"{""execute"": ""human-monitor-command"", ""arguments"":{""command-line"": ""drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.2,file.port=9999,file.export=parent0,node-name=replication0""}}",
+                @"{""execute"": ""x-blockdev-change"", ""arguments"":{ ""parent"": ""colo-disk0"", ""node"": ""replication0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0-0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare_out"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9001"" } }, ""server"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9005"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare_out0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9005"" } }, ""server"": false } } } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-mirror"", ""id"": ""m0"", ""netdev"": ""hn0"", ""queue"": ""tx"", ""outdev"": ""mirror0"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire0"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""indev"": ""compare_out"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""filter-redirector"", ""id"": ""redire1"", ""netdev"": ""hn0"", ""queue"": ""rx"", ""outdev"": ""compare0"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""iothread"", ""id"": ""iothread1"" } }",
+                @"{""execute"": ""object-add"", ""arguments"":{ ""qom-type"": ""colo-compare"", ""id"": ""comp0"", ""primary_in"": ""compare0-0"", ""secondary_in"": ""compare1"", ""outdev"": ""compare_out0"", ""iothread"": ""iothread1"" } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"":{ ""capabilities"": [ {""capability"": ""x-colo"", ""state"": true } ] } }",
+                @"{""execute"": ""migrate"", ""arguments"":{ ""uri"": ""tcp:127.0.0.2:9998"" } }");
+        }
+
+        [Fact]
         public void Resume_on_a_primary_that_never_was_a_secondary_adds_filters_without_position()
         {
             var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false).Steps.Select(s => s.ToJson()).ToList();

@@ -34,6 +34,31 @@ namespace ColoPS.Tests.Colo
             Assert.Contains(args, a => a.StartsWith("if=none,id=childs0,driver=replication,mode=secondary") && a.Contains("file.file.filename=/tmp/colo-b/demo-active.qcow2") && a.Contains("file.backing.file.filename=/tmp/colo-b/demo-hidden.qcow2"));
         }
 
+        [Fact]
+        public void Both_sides_log_to_their_work_directory_so_a_daemonized_QEMU_keeps_its_messages()
+        {
+            foreach (var (site, args) in new[]
+            {
+                (ColoSite.A, QemuCommandLine.Primary(ColoPlansTests.Config(), ColoSite.A, V72, ColoAccelerator.Tcg)),
+                (ColoSite.B, QemuCommandLine.Secondary(ColoPlansTests.Config(), ColoSite.B, V72, ColoAccelerator.Tcg)),
+            })
+            {
+                int i = args.ToList().IndexOf("-D");
+                Assert.True(i >= 0, "no -D on " + site);
+                Assert.Equal(site == ColoSite.A ? "/tmp/colo-a/demo.log" : "/tmp/colo-b/demo.log", args[i + 1]);
+            }
+        }
+
+        [Fact]
+        public void ColoCommandLine_quotes_for_a_posix_shell_only_what_needs_it()
+        {
+            Assert.Equal("romfile=", ColoCommandLine.ShellQuote("romfile="));
+            Assert.Equal("'a b'", ColoCommandLine.ShellQuote("a b"));
+            Assert.Equal("''", ColoCommandLine.ShellQuote(""));
+            Assert.Equal("'console=ttyS0 it'\\''s'", ColoCommandLine.ShellQuote("console=ttyS0 it's"));
+            Assert.Equal("'$HOME'", ColoCommandLine.ShellQuote("$HOME"));
+        }
+
         [Theory]
         [InlineData(7, 2, "reconnect=1")]
         [InlineData(9, 1, "reconnect=1")]

@@ -62,6 +62,25 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("{\"execute\":\"change-vnc-password\",\"arguments\":{\"password\":\"***\"},\"id\":\"" + error.SentJson!.Split("\"id\":\"")[1], error.SentJson);
         }
 
+        [Fact]
+        public async Task Secrets_in_replies_are_masked_in_the_log_and_observer_but_returned_to_the_caller()
+        {
+            const string Password = "reply-Secret-42";
+            var log = new ConcurrentQueue<QmpLogRecord>();
+            using var h = await QmpHarness.StartAsync(options: new QmpSessionOptions { Log = log.Enqueue });
+            var observer = new Observer();
+            using (QmpCommandObserver.Use(observer))
+            {
+                var get = h.Session.ExecuteAsync("qom-get", new JsonObject { ["path"] = "/objects/vnc0", ["property"] = "settings" });
+                await h.Qemu.ReplyAsync(await h.Qemu.ReadCommandAsync(), new JsonObject { ["password"] = Password, ["port"] = 5900 });
+                var value = await get.Within();
+                Assert.Equal(Password, value.GetProperty("password").GetString());
+            }
+            var texts = log.Select(r => r.ToString()).Concat(observer.Seen).ToList();
+            Assert.Contains(texts, t => t.Contains("\"password\":\"***\"") && t.Contains("5900"));
+            Assert.All(texts, t => Assert.DoesNotContain(Password, t));
+        }
+
         [Fact] // "data" is only secret on a secret object
         public void Redactor_DataIsOrdinaryOutsideSecretObjects()
         {

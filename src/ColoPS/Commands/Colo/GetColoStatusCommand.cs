@@ -21,15 +21,21 @@ namespace ColoPS.Commands
         [ValidateNotNull]
         public QmpSession[] Session { get; set; } = null!;
 
+        /// <summary>Limit of each query to a side, in seconds; a side that does not answer in it reads Down.</summary>
+        [Parameter]
+        [ValidateRange(1, 3600)]
+        public int TimeoutSec { get; set; } = 5;
+
         protected override void ProcessRecord()
         {
+            var limit = System.TimeSpan.FromSeconds(TimeoutSec);
             if (ParameterSetName == NodeSet)
             {
-                foreach (var n in Node) WriteObject(Run(ct => ColoOperations.GetStatusAsync(n, ct)));
+                foreach (var n in Node) WriteObject(Run(ct => ColoOperations.GetStatusAsync(n, ct, limit)));
             }
             else
             {
-                foreach (var s in Session) WriteObject(Run(ct => ColoOperations.GetStatusAsync(s, null, 0, ct)));
+                foreach (var s in Session) WriteObject(Run(ct => ColoOperations.GetStatusAsync(s, null, 0, ct, limit)));
             }
         }
     }
