@@ -79,6 +79,20 @@ Describe 'QMP session against real QEMU' -Tag 'E2E', 'Qmp' -Skip:(-not $HasQemu)
         (Invoke-QmpCommand $session query-status).status | Should -Not -BeNullOrEmpty
     }
 
+    It 'writes a returned array item by item, or as one array with -NoEnumerate' {
+        $items = @(Invoke-QmpCommand $session query-command-line-options @{ option = 'chardev' })
+        $items | Should -HaveCount 1
+        $items[0].option | Should -BeExactly 'chardev'
+        $whole = Invoke-QmpCommand $session query-command-line-options @{ option = 'chardev' } -NoEnumerate
+        , $whole | Should -BeOfType ([object[]])
+        $whole.Count | Should -Be 1
+        # An empty array: nothing on the pipeline, or one empty array.
+        @(Invoke-QmpCommand $session query-block-jobs) | Should -HaveCount 0
+        $empty = Invoke-QmpCommand $session query-block-jobs -NoEnumerate
+        , $empty | Should -BeOfType ([object[]])
+        $empty.Count | Should -Be 0
+    }
+
     It 'gives an event''s data as PowerShell objects, from Wait-QmpEvent and Get-QmpEvent' {
         $mark = $session.LastEventSequence
         Invoke-QmpCommand $session system_reset | Out-Null

@@ -65,6 +65,32 @@ namespace ColoPS.Tests.Cmdlets
             }
         }
 
+        [Theory]
+        [InlineData(ActionPreference.Continue, true)]
+        [InlineData(ActionPreference.SilentlyContinue, false)]
+        public async Task Wait_QmpEvent_shows_progress_while_it_waits_unless_ProgressPreference_silences_it(ActionPreference preference, bool shown)
+        {
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
+            ps.Runspace.SessionStateProxy.SetVariable("ProgressPreference", preference);
+            ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "RESUME").AddParameter("TimeoutSec", 10);
+            var wait = ps.InvokeAsync();
+            await Task.Delay(1300); // progress is refreshed every 500 ms while nothing comes
+            await qemu.SendEventAsync("RESUME");
+            var result = (await wait.WaitAsync(FakeQmpServer.Timeout)).Single();
+            Assert.Equal("RESUME", ((QmpEvent)result.BaseObject).Name);
+            var progress = ps.Streams.Progress.Where(p => p.Activity == "Waiting for QMP event").ToList();
+            if (shown)
+            {
+                Assert.Contains(progress, p => p.RecordType == ProgressRecordType.Processing && p.StatusDescription.StartsWith("RESUME on ", StringComparison.Ordinal));
+                Assert.Equal(ProgressRecordType.Completed, progress.Last().RecordType);
+            }
+            else
+            {
+                Assert.Empty(progress);
+            }
+        }
+
         [Fact]
         public async Task Invoke_QmpCommand_writes_objects_as_PSCustomObject_and_integers_as_Int64()
         {

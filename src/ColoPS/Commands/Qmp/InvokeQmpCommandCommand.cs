@@ -41,6 +41,11 @@ namespace ColoPS.Commands
         [Parameter(ParameterSetName = QmpPipelineSet)]
         public SwitchParameter OutOfBand { get; set; }
 
+        /// <summary>Write a JSON array as one array object instead of item by item (like ConvertFrom-Json -NoEnumerate).</summary>
+        [Parameter(ParameterSetName = QmpSet)]
+        [Parameter(ParameterSetName = QmpPipelineSet)]
+        public SwitchParameter NoEnumerate { get; set; }
+
         /// <summary>An HMP command line, run through human-monitor-command; its text output is written.</summary>
         [Parameter(Mandatory = true, ParameterSetName = HmpSet)]
         [ValidateNotNullOrEmpty]
@@ -71,8 +76,8 @@ namespace ColoPS.Commands
 
                 var arguments = PSJson.ToArguments(Arguments);
                 JsonElement reply = Run(ct => Session.ExecuteAsync(Command, arguments, call, ct));
-                // Like any cmdlet, an array is written item by item; {} (no data) is written as an empty object.
-                WriteObject(PSJson.ToPSValue(reply), enumerateCollection: true);
+                // Like any cmdlet, an array is written item by item unless -NoEnumerate; {} (no data) is written as an empty object.
+                WriteObject(PSJson.ToPSValue(reply), enumerateCollection: !NoEnumerate.IsPresent);
             }
             catch (Exception ex) when (ex is QmpException || ex is ArgumentException || ex is InvalidOperationException)
             {
