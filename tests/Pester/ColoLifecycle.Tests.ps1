@@ -291,6 +291,8 @@ Describe 'What-if and refusals on a live pair' -Tag 'E2E', 'Colo' -Skip:(-not $H
             Run = { param($pair, $cfg, $tmp) Start-ColoPrimary -Config $cfg -Site A -Secondary $pair.B -Confirm:$false } }
     ) {
         $before = @(Get-QemuProcessUnder -Directory $tmp | ForEach-Object Id | Sort-Object)
+        # The suite may run with ErrorActionPreference Stop; these cmdlets report non-terminating errors.
+        $ErrorActionPreference = 'Continue'
         $err = @(& $Run $pair $cfg $tmp 2>&1 | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
         $err | Should -HaveCount 1
         $err[0].FullyQualifiedErrorId | Should -BeExactly $Id

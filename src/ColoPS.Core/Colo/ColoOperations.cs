@@ -551,6 +551,14 @@ namespace ColoPS.Colo
                 QmpSessionRegistry.Add(session);
                 return new ColoNode(config, site, role, pid, session, version, accelerator);
             }
+            catch (QmpException ex) when (!ProcessProbe.IsAlive(pid))
+            {
+                // QEMU came up and then died before its monitor answered: its log says why.
+                RemoveRuntimeFiles(config, site);
+                string said = QemuLauncher.ReadTail(config.QemuLogOf(site));
+                throw new ColoException("QemuStartFailed", ColoErrorKind.ProcessFailed,
+                    $"QEMU (pid {pid}) ended before its QMP monitor answered" + (said.Length > 0 ? ": " + said : " and left no message (killed?)."), ex);
+            }
             catch
             {
                 ProcessProbe.Kill(pid, TimeSpan.FromSeconds(10));

@@ -42,7 +42,8 @@ namespace ColoPS.Qemu
             return pid;
         }
 
-        private static string ReadTail(string file)
+        /// <summary>The end of QEMU's log: its last messages, empty when there is none.</summary>
+        public static string ReadTail(string file)
         {
             try
             {
