@@ -26,6 +26,9 @@ namespace ColoPS.Qmp
         public static string RedactReceived(byte[] bytes)
         {
             string text = System.Text.Encoding.UTF8.GetString(bytes);
+            // Every reply passes here when a cmdlet observes the session: parse only the rare ones
+            // that could hold a secret name ("password", "passphrase", "key-secret", a secret object).
+            if (text.IndexOf("pass", StringComparison.OrdinalIgnoreCase) < 0 && text.IndexOf("secret", StringComparison.OrdinalIgnoreCase) < 0) return text;
             JsonNode? node;
             try { node = JsonNode.Parse(bytes); }
             catch (System.Text.Json.JsonException) { return text; }
