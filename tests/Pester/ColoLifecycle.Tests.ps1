@@ -543,9 +543,13 @@ Describe 'A QEMU that fails at start' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu) {
         $b.LogPath | Should -BeExactly $cfg.QemuLogOf('B')
         $deadline = [DateTime]::UtcNow.AddSeconds(15)
         while ((Get-Content $b.LogPath -Raw) -notmatch 'red0' -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
-        Get-Content $b.LogPath -Raw | Should -Match "Unable to connect character device red0: Failed to connect to '127.0.0.1:$($cfg.Ports.Mirror)'"
+        Get-Content $b.LogPath -Raw | Should -Match "(?m)^\d{4}-\d\d-\d\dT[\d:.]+Z qemu-system-x86_64: Unable to connect character device red0: Failed to connect to '127.0.0.1:$($cfg.Ports.Mirror)'"
         Stop-ColoNode -Node $b
         Test-Path $b.LogPath | Should -BeTrue
+        # A side that is gone reads Down, with the last thing its QEMU said and when.
+        $gone = Get-ColoStatus -Node $b
+        $gone.Protection | Should -Be 'Down'
+        $gone.Message | Should -Match 'is gone\. Its log ends: \d{4}-\d\d-\d\dT[\d:.]+Z qemu-system-x86_64: '
         $b = Start-ColoSecondary -Config $cfg -Site B
         try { Get-Content "$($b.LogPath).1" -Raw | Should -Match 'character device red0' }
         finally { Stop-ColoNode -Node $b }

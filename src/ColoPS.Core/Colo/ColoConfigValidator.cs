@@ -38,7 +38,7 @@ namespace ColoPS.Colo
         private static readonly string[] s_nicModels = { "rtl8139", "e1000" };
         private static readonly string[] s_backends = { "user", "tap" };
         private static readonly Regex s_addressChars = new Regex(@"^[0-9A-Fa-f.:]+(%[A-Za-z0-9_.-]+)?$", RegexOptions.CultureInvariant);
-        private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-name", "-drive", "-netdev", "-nic" };
+        private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-msg", "-name", "-drive", "-netdev", "-nic" };
 
         public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true)
         {

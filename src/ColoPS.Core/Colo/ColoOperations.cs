@@ -407,7 +407,27 @@ namespace ColoPS.Colo
             status.NodeName = node.Name;
             status.Site = node.Site;
             status.Role = node.Role;
+            if (status.Protection == ColoProtection.Down && !ProcessProbe.IsAlive(node.ProcessId))
+            {
+                // A QEMU that ended by itself (an assertion, a fatal migration error) said why in its log.
+                string? last = LastLogLine(node);
+                if (last != null) status.Message += " Its log ends: " + last;
+            }
             return status;
+        }
+
+        private static string? LastLogLine(ColoNode node)
+        {
+            // Once a newer QEMU runs at the site, this node's log is the kept previous one.
+            string log = node.Config.QemuLogOf(node.Site);
+            var running = QemuLauncher.RunningPid(node.Config.PidFileOf(node.Site));
+            if (running.HasValue && running.Value != node.ProcessId) log += ".1";
+            var lines = QemuLauncher.ReadTail(log).Split('\n');
+            for (int i = lines.Length - 1; i >= 0; i--)
+            {
+                if (lines[i].Trim().Length > 0) return lines[i].Trim();
+            }
+            return null;
         }
 
         /// <summary>Reads one side. Never throws for a dead side: it reports Down with the reason.</summary>

@@ -117,6 +117,8 @@ namespace ColoPS.Qemu
                 // A daemonized QEMU writes its error messages (start-up and later: a chardev that
                 // cannot connect, a failed migration) to the -D log instead of /dev/null.
                 "-D", config.QemuLogOf(site),
+                // ... each with the time it was said, so a log read after a failover tells old from new.
+                "-msg", "timestamp=on",
                 "-netdev", vm.NetworkBackend == "tap"
                     ? $"tap,id={Ids.Netdev},ifname={config.TapOf(site)},script=no,downscript=no,vhost=off"
                     : $"user,id={Ids.Netdev}",
