@@ -156,7 +156,10 @@ namespace ColoBench
                             return s == "colo";
                         });
                         if (peer != null) Poll(() => Str(peer.Execute("{\"execute\":\"query-colo-status\"}"), "mode") == "secondary");
+                        Poll(() => Str(node.Execute("{\"execute\":\"query-colo-status\"}"), "mode") == "primary");
                         Poll(() => Str(node.Execute("{\"execute\":\"query-status\"}"), "status") == "running");
+                        Poll(() => node.Execute("{\"execute\":\"query-chardev\"}").EnumerateArray().Count(c =>
+                            (Str(c, "label") == "mirror0" || Str(c, "label") == "compare1") && Str(c, "filename") is string f && !f.StartsWith("disconnected", StringComparison.Ordinal)) == 2);
                         break;
                     case ColoStepKind.WaitForJobReady:
                         Poll(() =>
