@@ -444,6 +444,7 @@ Describe 'A primary QEMU the caller started (Get-ColoCommandLine, Start-ColoPrim
             $line = Get-ColoCommandLine -Config $Config -Site A -Role Primary
             $null = New-Item -ItemType Directory -Force -Path $Config.SiteA.WorkDirectory
             & qemu-img create -q -f qcow2 $Config.DiskPathOf('A') 1G
+            $LASTEXITCODE | Should -Be 0
             $saved = @{}
             foreach ($v in $line.Environment.GetEnumerator()) { $saved[$v.Key] = [Environment]::GetEnvironmentVariable($v.Key); [Environment]::SetEnvironmentVariable($v.Key, $v.Value) }
             try { & $line.Binary @($line.Arguments) 2>&1 | Out-Host }

@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using System.Linq;
-using System.Text;
 using ColoPS.Qemu;
 
 namespace ColoPS.Colo
@@ -24,6 +23,10 @@ namespace ColoPS.Colo
             Accelerator = accelerator;
             QmpSocketPath = config.QmpSocketOf(site);
             PidFilePath = config.PidFileOf(site);
+            CommandLine = string.Join(" ",
+                Environment.OrderBy(p => p.Key, System.StringComparer.Ordinal).Select(p => p.Key + "=" + ShellQuote(p.Value))
+                    .Append(ShellQuote(Binary))
+                    .Concat(Arguments.Select(ShellQuote)));
         }
 
         public string ConfigName { get; }
@@ -37,21 +40,10 @@ namespace ColoPS.Colo
         public ColoAccelerator Accelerator { get; }
         public string QmpSocketPath { get; }
         public string PidFilePath { get; }
-        /// <summary>The whole invocation as one POSIX shell line.</summary>
-        public string CommandLine => ToShellLine();
+        /// <summary>The whole invocation as one line a POSIX shell runs as is: every word that needs it single-quoted.</summary>
+        public string CommandLine { get; }
 
-        /// <summary>One line a POSIX shell runs as is: every word that needs it single-quoted.</summary>
-        public string ToShellLine()
-        {
-            var sb = new StringBuilder();
-            foreach (var pair in Environment.OrderBy(p => p.Key, System.StringComparer.Ordinal))
-                sb.Append(pair.Key).Append('=').Append(ShellQuote(pair.Value)).Append(' ');
-            sb.Append(ShellQuote(Binary));
-            foreach (var arg in Arguments) sb.Append(' ').Append(ShellQuote(arg));
-            return sb.ToString();
-        }
-
-        public override string ToString() => ToShellLine();
+        public override string ToString() => CommandLine;
 
         public static string ShellQuote(string word)
         {

@@ -112,16 +112,7 @@ namespace ColoPS.Colo
                 if (existing!.State != QmpSessionState.Running) throw;
                 // The caller's own QEMU stays, running alone again: without its link to the
                 // secondary, and not stuck paused or in postmigrate.
-                IReadOnlyList<string> failures;
-                try
-                {
-                    var rollback = await PlanStartRollbackAsync(node, CancellationToken.None).ConfigureAwait(false);
-                    failures = await new ColoPlanRunner(existing, options.Timeouts, progress).RunBestEffortAsync(rollback, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (QmpException qex)
-                {
-                    failures = new[] { "The start could not be rolled back: " + qex.Message };
-                }
+                var failures = await RollBackAsync(node, PlanStartRollbackAsync, "start", options.Timeouts, progress).ConfigureAwait(false);
                 if (failures.Count > 0) ex.Data[RollbackFailuresKey] = failures.ToArray();
                 throw;
             }
@@ -133,12 +124,8 @@ namespace ColoPS.Colo
         /// <summary>The clean-up of a failed start on the caller's QEMU, from what it holds now. Read-only.</summary>
         public static async Task<ColoPlan> PlanStartRollbackAsync(ColoNode primary, CancellationToken ct)
         {
-            var s = primary.Session;
-            string? child = await FindQuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
-            var yank = (await YankTargetsAsync(s, Array.Empty<string>(), ct).ConfigureAwait(false)).Where(y => (string?)y["type"] == "block-node").ToList();
-            var run = await s.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-            bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate" or "prelaunch";
-            return ColoPlans.StartRollback(primary.Config, primary.Site, child, yank, paused);
+            var left = await ReadLeftOverAsync(primary.Session, ct).ConfigureAwait(false);
+            return ColoPlans.StartRollback(primary.Config, primary.Site, left.ReplicationChild, left.Yank, left.Paused);
         }
 
         /// <summary>The QEMU invocation of one side, as Start-ColoPrimary and Start-ColoSecondary run it.</summary>
@@ -344,15 +331,7 @@ namespace ColoPS.Colo
                 // the migration ended without COLO) goes when it runs on this host, and what the
                 // resume added is taken away.
                 await KillSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
-                try
-                {
-                    var rollback = await PlanResumeRollbackAsync(survivor, CancellationToken.None).ConfigureAwait(false);
-                    survivor.RollbackFailures = await new ColoPlanRunner(survivor.Session, timeouts, progress).RunBestEffortAsync(rollback, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (QmpException ex)
-                {
-                    survivor.RollbackFailures = new[] { "The resume could not be rolled back: " + ex.Message };
-                }
+                survivor.RollbackFailures = await RollBackAsync(survivor, PlanResumeRollbackAsync, "resume", timeouts, progress).ConfigureAwait(false);
                 survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
                 throw;
             }
@@ -362,19 +341,44 @@ namespace ColoPS.Colo
         /// <summary>The clean-up of a failed resume, from what the survivor holds now. Read-only.</summary>
         public static async Task<ColoPlan> PlanResumeRollbackAsync(ColoNode survivor, CancellationToken ct)
         {
-            var s = survivor.Session;
+            var left = await ReadLeftOverAsync(survivor.Session, ct).ConfigureAwait(false);
+            var objects = await survivor.Session.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
+            var chardevs = await survivor.Session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+            return ColoPlans.ResumeRollback(survivor.Config, survivor.Site, left.MirrorJob, left.ReplicationChild,
+                Names(objects, "name"), Names(chardevs, "label"), left.Yank, left.Paused);
+        }
+
+        /// <summary>What a failed start or resume left on a QEMU that still answers: its link to the secondary and its run state.</summary>
+        private sealed record LeftOver(bool MirrorJob, string? ReplicationChild, IReadOnlyList<JsonObject> Yank, bool Paused);
+
+        private static async Task<LeftOver> ReadLeftOverAsync(QmpSession s, CancellationToken ct)
+        {
             var jobs = await s.ExecuteAsync("query-block-jobs", null, ct).ConfigureAwait(false);
             bool mirror = jobs.EnumerateArray().Any(j => ColoPlanRunner.Str(j, "device") == ColoPlans.MirrorJob);
             string? child = await FindQuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
-            var objects = await s.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
-            var present = objects.EnumerateArray().Select(o => ColoPlanRunner.Str(o, "name")).Where(n => n != null).Select(n => n!).ToList();
-            var chardevs = await s.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
-            var presentChardevs = chardevs.EnumerateArray().Select(c => ColoPlanRunner.Str(c, "label")).Where(n => n != null).Select(n => n!).ToList();
             // Only the link to the new secondary: a survivor that was a secondary still has its own chardevs.
             var yank = (await YankTargetsAsync(s, Array.Empty<string>(), ct).ConfigureAwait(false)).Where(y => (string?)y["type"] == "block-node").ToList();
             var run = await s.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-            bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate";
-            return ColoPlans.ResumeRollback(survivor.Config, survivor.Site, mirror, child, present, presentChardevs, yank, paused);
+            // prelaunch: a caller's QEMU started with -S that never ran.
+            bool paused = ColoPlanRunner.Str(run, "status") is "paused" or "postmigrate" or "prelaunch";
+            return new LeftOver(mirror, child, yank, paused);
+        }
+
+        private static IReadOnlyCollection<string> Names(JsonElement list, string member)
+            => list.EnumerateArray().Select(e => ColoPlanRunner.Str(e, member)).OfType<string>().ToList();
+
+        /// <summary>Runs a roll-back on a QEMU that still answers; returns what could not be undone.</summary>
+        private static async Task<IReadOnlyList<string>> RollBackAsync(ColoNode node, Func<ColoNode, CancellationToken, Task<ColoPlan>> plan, string what, ColoTimeouts timeouts, Action<ColoProgress>? progress)
+        {
+            try
+            {
+                var rollback = await plan(node, CancellationToken.None).ConfigureAwait(false);
+                return await new ColoPlanRunner(node.Session, timeouts, progress).RunBestEffortAsync(rollback, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (QmpException ex)
+            {
+                return new[] { $"The {what} could not be rolled back: " + ex.Message };
+            }
         }
 
         #endregion
@@ -422,12 +426,7 @@ namespace ColoPS.Colo
             string log = node.Config.QemuLogOf(node.Site);
             var running = QemuLauncher.RunningPid(node.Config.PidFileOf(node.Site));
             if (running.HasValue && running.Value != node.ProcessId) log += ".1";
-            var lines = QemuLauncher.ReadTail(log).Split('\n');
-            for (int i = lines.Length - 1; i >= 0; i--)
-            {
-                if (lines[i].Trim().Length > 0) return lines[i].Trim();
-            }
-            return null;
+            return QemuLauncher.ReadTail(log).Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Length > 0);
         }
 
         /// <summary>Reads one side. Never throws for a dead side: it reports Down with the reason.</summary>

@@ -135,17 +135,10 @@ namespace ColoPS.Colo
         /// that failed while renewing them) are made again, so the next resume finds them.
         /// </summary>
         public static ColoPlan ResumeRollback(ColoConfig config, ColoSite survivor, bool mirrorJobPresent, string? replicationChild, IReadOnlyCollection<string> presentObjects, IReadOnlyCollection<string> presentChardevs, IReadOnlyList<JsonObject> yankInstances, bool paused)
-        {
-            var steps = new List<ColoStep>();
-            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
-            if (mirrorJobPresent) steps.Add(ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob, ["force"] = true }, "Abandon the disk copy"));
-            if (replicationChild != null) steps.AddRange(DetachReplication(replicationChild));
-            var objects = PrimaryObjects.Where(presentObjects.Contains).ToList();
-            steps.AddRange(objects.Select(ObjectDel));
-            steps.AddRange(CompareLoops(config, survivor).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)));
-            steps.AddRange(RunAlone(paused));
-            return new ColoPlan("Roll back resume", config.Name + "-" + survivor, steps);
-        }
+            => Rollback("Roll back resume", config, survivor, mirrorJobPresent, replicationChild,
+                PrimaryObjects.Where(presentObjects.Contains),
+                CompareLoops(config, survivor).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)),
+                yankInstances, paused);
 
         /// <summary>
         /// Undoes a failed Start-ColoPrimary on a QEMU the caller started (-Session): the replication
@@ -153,21 +146,24 @@ namespace ColoPS.Colo
         /// own command line and stay for the next attempt.
         /// </summary>
         public static ColoPlan StartRollback(ColoConfig config, ColoSite primarySite, string? replicationChild, IReadOnlyList<JsonObject> yankInstances, bool paused)
+            => Rollback("Roll back start", config, primarySite, false, replicationChild, Enumerable.Empty<string>(), Enumerable.Empty<ColoStep>(), yankInstances, paused);
+
+        // Both roll-backs: cut the link to the secondary, take away what was added, run alone.
+        private static ColoPlan Rollback(string name, ColoConfig config, ColoSite site, bool mirrorJobPresent, string? replicationChild,
+            IEnumerable<string> objectsToDelete, IEnumerable<ColoStep> chardevsToAdd, IReadOnlyList<JsonObject> yankInstances, bool paused)
         {
             var steps = new List<ColoStep>();
             if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
+            if (mirrorJobPresent) steps.Add(ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob, ["force"] = true }, "Abandon the disk copy"));
             if (replicationChild != null) steps.AddRange(DetachReplication(replicationChild));
-            steps.AddRange(RunAlone(paused));
-            return new ColoPlan("Roll back start", config.Name + "-" + primarySite, steps);
-        }
-
-        private static IEnumerable<ColoStep> RunAlone(bool paused)
-        {
-            yield return ColoStep.Qmp("migrate-set-capabilities", new JsonObject
+            steps.AddRange(objectsToDelete.Select(ObjectDel));
+            steps.AddRange(chardevsToAdd);
+            steps.Add(ColoStep.Qmp("migrate-set-capabilities", new JsonObject
             {
                 ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = false }),
-            }, "Disable the x-colo migration capability");
-            if (paused) yield return ColoStep.Qmp("cont", null, "Run the VM again");
+            }, "Disable the x-colo migration capability"));
+            if (paused) steps.Add(ColoStep.Qmp("cont", null, "Run the VM again"));
+            return new ColoPlan(name, config.Name + "-" + site, steps);
         }
 
         // The primary's COLO objects, in the order they can be deleted (colo-compare before its
