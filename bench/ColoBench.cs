@@ -198,10 +198,10 @@ namespace ColoBench
         }
 
         /// <summary>Resume, raw: qom-list for rew0 (as ColoOperations does), then the steps of ColoPlans.Resume.</summary>
-        public static void Resume(RawQmp survivor, RawQmp secondary, ColoConfig config, ColoSite site)
+        public static void Resume(RawQmp survivor, RawQmp secondary, ColoConfig config, ColoSite site, QemuFeatures features)
         {
             bool rewriter = survivor.Execute("{\"execute\":\"qom-list\",\"arguments\":{\"path\":\"/objects\"}}").EnumerateArray().Any(o => Str(o, "name") == "rew0");
-            Run(survivor, secondary, ColoPlans.Resume(config, site, rewriter));
+            Run(survivor, secondary, ColoPlans.Resume(config, site, rewriter, features));
         }
 
         private static void Poll(Func<bool> done)

@@ -280,7 +280,7 @@ function Invoke-ColoCycle([int] $Run, [ValidateSet('ColoPS', 'Raw')] [string] $V
             $rb = [ColoBench.RawQmp]::new($cfg.QmpSocketOf('B'), $true, 120000); $clients.Add($rb)
             $binary = [ColoPS.Qemu.QemuBinary]::Resolve($cfg.Qemu.Binary)
             $argv = [ColoPS.Qemu.QemuCommandLine]::Primary($cfg, 'A', $b.QemuVersion, [ColoPS.Qemu.QemuBinary]::ResolveAccelerator($cfg.Qemu.Accelerator))
-            $plan = [ColoPS.Colo.ColoPlans]::PrimaryProtect($cfg, 'A')
+            $plan = [ColoPS.Colo.ColoPlans]::PrimaryProtect($cfg, 'A', [ColoPS.Qemu.QemuFeatures]::Of($b.QemuVersion))
 
             $sw = [System.Diagnostics.Stopwatch]::StartNew()
             $pidA = [ColoBench.RawColo]::Launch($binary, $argv, $cfg.PidFileOf('A'))
@@ -298,7 +298,7 @@ function Invoke-ColoCycle([int] $Run, [ValidateSet('ColoPS', 'Raw')] [string] $V
             $a.Session.Dispose(); $null = [ColoPS.Qmp.QmpSessionRegistry]::Remove($a.Session)
             $ra2 = [ColoBench.RawQmp]::new($cfg.QmpSocketOf('A'), $false, 120000); $clients.Add($ra2)
             $sw.Restart()
-            [ColoBench.RawColo]::Resume($rb, $ra2, $cfg, 'B')
+            [ColoBench.RawColo]::Resume($rb, $ra2, $cfg, 'B', [ColoPS.Qemu.QemuFeatures]::Of($b.QemuVersion))
             $resume = $sw.Elapsed.TotalSeconds
             if ($rb.Execute('{"execute":"query-colo-status"}').GetProperty('mode').GetString() -ne 'primary') { throw 'Raw: B is not the COLO primary after resume.' }
         }

@@ -1,6 +1,8 @@
 # Shared fixtures of the Pester suites: importing the staged module, private temp folders and
 # QEMU processes that are always cleaned up.
 
+Import-Module (Join-Path $PSScriptRoot '../../tools/QemuFixture.psm1') -Force
+
 $script:Started = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
 function Import-ColoPSUnderTest {
@@ -116,53 +118,8 @@ function Get-TcpListener {
 }
 
 function Get-Qemu10Fixture {
-    <#
-    QEMU 10.0.x from bookworm-backports, unpacked with dpkg -x (never installed), cached under
-    out/fixtures. The backports suite is reached with the machine's own apt sources: the URIs of
-    the configured bookworm suite, in a temporary sources list.
-    #>
-    $cache = Join-Path $PSScriptRoot '../../out/fixtures/qemu10'
-    $root = Join-Path $cache 'root'
-    $binary = Join-Path $root 'usr/bin/qemu-system-x86_64'
-    if (-not (Test-Path $binary)) {
-        $null = New-Item -ItemType Directory -Force -Path (Join-Path $cache 'lists/partial'), (Join-Path $cache 'debs')
-        $uri = $null
-        foreach ($file in Get-ChildItem /etc/apt/sources.list.d/*.sources -ErrorAction Ignore) {
-            $text = Get-Content $file -Raw
-            foreach ($stanza in $text -split "(\r?\n){2,}") {
-                if ($stanza -match '(?m)^Suites:.*\bbookworm\b(?!-)' -and $stanza -match '(?m)^URIs:\s*(\S+)') { $uri = $Matches[1]; break }
-            }
-            if ($uri) { break }
-        }
-        if (-not $uri -and (Test-Path /etc/apt/sources.list)) {
-            $line = Get-Content /etc/apt/sources.list | Where-Object { $_ -match '^deb\s+(\[[^\]]*\]\s+)?(\S+)\s+bookworm\s' } | Select-Object -First 1
-            if ($line -match '^deb\s+(\[[^\]]*\]\s+)?(\S+)\s+bookworm\s') { $uri = $Matches[2] }
-        }
-        if (-not $uri) { throw 'No bookworm apt source is configured; cannot reach bookworm-backports.' }
-        $sources = Join-Path $cache 'backports.list'
-        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main" | Set-Content $sources
-        $apt = @('-o', "Dir::Etc::sourcelist=$sources", '-o', 'Dir::Etc::sourceparts=-', '-o', "Dir::State::Lists=$cache/lists", '-o', 'APT::Sandbox::User=root', '-qq')
-        & apt-get @apt update 2>&1 | Out-Null
-        if ($LASTEXITCODE -ne 0) { throw "apt-get update of bookworm-backports failed ($LASTEXITCODE)." }
-        Push-Location (Join-Path $cache 'debs')
-        try {
-            & apt-get @apt download qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports qemu-system-data/bookworm-backports 2>&1 | Out-Null
-            if ($LASTEXITCODE -ne 0) { throw "apt-get download of QEMU from bookworm-backports failed ($LASTEXITCODE)." }
-        }
-        finally { Pop-Location }
-        foreach ($deb in Get-ChildItem (Join-Path $cache 'debs') -Filter *.deb) {
-            & dpkg-deb -x $deb.FullName $root
-            if ($LASTEXITCODE -ne 0) { throw "dpkg-deb -x $($deb.Name) failed." }
-        }
-        Remove-Item $sources -ErrorAction Ignore
-    }
-    $moduleDir = Join-Path $root 'usr/lib/x86_64-linux-gnu/qemu'
-    [pscustomobject]@{
-        Binary          = (Resolve-Path $binary).Path
-        DataDirectory   = @((Resolve-Path (Join-Path $root 'usr/share/qemu')).Path, '/usr/share/seabios', '/usr/lib/ipxe/qemu')
-        ModuleDirectory = (Resolve-Path $moduleDir).Path
-        Version         = ((& $binary --version | Select-Object -First 1) -replace '^QEMU emulator version (\S+).*$', '$1')
-    }
+    # The real binary of a version that cannot be a COLO primary (tools/QemuFixture.psm1), cached under out/fixtures.
+    Install-Qemu10Fixture -Directory (Join-Path $PSScriptRoot '../../out/fixtures/qemu10')
 }
 
 Export-ModuleMember -Function Import-ColoPSUnderTest, New-TestDirectory, Start-TestQemu, Stop-TestQemu, Stop-AllTestQemu, Get-QemuProcessUnder, New-TestColoConfig, Stop-QemuUnder, Remove-TestDirectory, Get-TcpListener, Get-Qemu10Fixture

@@ -51,7 +51,7 @@ namespace ColoPS.Colo
             var node = await LaunchAsync(config, site, ColoRole.Secondary, args, version, accelerator, options.Timeouts, ct).ConfigureAwait(false);
             try
             {
-                await new ColoPlanRunner(node.Session, options.Timeouts, progress).RunAsync(ColoPlans.SecondaryPrepare(config, site), ct).ConfigureAwait(false);
+                await new ColoPlanRunner(node.Session, options.Timeouts, progress).RunAsync(ColoPlans.SecondaryPrepare(config, site, QemuFeatures.Of(version)), ct).ConfigureAwait(false);
                 return node;
             }
             catch
@@ -72,7 +72,7 @@ namespace ColoPS.Colo
             ColoConfigValidator.ThrowIfInvalid(config);
             var accelerator = QemuBinary.ResolveAccelerator(config.Qemu.Accelerator);
             var version = existing?.QemuVersion ?? await QemuBinary.GetVersionAsync(config.Qemu.Binary, Environment(config), ct).ConfigureAwait(false);
-            if (!options.SkipVersionCheck) QemuVersionPolicy.ThrowIfCannotBePrimary(version);
+            if (!options.SkipVersionCheck) QemuFeatures.Of(version).ThrowIfCannotBePrimary();
             var peer = PeerSession(config, site, secondary);
 
             ColoNode node;
@@ -95,7 +95,7 @@ namespace ColoPS.Colo
             try
             {
                 node.ProtectedSinceSequence = node.Session.LastEventSequence;
-                await new ColoPlanRunner(node.Session, options.Timeouts, progress, peer).RunAsync(ColoPlans.PrimaryProtect(config, site), ct).ConfigureAwait(false);
+                await new ColoPlanRunner(node.Session, options.Timeouts, progress, peer).RunAsync(ColoPlans.PrimaryProtect(config, site, QemuFeatures.Of(version)), ct).ConfigureAwait(false);
                 node.Role = ColoRole.Primary;
                 if (secondary != null) secondary.ProtectedSinceSequence = Math.Min(secondary.ProtectedSinceSequence, secondary.Session.LastEventSequence);
                 return node;
@@ -308,13 +308,13 @@ namespace ColoPS.Colo
                 throw new ColoException("ColoSameSite", ColoErrorKind.InvalidArgument, $"{secondary.Name} runs at the survivor's own site {survivor.Site}; the new secondary belongs at site {ColoConfig.Other(survivor.Site)}.");
             if (secondary != null && secondary.Role != ColoRole.Secondary)
                 throw new ColoException("ColoNotSecondary", ColoErrorKind.InvalidArgument, $"{secondary.Name} is {secondary.Role}, not a freshly started secondary (Start-ColoSecondary).");
-            QemuVersionPolicy.ThrowIfCannotBePrimary(survivor.QemuVersion);
+            QemuFeatures.Of(survivor.QemuVersion).ThrowIfCannotBePrimary();
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             if (ColoPlanRunner.Str(colo, "mode") != "none")
                 throw new ColoException("ColoStillProtected", ColoErrorKind.InvalidState, $"{survivor.Name} is still in COLO mode {ColoPlanRunner.Str(colo, "mode")}; fail over first.");
             var objects = await survivor.Session.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
             bool hasRewriter = objects.EnumerateArray().Any(o => ColoPlanRunner.Str(o, "name") == Ids.Rewriter);
-            return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter);
+            return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter, QemuFeatures.Of(survivor.QemuVersion));
         }
 
         public static async Task ResumeAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, ColoTimeouts timeouts, Action<ColoProgress>? progress, CancellationToken ct)

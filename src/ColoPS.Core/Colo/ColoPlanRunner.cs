@@ -167,7 +167,7 @@ namespace ColoPS.Colo
                         return true;
                     case "completed":
                         throw new ColoException("ColoMigrationCompletedWithoutColo", ColoErrorKind.OperationFailed,
-                            $"Migration from {plan.NodeName} ended 'completed' instead of entering COLO. The primary's QEMU cannot run COLO (QEMU 10.0.0-10.0.6 and 10.1.0-10.1.2 have this defect, fixed in 10.0.7, 10.1.3 and 10.2.0).");
+                            $"Migration from {plan.NodeName} ended 'completed' instead of entering COLO. The primary's QEMU cannot run COLO: " + QemuFeatures.BrokenPrimaryVersions + " have this defect.");
                     case "failed":
                     case "cancelled":
                         string error = m.TryGetProperty("error-desc", out var d) ? d.GetString() ?? string.Empty : string.Empty;

@@ -17,12 +17,12 @@ namespace ColoPS.Colo
         public const string MirrorJob = "resync";
 
         /// <summary>Procedure step 3: the secondary accepts COLO and exports its parent disk.</summary>
-        public static ColoPlan SecondaryPrepare(ColoConfig config, ColoSite site)
+        public static ColoPlan SecondaryPrepare(ColoConfig config, ColoSite site, QemuFeatures features)
         {
             var self = config.GetSite(site);
             return new ColoPlan("Prepare secondary", config.Name + "-" + site, new[]
             {
-                EnableColo(),
+                EnableColo(features),
                 ColoStep.Qmp("nbd-server-start", new JsonObject
                 {
                     ["addr"] = Inet(self.Address, config.Ports.Nbd),
@@ -32,11 +32,11 @@ namespace ColoPS.Colo
         }
 
         /// <summary>Procedure step 4 (and 5): the primary replicates its disk to the secondary and starts COLO.</summary>
-        public static ColoPlan PrimaryProtect(ColoConfig config, ColoSite primarySite)
+        public static ColoPlan PrimaryProtect(ColoConfig config, ColoSite primarySite, QemuFeatures features)
         {
             var steps = new List<ColoStep>();
             steps.AddRange(AttachReplication(config, ColoConfig.Other(primarySite)));
-            steps.AddRange(StartColo(config, primarySite));
+            steps.AddRange(StartColo(config, primarySite, features));
             return new ColoPlan("Start primary", config.Name + "-" + primarySite, steps);
         }
 
@@ -79,7 +79,7 @@ namespace ColoPS.Colo
         /// replication, filters and COLO again. Filters go before rew0 when the survivor has it
         /// (it was a secondary once), so packets pass the rewriter last.
         /// </summary>
-        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter)
+        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter, QemuFeatures features)
         {
             var secondary = config.GetSite(ColoConfig.Other(survivor));
             var steps = new List<ColoStep>
@@ -123,7 +123,7 @@ namespace ColoPS.Colo
             steps.Add(ColoStep.Qmp("object-add", Filter("filter-redirector", Ids.RedirectorOut, "outdev", Ids.CompareIn), "Send the primary's packets to colo-compare"));
             steps.Add(ColoStep.Qmp("object-add", new JsonObject { ["qom-type"] = "iothread", ["id"] = Ids.IoThread }, "colo-compare's I/O thread"));
             steps.Add(ColoStep.Qmp("object-add", CompareObject(config), "Compare the two sides' packets"));
-            steps.AddRange(StartColo(config, survivor));
+            steps.AddRange(StartColo(config, survivor, features));
             return new ColoPlan("Resume replication", config.Name + "-" + survivor, steps);
         }
 
@@ -191,7 +191,10 @@ namespace ColoPS.Colo
         private static IEnumerable<ColoStep> DetachReplication(string replicationChild)
         {
             yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum");
-            yield return ColoStep.Hmp("drive_del " + Ids.ReplicationNode, "Delete the replication drive");
+            // The procedure's HMP drive_del prints a failed flush to the dead secondary as its
+            // answer on QEMU 11 (the node is gone all the same); blockdev-del deletes the same
+            // monitor-owned node and reports only what stops it.
+            yield return ColoStep.Qmp("blockdev-del", new JsonObject { ["node-name"] = Ids.ReplicationNode }, "Delete the replication node");
         }
 
         private static IEnumerable<ColoStep> AttachReplication(ColoConfig config, ColoSite secondarySite)
@@ -203,10 +206,10 @@ namespace ColoPS.Colo
             yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["node"] = Ids.ReplicationNode }, "Add it to the quorum so writes go to both sides");
         }
 
-        private static IEnumerable<ColoStep> StartColo(ColoConfig config, ColoSite primarySite)
+        private static IEnumerable<ColoStep> StartColo(ColoConfig config, ColoSite primarySite, QemuFeatures features)
         {
             var secondary = config.GetSite(ColoConfig.Other(primarySite));
-            yield return EnableColo();
+            yield return EnableColo(features);
             if (config.Tuning.CheckpointIntervalMs.HasValue)
             {
                 yield return ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["x-checkpoint-delay"] = config.Tuning.CheckpointIntervalMs.Value }, "Set the idle checkpoint period");
@@ -218,10 +221,14 @@ namespace ColoPS.Colo
             yield return ColoStep.Wait(ColoStepKind.WaitForColo, "Wait until both sides are in COLO");
         }
 
-        private static ColoStep EnableColo() => ColoStep.Qmp("migrate-set-capabilities", new JsonObject
+        private static ColoStep EnableColo(QemuFeatures features)
         {
-            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-colo", ["state"] = true }),
-        }, "Enable the x-colo migration capability");
+            var capabilities = new JsonArray();
+            if (features.ColoNeedsReturnPath) capabilities.Add(new JsonObject { ["capability"] = "return-path", ["state"] = true });
+            capabilities.Add(new JsonObject { ["capability"] = "x-colo", ["state"] = true });
+            return ColoStep.Qmp("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities },
+                features.ColoNeedsReturnPath ? "Enable the return-path and x-colo migration capabilities (" + features + " needs both)" : "Enable the x-colo migration capability");
+        }
 
         private static ColoStep ObjectDel(string id) => ColoStep.Qmp("object-del", new JsonObject { ["id"] = id }, "Remove " + id);
 

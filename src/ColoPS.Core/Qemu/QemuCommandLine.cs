@@ -70,7 +70,7 @@ namespace ColoPS.Qemu
             var self = config.GetSite(site);
             var primary = config.GetSite(ColoConfig.Other(site));
             var p = config.Ports;
-            string reconnect = Reconnect(version);
+            string reconnect = QemuFeatures.Of(version).ReconnectOption;
             var args = Common(config, site, "secondary", accelerator);
             args.AddRange(new[]
             {
@@ -88,9 +88,6 @@ namespace ColoPS.Qemu
             });
             return args;
         }
-
-        /// <summary>QEMU 9.2 renamed the socket chardev's reconnect option (seconds) to reconnect-ms.</summary>
-        public static string Reconnect(QemuVersion version) => version.IsAtLeast(9, 2) ? "reconnect-ms=1000" : "reconnect=1";
 
         /// <summary>IPv6 literals need brackets in QEMU's host:port URIs.</summary>
         public static string Host(string address) => address.Contains(':') ? "[" + address + "]" : address;

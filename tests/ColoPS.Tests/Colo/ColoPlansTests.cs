@@ -1,6 +1,7 @@
 using System.Linq;
 using System.Text.Json.Nodes;
 using ColoPS.Colo;
+using ColoPS.Qemu;
 using Xunit;
 
 namespace ColoPS.Tests.Colo
@@ -12,6 +13,9 @@ namespace ColoPS.Tests.Colo
     /// </summary>
     public class ColoPlansTests
     {
+        // The procedure as written: 7.2 needs no return-path (QemuFeaturesTests covers 11).
+        internal static readonly QemuFeatures V72 = QemuFeatures.Of(new QemuVersion(7, 2, 22));
+
         internal static ColoConfig Config() => new ColoConfig
         {
             Name = "demo",
@@ -34,7 +38,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void SecondaryPrepare_is_procedure_step_3_bound_to_the_site_address()
         {
-            AssertSteps(ColoPlans.SecondaryPrepare(Config(), ColoSite.B),
+            AssertSteps(ColoPlans.SecondaryPrepare(Config(), ColoSite.B, V72),
                 @"{""execute"": ""migrate-set-capabilities"", ""arguments"": {""capabilities"": [ {""capability"": ""x-colo"", ""state"": true } ] } }",
                 @"{""execute"": ""nbd-server-start"", ""arguments"": {""addr"": {""type"": ""inet"", ""data"": {""host"": ""127.0.0.2"", ""port"": ""9999""} } } }",
                 @"{""execute"": ""nbd-server-add"", ""arguments"": {""device"": ""parent0"", ""writable"": true } }");
@@ -43,7 +47,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void PrimaryProtect_is_procedure_step_4_and_waits_for_colo()
         {
-            var plan = ColoPlans.PrimaryProtect(Config(), ColoSite.A);
+            var plan = ColoPlans.PrimaryProtect(Config(), ColoSite.A, V72);
             AssertSteps(plan,
                 @"{""execute"": ""human-monitor-command"", ""arguments"": {""command-line"": ""drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.2,file.port=9999,file.export=parent0,node-name=replication0""}}",
                 @"{""execute"": ""x-blockdev-change"", ""arguments"":{""parent"": ""colo-disk0"", ""node"": ""replication0"" } }",
@@ -57,7 +61,7 @@ namespace ColoPS.Tests.Colo
         {
             var cfg = Config();
             cfg.Tuning.CheckpointIntervalMs = 2000;
-            var steps = ColoPlans.PrimaryProtect(cfg, ColoSite.A).Steps.Select(s => s.ToJson()).ToList();
+            var steps = ColoPlans.PrimaryProtect(cfg, ColoSite.A, V72).Steps.Select(s => s.ToJson()).ToList();
             Assert.Contains(@"{""execute"":""migrate-set-parameters"",""arguments"":{""x-checkpoint-delay"":2000}}", steps);
         }
 
@@ -66,7 +70,7 @@ namespace ColoPS.Tests.Colo
         {
             AssertSteps(ColoPlans.PrimaryFailover(Config(), ColoSite.A, "children.3", System.Array.Empty<JsonObject>()),
                 @"{""execute"": ""x-blockdev-change"", ""arguments"":{ ""parent"": ""colo-disk0"", ""child"": ""children.3""} }",
-                @"{""execute"": ""human-monitor-command"", ""arguments"":{ ""command-line"": ""drive_del replication0"" } }",
+                @"{""execute"": ""blockdev-del"", ""arguments"": { ""node-name"": ""replication0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""comp0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""iothread1"" } }",
                 @"{""execute"": ""object-del"", ""arguments"":{ ""id"": ""m0"" } }",
@@ -106,7 +110,7 @@ namespace ColoPS.Tests.Colo
         public void Resume_after_secondary_failover_is_the_secondary_resume_of_the_procedure()
         {
             // The survivor at B was a secondary: filters go before rew0; the new secondary is at A.
-            AssertSteps(ColoPlans.Resume(Config(), ColoSite.B, insertBeforeRewriter: true),
+            AssertSteps(ColoPlans.Resume(Config(), ColoSite.B, insertBeforeRewriter: true, V72),
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.1:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -134,7 +138,7 @@ namespace ColoPS.Tests.Colo
         public void Resume_after_primary_failover_is_the_primary_resume_of_the_procedure()
         {
             // The survivor at A was the primary: no rewriter, filters without a position; the new secondary is at B.
-            AssertSteps(ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false),
+            AssertSteps(ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72),
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.2:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -160,7 +164,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void Resume_on_a_primary_that_never_was_a_secondary_adds_filters_without_position()
         {
-            var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false).Steps.Select(s => s.ToJson()).ToList();
+            var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72).Steps.Select(s => s.ToJson()).ToList();
             Assert.Contains(@"{""execute"":""object-add"",""arguments"":{""qom-type"":""filter-mirror"",""id"":""m0"",""netdev"":""hn0"",""queue"":""tx"",""outdev"":""mirror0""}}", steps);
             Assert.Contains(@"{""execute"":""drive-mirror"",""arguments"":{""device"":""colo-disk0"",""job-id"":""resync"",""target"":""nbd://127.0.0.2:9999/parent0"",""mode"":""existing"",""format"":""raw"",""sync"":""full""}}", steps);
             Assert.DoesNotContain(steps, s => s.Contains("rew0"));
@@ -169,7 +173,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void Resume_waits_for_the_mirror_and_for_colo()
         {
-            var kinds = ColoPlans.Resume(Config(), ColoSite.A, false).Steps.Select(s => s.Kind).ToList();
+            var kinds = ColoPlans.Resume(Config(), ColoSite.A, false, V72).Steps.Select(s => s.Kind).ToList();
             Assert.Equal(ColoStepKind.WaitForJobReady, kinds[1]);
             Assert.Equal(ColoStepKind.WaitForJobGone, kinds[4]);
             Assert.Equal(ColoStepKind.WaitForColo, kinds.Last());
@@ -185,7 +189,7 @@ namespace ColoPS.Tests.Colo
             AssertSteps(plan,
                 @"{""exec-oob"": ""yank"", ""arguments"": { ""instances"": [ { ""type"": ""block-node"", ""node-name"": ""replication0"" } ] } }",
                 @"{""execute"": ""x-blockdev-change"", ""arguments"": { ""parent"": ""colo-disk0"", ""child"": ""children.2"" } }",
-                @"{""execute"": ""human-monitor-command"", ""arguments"": { ""command-line"": ""drive_del replication0"" } }",
+                @"{""execute"": ""blockdev-del"", ""arguments"": { ""node-name"": ""replication0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""comp0"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""iothread1"" } }",
                 @"{""execute"": ""object-del"", ""arguments"": { ""id"": ""m0"" } }",
@@ -227,7 +231,7 @@ namespace ColoPS.Tests.Colo
             var cfg = Config();
             cfg.Ports.Nbd = 19999;
             cfg.Ports.Migration = 19998;
-            var text = ColoPlans.PrimaryProtect(cfg, ColoSite.A).ToText();
+            var text = ColoPlans.PrimaryProtect(cfg, ColoSite.A, V72).ToText();
             Assert.Contains("file.port=19999", text);
             Assert.Contains("tcp:127.0.0.2:19998", text);
         }

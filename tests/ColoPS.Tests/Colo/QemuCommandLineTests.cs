@@ -59,14 +59,6 @@ namespace ColoPS.Tests.Colo
             Assert.Equal("'$HOME'", ColoCommandLine.ShellQuote("$HOME"));
         }
 
-        [Theory]
-        [InlineData(7, 2, "reconnect=1")]
-        [InlineData(9, 1, "reconnect=1")]
-        [InlineData(9, 2, "reconnect-ms=1000")]
-        [InlineData(10, 0, "reconnect-ms=1000")]
-        public void Reconnect_option_follows_the_version(int major, int minor, string expected)
-            => Assert.Equal(expected, QemuCommandLine.Reconnect(new QemuVersion(major, minor, 0)));
-
         [Fact]
         public void Accelerator_and_nic_without_option_rom()
         {
@@ -83,20 +75,6 @@ namespace ColoPS.Tests.Colo
             Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=,mac=52:54:00:ab:01:02", QemuCommandLine.Primary(c, ColoSite.A, V92, ColoAccelerator.Tcg));
             Assert.Contains("rtl8139,id=e0,netdev=hn0,romfile=,mac=52:54:00:ab:01:02", QemuCommandLine.Secondary(c, ColoSite.B, V92, ColoAccelerator.Tcg));
         }
-
-        [Theory]
-        [InlineData("10.0.0", false)]
-        [InlineData("10.0.2", false)]
-        [InlineData("10.0.6", false)]
-        [InlineData("10.0.7", true)]
-        [InlineData("10.1.0", false)]
-        [InlineData("10.1.2", false)]
-        [InlineData("10.1.3", true)]
-        [InlineData("10.2.0", true)]
-        [InlineData("7.2.22", true)]
-        [InlineData("9.2.4", true)]
-        public void Broken_primary_versions_are_known(string version, bool canBePrimary)
-            => Assert.Equal(canBePrimary, QemuVersionPolicy.CanBePrimary(QemuVersion.Parse(version)));
 
         [Fact]
         public void Version_parses_the_binary_banner()
