@@ -8,7 +8,7 @@
       Clean    remove out/
       Build    compile and stage the module into out/ColoPS (what tests and users import)
       Help     regenerate en-US/ColoPS.dll-Help.xml from docs/en-US/*.md
-      Test     install what the tests need (QEMU from apt, Pester from NuGet), run xunit and Pester
+      Test     install what the tests need (QEMU from apt, QEMU 11 into out/fixtures, Pester from NuGet), run xunit and Pester
       Demo     a COLO pair on loopback: start, status, failover, re-protect, clean up
       Package  a .nupkg of the staged module in out/
       Bench    benchmarks in bench/, printed as a table
@@ -94,6 +94,16 @@ function Install-TestDependency {
         Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/TestTools.csproj'), '--nologo', '-v', 'quiet')
     }
     if (-not (Test-Path $pester)) { throw "Pester was restored but $pester is missing." }
+
+    # QEMU 11 is the reference platform (the first whose COLO checkpoints work under TCG); Debian 12
+    # has 7.2, so 11 comes from its own trixie root, built once into out/fixtures. First on PATH for
+    # everything this build starts: the suites, the demo and the benchmarks run on it. The host's
+    # 7.2 stays reachable for the compatibility subset.
+    Import-Module (Join-Path $Root 'tools/QemuFixture.psm1') -Force
+    $qemu11 = Install-Qemu11Fixture -Directory (Join-Path $Out 'fixtures/qemu11')
+    $env:COLOPS_QEMU72 = (Get-Command qemu-system-x86_64 -CommandType Application | Where-Object Source -NotLike "$($qemu11.BinDirectory)/*" | Select-Object -First 1).Source
+    if (-not $env:PATH.StartsWith($qemu11.BinDirectory + [IO.Path]::PathSeparator)) { $env:PATH = $qemu11.BinDirectory + [IO.Path]::PathSeparator + $env:PATH }
+    Write-Host "QEMU $($qemu11.Version) from $($qemu11.BinDirectory); QEMU 7.2 for the compatibility tests: $env:COLOPS_QEMU72"
     return $pester
 }
 

@@ -81,11 +81,15 @@ function New-TestColoConfig {
         [Parameter(Mandatory)] [string] $Directory,
         [Parameter(Mandatory)] [int] $PortBase,
         [string] $Name = 'vm',
-        [hashtable] $Extra = @{}
+        [hashtable] $Extra = @{},
+        # The host's QEMU 7.2 (the compatibility subset): its primary deadlocks at a checkpoint
+        # under TCG, so its pairs checkpoint only once an hour.
+        [switch] $Qemu72
     )
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
-    # QEMU 7.2 under TCG deadlocks at a COLO checkpoint (see about_ColoPS): no periodic checkpoint in tests.
-    New-ColoConfig -Name $Name -MemoryMB 128 -DiskSizeGB 1 -Ports $ports -CheckpointIntervalMs 3600000 `
+    # QEMU 11 (first on PATH in build.ps1 Test): a checkpoint every 2 s, so every protected pair checkpoints.
+    $qemu = if ($Qemu72) { @{ CheckpointIntervalMs = 3600000; QemuBinary = (Get-Qemu72Binary); QemuImgBinary = '/usr/bin/qemu-img' } } else { @{ CheckpointIntervalMs = 2000 } }
+    New-ColoConfig -Name $Name -MemoryMB 128 -DiskSizeGB 1 -Ports $ports @qemu `
         -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$Directory/a" } `
         -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$Directory/b" } @Extra -ErrorAction Stop
 }
@@ -117,9 +121,15 @@ function Get-TcpListener {
     }
 }
 
+function Get-Qemu72Binary {
+    # The host's Debian 12 QEMU, whatever comes first on PATH (build.ps1 puts QEMU 11 there).
+    if ($env:COLOPS_QEMU72) { return $env:COLOPS_QEMU72 }
+    return '/usr/bin/qemu-system-x86_64'
+}
+
 function Get-Qemu10Fixture {
     # The real binary of a version that cannot be a COLO primary (tools/QemuFixture.psm1), cached under out/fixtures.
     Install-Qemu10Fixture -Directory (Join-Path $PSScriptRoot '../../out/fixtures/qemu10')
 }
 
-Export-ModuleMember -Function Import-ColoPSUnderTest, New-TestDirectory, Start-TestQemu, Stop-TestQemu, Stop-AllTestQemu, Get-QemuProcessUnder, New-TestColoConfig, Stop-QemuUnder, Remove-TestDirectory, Get-TcpListener, Get-Qemu10Fixture
+Export-ModuleMember -Function Import-ColoPSUnderTest, New-TestDirectory, Start-TestQemu, Stop-TestQemu, Stop-AllTestQemu, Get-QemuProcessUnder, New-TestColoConfig, Stop-QemuUnder, Remove-TestDirectory, Get-TcpListener, Get-Qemu10Fixture, Get-Qemu72Binary

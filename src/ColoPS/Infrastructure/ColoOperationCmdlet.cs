@@ -18,6 +18,13 @@ namespace ColoPS.Commands
 
         protected ColoTimeouts Timeouts => ColoTimeouts.FromSeconds(TimeoutSec);
 
+        /// <summary>A primary whose QEMU cannot checkpoint under its accelerator is protected only until its first checkpoint: say so.</summary>
+        protected void WriteCheckpointWarning(ColoNode primary)
+        {
+            var warning = ColoPS.Qemu.QemuFeatures.Of(primary.QemuVersion).CheckpointWarning(primary.Accelerator);
+            if (warning != null) WriteWarning(primary.Name + ": " + warning);
+        }
+
         /// <summary>Relays core progress to a progress bar; PowerShell hides it when $ProgressPreference says so.</summary>
         protected void OnProgress(ColoProgress p)
         {

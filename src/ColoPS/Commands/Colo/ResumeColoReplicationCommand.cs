@@ -44,6 +44,7 @@ namespace ColoPS.Commands
             try
             {
                 Run(ct => ColoOperations.ResumeAsync(Node, Secondary, plan, Timeouts, OnProgress, ct));
+                WriteCheckpointWarning(Node);
                 WriteObject(Run(ct => ColoOperations.GetStatusAsync(Node, ct)));
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)

@@ -42,12 +42,7 @@ namespace ColoPS.Commands
             {
                 var options = new ColoStartOptions { Timeouts = Timeouts, SkipVersionCheck = SkipVersionCheck };
                 var node = Run(ct => ColoOperations.StartPrimaryAsync(Config, Site, Secondary, Session, options, OnProgress, ct));
-                if (node.Accelerator == ColoAccelerator.Tcg)
-                {
-                    WriteWarning(Format("{0} runs under TCG. QEMU's COLO checkpoint deadlocks the primary under TCG (seen with QEMU {1}): " +
-                        "the pair is protected only until the first checkpoint (x-checkpoint-delay {2}, or the first packet that differs). Use KVM for real protection.",
-                        node.Name, node.QemuVersion, Config.Tuning.CheckpointIntervalMs.HasValue ? Config.Tuning.CheckpointIntervalMs + " ms" : "default 20 s"));
-                }
+                WriteCheckpointWarning(node);
                 WriteObject(node);
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
