@@ -30,6 +30,22 @@ BeforeAll {
         $Node.Role | Should -Be 'Standalone'
     }
 
+    function Wait-Checkpoint {
+        # QEMU 11 checkpoints under TCG: a protected pair of the suite (2 s interval) makes them,
+        # and the primary's status counts them from its STOP/RESUME events.
+        param($Primary, [int] $Count = 1)
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        do {
+            $st = Get-ColoStatus -Node $Primary
+            if ($st.CheckpointCount -ge $Count) { break }
+            Start-Sleep -Milliseconds 200
+        } while ([DateTime]::UtcNow -lt $deadline)
+        $st.CheckpointCount | Should -BeGreaterOrEqual $Count -Because 'a protected pair on QEMU 11 checkpoints every 2 s'
+        $st.Protection | Should -Be 'Protected' -Because 'the pair stays protected across its checkpoints'
+        $st.Checkpoints.LastPause | Should -BeGreaterThan ([TimeSpan]::Zero)
+        $st.Checkpoints.MaxPause | Should -BeLessThan ([TimeSpan]::FromSeconds(5))
+    }
+
     function Stop-Hard {
         # What the story calls "the host dies": SIGKILL, then wait until the process is gone.
         param($Node)
@@ -179,6 +195,7 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
         $secondary = Start-ColoSecondary -Config $cfg -Site B
         $primary = Start-ColoPrimary -Config $cfg -Site A -Secondary $secondary
         Assert-Protected $primary $secondary
+        Wait-Checkpoint $primary -Count 2
         $children = @()
         for ($cycle = 1; $cycle -le 3; $cycle++) {
             # The secondary dies: the primary must find replication0's real quorum child name.
@@ -188,6 +205,7 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
             $secondary = Start-ColoSecondary -Config $cfg -Site $secondary.Site
             Resume-ColoReplication -Node $primary -Secondary $secondary -Confirm:$false | Out-Null
             Assert-Protected $primary $secondary
+            Wait-Checkpoint $primary
 
             # The primary dies: the secondary sees COLO end, takes over and becomes the primary of the next pair.
             Stop-Hard $primary
@@ -202,6 +220,7 @@ Describe 'Repeated failover and resume' -Tag 'E2E', 'Colo' -Skip:(-not $HasQemu)
             $primary = $survivor
             Resume-ColoReplication -Node $primary -Secondary $secondary -Confirm:$false | Out-Null
             Assert-Protected $primary $secondary
+            Wait-Checkpoint $primary
         }
         $children | Should -HaveCount 3
         Write-Host "Quorum child of replication0 at each primary failover: $($children -join ', ')"

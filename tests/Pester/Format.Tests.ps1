@@ -45,7 +45,7 @@ Describe 'Format views on real objects' -Tag 'E2E', 'Format' -Skip:(-not $HasQem
     It 'shows a session as a table row and as a list with its counters' {
         $table = Render $node.Session Table
         $table[0] | Should -Match '^\s*Id\s+Name\s+State\s+QEMU\s+Oob\s+Endpoint$'
-        $table[2] | Should -Match 'fmt-B\s+Running\s+7\.2'
+        $table[2] | Should -Match 'fmt-B\s+Running\s+11\.'
         $list = Render $node.Session List
         $list | Should -Contain "Name                 : fmt-B"
         ($list -match '^(Capabilities|EventHistoryCapacity|DiscardedEventCount|LateReplyCount)\s+:').Count | Should -Be 4
@@ -55,9 +55,29 @@ Describe 'Format views on real objects' -Tag 'E2E', 'Format' -Skip:(-not $HasQem
         (Render $node Table)[0] | Should -Match '^Name\s+Site\s+Role\s+Pid\s+Address\s+QEMU\s+Accel\s+Session$'
         Render $node List | Should -Contain "Session          : fmt-B (Running, unix:$($cfg.QmpSocketOf('B')))"
         $st = Get-ColoStatus -Node $node
-        (Render $st Table)[0] | Should -Match '^Node\s+Site\s+Role\s+Protection\s+Mode\s+Migration\s+RunState\s+ReadAt\s+Message$'
-        (Render $st Table)[2] | Should -Match '^fmt-B\s+B\s+Secondary\s+Starting\s'
+        (Render $st Table)[0] | Should -Match '^Node\s+Role\s+Protection\s+Mode\s+Checkpoints\s+Pause\s+Message$'
+        (Render $st Table)[2] | Should -Match '^fmt-B\s+Secondary\s+Starting\s+none\b'
         Render $st List | Should -Contain 'Protection      : Starting'
+    }
+
+    It 'shows a primary''s checkpoints in the status table and list, and the whole message at 120 columns' {
+        $primary = Start-ColoPrimary -Config $cfg -Site A -Secondary $node
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while ((Get-ColoStatus -Node $primary).CheckpointCount -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 250 }
+            $st = Get-ColoStatus -Node $primary
+            $st.CheckpointCount | Should -BeGreaterOrEqual 2
+            (Render $st Table)[2] | Should -Match "^fmt-A\s+Primary\s+Protected\s+primary\s+$($st.CheckpointCount)\s+\d+ ms$"
+            Render $st List | Should -Contain ("Checkpoints     : {0} checkpoints, last {1:HH:mm:ss} (pause {2:0} ms, median {3:0} ms, max {4:0} ms)" -f $st.Checkpoints.Count, $st.Checkpoints.Last, $st.Checkpoints.LastPause.TotalMilliseconds, $st.Checkpoints.MedianPause.TotalMilliseconds, $st.Checkpoints.MaxPause.TotalMilliseconds)
+
+            # A side that is gone: its message is what the operator acts on, wrapped, not cut at 120 columns.
+            Stop-Process -Id $node.ProcessId -Force; Wait-Process -Id $node.ProcessId -Timeout 10 -ErrorAction Ignore
+            $gone = Get-ColoStatus -Node $node
+            $gone.Message | Should -Match '^The QEMU process \d+ is gone\.'
+            $text = ($gone | Format-Table | Out-String -Width 120) -replace '\s', ''
+            $text | Should -BeLike ('*' + [WildcardPattern]::Escape(($gone.Message -replace '\s', '')) + '*')
+        }
+        finally { Stop-ColoNode -Node $primary -ErrorAction Ignore }
     }
 
     It 'shows events with their data' {

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading.Tasks;
 using ColoPS.Qemu;
 using ColoPS.Qmp;
 
@@ -31,6 +32,7 @@ namespace ColoPS.Colo
             QemuVersion = version;
             Accelerator = accelerator;
             StartedAt = DateTimeOffset.Now;
+            FeedCheckpointCounter();
         }
 
         /// <summary>&lt;config name&gt;-&lt;site&gt;, e.g. demo-A.</summary>
@@ -52,6 +54,26 @@ namespace ColoPS.Colo
 
         /// <summary>What could not be undone when the last resume from this node failed (empty when the roll-back was complete).</summary>
         public IReadOnlyList<string> RollbackFailures { get; internal set; } = Array.Empty<string>();
+
+        /// <summary>This node's checkpoints while it is the primary, fed live from its session's STOP and RESUME events.</summary>
+        internal ColoCheckpointCounter Checkpoints { get; } = new ColoCheckpointCounter();
+
+        /// <summary>COLO (re)started on this node as the primary: its checkpoints count from here.</summary>
+        internal void CountCheckpointsFromNow() => Checkpoints.Restart(Session.LastEventSequence, DateTimeOffset.Now);
+
+        private void FeedCheckpointCounter()
+        {
+            // The subscription ends with the session (the event log completes its readers then).
+            var reader = Session.SubscribeEvents(e => e.Name == "STOP" || e.Name == "RESUME", 256, out _);
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var e in reader.ReadAllAsync().ConfigureAwait(false)) Checkpoints.Observe(e);
+                }
+                catch (Exception) { /* the session ended; the counts read so far stay */ }
+            });
+        }
 
         /// <summary>True when the QEMU process exists (it may be frozen).</summary>
         public bool IsProcessAlive => ProcessProbe.IsAlive(ProcessId);

@@ -97,6 +97,7 @@ namespace ColoPS.Colo
                 node.ProtectedSinceSequence = node.Session.LastEventSequence;
                 await new ColoPlanRunner(node.Session, options.Timeouts, progress, peer).RunAsync(ColoPlans.PrimaryProtect(config, site, QemuFeatures.Of(version)), ct).ConfigureAwait(false);
                 node.Role = ColoRole.Primary;
+                node.CountCheckpointsFromNow();
                 if (secondary != null) secondary.ProtectedSinceSequence = Math.Min(secondary.ProtectedSinceSequence, secondary.Session.LastEventSequence);
                 return node;
             }
@@ -193,7 +194,10 @@ namespace ColoPS.Colo
                 (_, "inmigrate") => ColoRole.Secondary,
                 _ => ColoRole.Standalone,
             };
-            return new ColoNode(config, site, role, pid, session, session.QemuVersion!, QemuBinary.ResolveAccelerator(config.Qemu.Accelerator));
+            var node = new ColoNode(config, site, role, pid, session, session.QemuVersion!, QemuBinary.ResolveAccelerator(config.Qemu.Accelerator));
+            // What happened before this process attached is not known: count from the attach.
+            if (role == ColoRole.Primary) node.CountCheckpointsFromNow();
+            return node;
         }
 
         #region Failover
@@ -336,6 +340,7 @@ namespace ColoPS.Colo
                 throw;
             }
             survivor.Role = ColoRole.Primary;
+            survivor.CountCheckpointsFromNow();
         }
 
         /// <summary>The clean-up of a failed resume, from what the survivor holds now. Read-only.</summary>
@@ -411,6 +416,7 @@ namespace ColoPS.Colo
             status.NodeName = node.Name;
             status.Site = node.Site;
             status.Role = node.Role;
+            if (node.Role == ColoRole.Primary) status.Checkpoints = node.Checkpoints.Read();
             if (status.Protection == ColoProtection.Down && !ProcessProbe.IsAlive(node.ProcessId))
             {
                 // A QEMU that ended by itself (an assertion, a fatal migration error) said why in its log.

@@ -39,6 +39,12 @@ namespace ColoPS.Colo
         public string? Message { get; internal set; }
         public DateTimeOffset ReadAt { get; internal set; }
 
+        /// <summary>A primary's checkpoints since COLO last started on it (or since it was attached); null on other roles.</summary>
+        public ColoCheckpointStatistics? Checkpoints { get; internal set; }
+
+        /// <summary>Checkpoints.Count, for tables and sorting; null when not a primary.</summary>
+        public long? CheckpointCount => Checkpoints?.Count;
+
         public override string ToString() => $"{NodeName}: {Protection} (mode {Mode ?? "?"}, migration {MigrationStatus ?? "?"}, {RunState ?? "?"})";
     }
 }
