@@ -82,9 +82,9 @@ $nodes = [System.Collections.Generic.List[object]]::new()
 try {
     # The procedure's ports (9001, 9003, 9004, 9005, 9998, 9999) unless -PortBase moves them.
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 998; Nbd = $PortBase + 999 }
-    # Under TCG, QEMU 7.2 deadlocks the primary at a COLO checkpoint (Get-Help about_ColoPS):
-    # the demo keeps the periodic checkpoint out of its few seconds.
-    $cfg = New-ColoConfig -Name demo -MemoryMB 256 -DiskSizeGB 1 -Ports $ports -CheckpointIntervalMs 3600000 `
+    # A checkpoint every 2 s, so the status tables show COLO at work (build.ps1 Demo runs QEMU 11,
+    # the first whose checkpoints work under TCG; Get-Help about_ColoPS).
+    $cfg = New-ColoConfig -Name demo -MemoryMB 256 -DiskSizeGB 1 -Ports $ports -CheckpointIntervalMs 2000 `
         -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$root/a" } `
         -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$root/b" }
     $cfg | Export-ColoConfig -Path "$root/demo.colo.json"
@@ -93,9 +93,11 @@ try {
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $b = Start-ColoSecondary -Config $cfg -Site B
     $nodes.Add($b)
-    $a = Start-ColoPrimary -Config $cfg -Site A -Secondary $b -WarningAction SilentlyContinue
+    $a = Start-ColoPrimary -Config $cfg -Site A -Secondary $b
     $nodes.Add($a)
     Show-Pair ("Protected pair, started in {0:0.0} s" -f $clock.Elapsed.TotalSeconds) $a, $b
+    Start-Sleep -Seconds 5
+    Show-Pair 'Five seconds later: the primary checkpoints' $a, $b
 
     Write-Host "The primary host dies (SIGKILL of pid $($a.ProcessId))." -ForegroundColor Yellow
     Stop-Process -Id $a.ProcessId -Force
@@ -110,6 +112,8 @@ try {
     $nodes.Add($a)
     Resume-ColoReplication -Node $b -Secondary $a -Confirm:$false | Out-Null
     Show-Pair ("Re-protected in {0:0.0} s: B is the primary now, A the secondary" -f $clock.Elapsed.TotalSeconds) $b, $a
+    Start-Sleep -Seconds 5
+    Show-Pair 'Five seconds later: the new primary checkpoints' $b, $a
 }
 finally {
     Write-Host ''
