@@ -17,6 +17,12 @@ namespace ColoPS.Witness
         [JsonPropertyName("primary")] public string? Primary { get; init; }
         /// <summary>Null while the owner runs alone.</summary>
         [JsonPropertyName("secondary")] public string? Secondary { get; init; }
+        /// <summary>
+        /// The epoch in which the secondary joined. A claim that keeps the same secondary keeps it,
+        /// so a secondary stays current across its primary's re-claims, while a secondary left behind
+        /// and later named again (a new QEMU at the same site) is told apart from the old one.
+        /// </summary>
+        [JsonPropertyName("secondarySince")] public long SecondarySince { get; init; }
         /// <summary>Why the epoch began: protect, failover, resume...</summary>
         [JsonPropertyName("reason")] public string Reason { get; init; } = "";
         [JsonPropertyName("claimedAt")] public DateTimeOffset ClaimedAt { get; init; }
@@ -55,7 +61,7 @@ namespace ColoPS.Witness
 
         public bool IsOwnedBy(string site) => string.Equals(LiveOwner, site, StringComparison.Ordinal);
 
-        /// <summary>True when the current epoch's roles name this site: a side outside them is stale and must never take over.</summary>
+        /// <summary>True when the current epoch's roles name this site.</summary>
         public bool IsMember(string site) => Record != null
             && (string.Equals(Record.Primary, site, StringComparison.Ordinal) || string.Equals(Record.Secondary, site, StringComparison.Ordinal));
 

@@ -71,6 +71,7 @@ namespace ColoPS.Witness
                 Owner = site,
                 Primary = primary,
                 Secondary = secondary,
+                SecondarySince = secondary != null && secondary == state.Record?.Secondary ? state.Record.SecondarySince : (secondary == null ? 0 : expectedEpoch + 1),
                 Reason = reason,
                 ClaimedAt = DateTimeOffset.UtcNow,
             };

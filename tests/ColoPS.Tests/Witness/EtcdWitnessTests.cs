@@ -129,7 +129,7 @@ namespace ColoPS.Tests.Witness
             Assert.True(claim.Succeeded, claim.Reason);
             Assert.Equal(2, claim.State.Epoch);
             Assert.True(claim.State.IsOwnedBy("B"));
-            Assert.False(claim.State.IsMember("A")); // A is stale now: the roles of epoch 2 leave it out
+            Assert.Equal(ColoPS.Guard.EpochStanding.Stale, ColoPS.Guard.GuardModel.Standing("A", 1, claim.State)); // the roles of epoch 2 leave A out
             await lb.ReleaseAsync();
         }
 
@@ -144,7 +144,25 @@ namespace ColoPS.Tests.Witness
             Assert.True(again.Succeeded, again.Reason);
             Assert.Equal(2, again.State.Epoch);
             Assert.Null(again.State.Record!.Secondary);
-            Assert.False(again.State.IsMember("B"));
+            Assert.Equal(ColoPS.Guard.EpochStanding.Stale, ColoPS.Guard.GuardModel.Standing("B", 1, again.State));
+            await lease.ReleaseAsync();
+        }
+
+        [EtcdFact]
+        public async Task Claim_WithTheSameRoles_KeepsTheSecondaryCurrent_AResumeNamingItsSiteAgainDoesNot()
+        {
+            using var client = _etcd.NewClient();
+            var pair = new PairWitness(client, NewPair("roles"));
+            var lease = await WitnessLease.GrantAsync(client);
+            Assert.True((await pair.ClaimAsync("A", 0, "A", "B", "protect", lease.Id)).Succeeded);
+            var reclaim = await pair.ClaimAsync("A", 1, "A", "B", "re-own", lease.Id);
+            Assert.Equal(1, reclaim.State.Record!.SecondarySince);
+            Assert.Equal(ColoPS.Guard.EpochStanding.Current, ColoPS.Guard.GuardModel.Standing("B", 1, reclaim.State));
+            Assert.True((await pair.ClaimAsync("A", 2, "A", null, "failover", lease.Id)).Succeeded);
+            var resume = await pair.ClaimAsync("A", 3, "A", "B", "resume", lease.Id);
+            Assert.Equal(4, resume.State.Record!.SecondarySince);
+            Assert.Equal(ColoPS.Guard.EpochStanding.Stale, ColoPS.Guard.GuardModel.Standing("B", 1, resume.State)); // the old B QEMU
+            Assert.Equal(ColoPS.Guard.EpochStanding.Current, ColoPS.Guard.GuardModel.Standing("B", 4, resume.State)); // the new one
             await lease.ReleaseAsync();
         }
 
