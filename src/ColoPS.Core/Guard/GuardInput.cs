@@ -1,0 +1,73 @@
+using ColoPS.Witness;
+
+namespace ColoPS.Guard
+{
+    /// <summary>The role this side had in the pair's current epoch (what it was before COLO broke).</summary>
+    public enum GuardRole { Primary, Secondary }
+
+    /// <summary>What this side's own QEMU looks like on this tick.</summary>
+    public enum OwnObservation
+    {
+        /// <summary>query-colo-status mode primary, migration status colo.</summary>
+        ProtectedPrimary,
+        /// <summary>query-colo-status mode secondary.</summary>
+        ProtectedSecondary,
+        /// <summary>COLO_EXIT with reason error was seen: the peer or the link between them is gone.</summary>
+        ColoExitError,
+        /// <summary>The process is gone.</summary>
+        QemuDead,
+        /// <summary>COLO mode none, VM running: this side runs the VM alone.</summary>
+        StandaloneRunning,
+        /// <summary>The process lives but QMP does not answer in time (a QMP watchdog fired).</summary>
+        Frozen,
+    }
+
+    /// <summary>Whether the peer's VM is alive and running, as this side can see it directly.</summary>
+    public enum PeerObservation { Answers, Silent, Unknown }
+
+    /// <summary>What the witness said on this tick, relative to this side.</summary>
+    public enum WitnessAnswer
+    {
+        /// <summary>This side's lease holds the owner key of the epoch it knows (nothing claimed since).</summary>
+        OwnerIsMe,
+        /// <summary>The peer's lease holds the owner key.</summary>
+        OwnerIsPeer,
+        /// <summary>No lease holds the owner key (the owner's lease expired or was released).</summary>
+        NoOwner,
+        /// <summary>No witness member answered.</summary>
+        Unreachable,
+        /// <summary>This side's claim of a new epoch committed: it owns an epoch newer than the one it was protected in.</summary>
+        ClaimSucceeded,
+        /// <summary>This side's claim lost: the epoch moved or the other side holds the lease.</summary>
+        ClaimConflict,
+    }
+
+    /// <summary>Current: the witness's epoch is this side's, or a newer one whose roles name this side. Stale: the pair moved on without it.</summary>
+    public enum EpochStanding { Current, Stale }
+
+    /// <summary>The fencing hook's outcome for the takeover under way.</summary>
+    public enum FenceHookResult { NotRun, Succeeded, Failed }
+
+    /// <summary>Everything the guard knows on one tick. The model needs nothing else, so every row of the table is one of these.</summary>
+    public sealed record GuardInput(
+        GuardRole Role,
+        OwnObservation Own,
+        PeerObservation Peer,
+        WitnessAnswer Witness,
+        LeaseRenewal Lease,
+        EpochStanding Epoch = EpochStanding.Current,
+        FenceHookResult Fence = FenceHookResult.NotRun,
+        bool NewSecondaryReady = false)
+    {
+        /// <summary>
+        /// True when this side's VM may put packets on the network by itself: a primary (in COLO or
+        /// just out of it), a side running alone, or one frozen in an unknown state. A secondary's
+        /// output goes nowhere until it takes over.
+        /// </summary>
+        public bool MayProduceOutput => Own is OwnObservation.ProtectedPrimary or OwnObservation.StandaloneRunning or OwnObservation.Frozen
+            || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
+
+        public override string ToString() =>
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady}";
+    }
+}

@@ -1,0 +1,189 @@
+using System;
+using ColoPS.Witness;
+using static ColoPS.Guard.GuardAction;
+
+namespace ColoPS.Guard
+{
+    /// <summary>
+    /// The guard's decisions as a pure function of one tick's observations. The state lives in what
+    /// is observed (own QEMU's mode, the witness's epoch and owner, the lease's timer), not here, so
+    /// a guard that restarts decides the same as one that never stopped.
+    ///
+    /// The safety rules, in the order the rules below apply them:
+    /// 1. A side leaves COLO to run alone only after a witness transaction made it the owner of a
+    ///    new epoch, while its lease is renewed.
+    /// 2. A side that is not the owner never runs the VM alone.
+    /// 3. An owner whose lease is about to expire (renewals failing) stops its VM first: the other
+    ///    side may claim once the lease is gone.
+    /// 4. A stale side (the pair's epoch moved on without it) never takes over.
+    /// 5. A secondary takes over an unreachable primary only after the fencing hook succeeded.
+    /// Availability comes after: when in doubt the model waits or fences, and says why.
+    /// </summary>
+    public static class GuardModel
+    {
+        public static GuardDecision Decide(GuardInput i)
+        {
+            if (i == null) throw new ArgumentNullException(nameof(i));
+            bool holdsLease = i.Lease != LeaseRenewal.None;
+
+            if (i.Own == OwnObservation.QemuDead)
+                return holdsLease
+                    ? GuardDecision.Do("own QEMU is gone: release the lease so the peer need not wait out its TTL", ReleaseLease)
+                    : GuardDecision.Wait("own QEMU is gone and this side holds no lease: nothing to guard");
+
+            if (i.Own == OwnObservation.Frozen)
+                return holdsLease
+                    ? GuardDecision.Do("own QMP does not answer: kill QEMU (a frozen VM may wake and send after the peer took over), then release the lease", KillQemu, ReleaseLease)
+                    : GuardDecision.Do("own QMP does not answer: kill QEMU so it cannot wake into a pair that moved on", KillQemu);
+
+            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput)
+                return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
+
+            if (i.Epoch == EpochStanding.Stale)
+                return i.MayProduceOutput
+                    ? Fence(holdsLease, "stale: the pair's epoch moved on without this side, so its VM must send nothing")
+                    : holdsLease
+                        ? GuardDecision.Do("stale: the pair's epoch moved on without this side; it never takes over, and its lease is of no use", ReleaseLease)
+                        : GuardDecision.Wait("stale: the pair's epoch moved on without this side; it never takes over");
+
+            if (i.Own == OwnObservation.StandaloneRunning && !holdsLease)
+                return GuardDecision.Do("runs the VM alone without holding a lease: not provably the owner", StopVm);
+
+            switch (i.Witness)
+            {
+                case WitnessAnswer.Unreachable:
+                    return GuardDecision.Do($"witness unreachable: no automatic failover (lease {i.Lease})", ReportWitnessUnreachable);
+
+                case WitnessAnswer.OwnerIsPeer:
+                    if (i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
+                        return Fence(holdsLease, "the peer owns the pair: this side must not send output alone");
+                    return GuardDecision.Wait("the peer holds the pair's lease: no takeover before its lease is gone");
+
+                case WitnessAnswer.ClaimConflict:
+                    if (i.Own == OwnObservation.StandaloneRunning)
+                        return Fence(holdsLease, "lost the claim while running alone: the other side owns the pair");
+                    return GuardDecision.Wait("lost the claim: the other side moved the pair first; not taking over");
+
+                case WitnessAnswer.ClaimSucceeded:
+                    return AfterClaim(i);
+
+                default: // OwnerIsMe, NoOwner
+                    return BeforeClaim(i);
+            }
+        }
+
+        private static GuardDecision Fence(bool holdsLease, string reason) =>
+            holdsLease ? GuardDecision.Do(reason, StopVm, ReleaseLease) : GuardDecision.Do(reason, StopVm);
+
+        // The epoch this side was protected in is still the witness's: decide whether to claim the next.
+        private static GuardDecision BeforeClaim(GuardInput i)
+        {
+            bool ownerIsMe = i.Witness == WitnessAnswer.OwnerIsMe;
+            bool canClaim = i.Lease == LeaseRenewal.Renewed;
+            string noClaim = i.Lease == LeaseRenewal.None
+                ? "no lease to claim with yet"
+                : "the lease's renewals fail, so a claim would hang on a lease that may not last";
+
+            switch (i.Own)
+            {
+                case OwnObservation.ProtectedPrimary:
+                    if (ownerIsMe) return GuardDecision.Wait("protected: this primary owns the pair");
+                    // Nobody owns it: a secondary that loses sight of this side could claim and run too.
+                    return canClaim
+                        ? GuardDecision.Do("protected primary without an owner key: claim the next epoch with the same roles", Claim)
+                        : GuardDecision.Wait($"protected primary without an owner key, but {noClaim}");
+
+                case OwnObservation.ProtectedSecondary:
+                    return GuardDecision.Wait("protected: COLO runs, waiting for COLO_EXIT before anything else");
+
+                case OwnObservation.ColoExitError when i.Role == GuardRole.Primary:
+                    // The primary is the natural survivor: it already has the VM's network identity.
+                    return canClaim
+                        ? GuardDecision.Do("COLO ended with an error on the primary: claim the next epoch before running alone", Claim)
+                        : GuardDecision.Wait($"COLO ended with an error on the primary, but {noClaim}: no failover");
+
+                case OwnObservation.ColoExitError:
+                    if (i.Peer == PeerObservation.Answers)
+                        return GuardDecision.Wait("COLO ended but the primary's VM still runs: it stays the survivor");
+                    return canClaim
+                        ? GuardDecision.Do(ownerIsMe
+                            ? "COLO ended, the primary is silent: claim the next epoch"
+                            : "COLO ended, the primary is silent and its lease is gone: claim the next epoch", Claim)
+                        : GuardDecision.Wait($"COLO ended and the primary is silent, but {noClaim}: no takeover");
+
+                case OwnObservation.StandaloneRunning:
+                    if (!ownerIsMe)
+                        return Fence(true, "runs alone but the witness shows no owner: the lease is gone");
+                    if (i.NewSecondaryReady)
+                        return canClaim
+                            ? GuardDecision.Do("a new secondary is ready: claim the next epoch naming it", Claim)
+                            : GuardDecision.Wait($"a new secondary is ready, but {noClaim}");
+                    return GuardDecision.Wait("runs alone as the owner: unprotected until a new secondary is ready");
+
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(i), i.Own, "Handled before.");
+            }
+        }
+
+        // This side owns a new epoch: carry out what the claim was for.
+        private static GuardDecision AfterClaim(GuardInput i)
+        {
+            if (i.Lease != LeaseRenewal.Renewed)
+                return GuardDecision.Wait($"owns the new epoch but the lease is {i.Lease}: not leaving COLO on a lease that may not last");
+
+            switch (i.Own)
+            {
+                case OwnObservation.ProtectedPrimary:
+                case OwnObservation.ColoExitError when i.Role == GuardRole.Primary:
+                    // The peer is a secondary, whose output never left colo-compare: no fencing needed.
+                    return GuardDecision.Do("owns the new epoch as the primary: leave COLO and run alone (primary failover)", FailOver);
+
+                case OwnObservation.ProtectedSecondary:
+                case OwnObservation.ColoExitError:
+                    if (i.Peer == PeerObservation.Answers)
+                        return GuardDecision.Wait("owns the new epoch but the old primary's VM still runs: waiting for it to stop (it is stale now)");
+                    return i.Fence switch
+                    {
+                        FenceHookResult.NotRun => GuardDecision.Do("owns the new epoch; the primary is unreachable: fence it before taking over", RunFencingHook),
+                        FenceHookResult.Failed => GuardDecision.Wait("the fencing hook failed: no takeover (an operator must decide)"),
+                        _ => GuardDecision.Do("owns the new epoch and the old primary is fenced: take over and announce the VM here", FailOver, AnnounceSelf),
+                    };
+
+                case OwnObservation.StandaloneRunning:
+                    return i.NewSecondaryReady
+                        ? GuardDecision.Do("owns the epoch naming the new secondary: resume replication", Reprotect)
+                        : GuardDecision.Wait("owns the new epoch and runs alone: waiting for a new secondary");
+
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(i), i.Own, "Handled before.");
+            }
+        }
+
+        /// <summary>
+        /// Whether this side is current: the witness's epoch is the one it knows, or a newer one that
+        /// this side claimed, or one that keeps it as the secondary it already was (its primary
+        /// claimed again with the same roles). A secondary left behind by a failover is stale, and
+        /// stays stale even when a later resume names its site again: that names a new QEMU there.
+        /// A witness behind this side's own epoch is stale too: it lost data, and acting on it could
+        /// let an old owner back.
+        /// </summary>
+        public static EpochStanding Standing(string site, long myEpoch, PairState witness)
+        {
+            if (witness == null) throw new ArgumentNullException(nameof(witness));
+            var r = witness.Record;
+            if (witness.Epoch == myEpoch) return EpochStanding.Current;
+            if (witness.Epoch < myEpoch || r == null) return EpochStanding.Stale;
+            if (r.Owner == site) return EpochStanding.Current;
+            if (r.Secondary == site && r.SecondarySince != 0 && r.SecondarySince <= myEpoch) return EpochStanding.Current;
+            return EpochStanding.Stale;
+        }
+
+        /// <summary>The witness's answer for this side, from a read of the pair (claim outcomes come from the claim itself).</summary>
+        public static WitnessAnswer Answer(string site, long protectedEpoch, PairState witness)
+        {
+            if (witness == null) throw new ArgumentNullException(nameof(witness));
+            if (witness.IsOwnedBy(site)) return witness.Epoch > protectedEpoch ? WitnessAnswer.ClaimSucceeded : WitnessAnswer.OwnerIsMe;
+            return witness.HasLiveOwner ? WitnessAnswer.OwnerIsPeer : WitnessAnswer.NoOwner;
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ColoPS.Guard;
+using ColoPS.Witness;
+using Xunit;
+using static ColoPS.Guard.GuardAction;
+
+namespace ColoPS.Tests.Guard
+{
+    public sealed class GuardModelTests
+    {
+        public static IEnumerable<object[]> Outer() =>
+            from role in Enum.GetValues<GuardRole>()
+            from own in Enum.GetValues<OwnObservation>()
+            from peer in Enum.GetValues<PeerObservation>()
+            from witness in Enum.GetValues<WitnessAnswer>()
+            select new object[] { role, own, peer, witness };
+
+        private static IEnumerable<GuardInput> Inner(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness) =>
+            from lease in Enum.GetValues<LeaseRenewal>()
+            from epoch in Enum.GetValues<EpochStanding>()
+            from fence in Enum.GetValues<FenceHookResult>()
+            from ready in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready);
+
+        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready inside,
+        // 216 x 48 = 10368 inputs. Every one must keep every safety rule.
+        [Theory]
+        [MemberData(nameof(Outer))]
+        public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
+        {
+            var broken = new List<string>();
+            foreach (var input in Inner(role, own, peer, witness))
+            {
+                var d = GuardModel.Decide(input);
+                foreach (var rule in Violations(input, d)) broken.Add($"{input} -> {d}: {rule}");
+            }
+            Assert.True(broken.Count == 0, string.Join(Environment.NewLine, broken.Take(20)));
+        }
+
+        private static IEnumerable<string> Violations(GuardInput i, GuardDecision d)
+        {
+            if (string.IsNullOrWhiteSpace(d.Reason)) yield return "no reason";
+            if (d.Has(FailOver) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "left COLO without a committed claim";
+            if (d.Has(FailOver) && i.Lease != LeaseRenewal.Renewed) yield return "left COLO on a lease that is not renewed";
+            if (d.Has(FailOver) && i.Own is not (OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError))
+                yield return "failed over from a side that is not in COLO";
+            if (i.Epoch == EpochStanding.Stale && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect) || d.Has(AnnounceSelf) || d.Has(RunFencingHook)))
+                yield return "a stale side acted to take over";
+            if (i.Epoch == EpochStanding.Stale && i.MayProduceOutput && !d.SelfFences) yield return "a stale side keeps sending";
+            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && !d.SelfFences) yield return "an owner about to lose its lease did not fence";
+            if (i.Own == OwnObservation.StandaloneRunning && !d.SelfFences
+                && (i.Lease == LeaseRenewal.None || i.Witness is WitnessAnswer.OwnerIsPeer or WitnessAnswer.NoOwner or WitnessAnswer.ClaimConflict))
+                yield return "a side that is not the owner keeps running the VM alone";
+            bool takeover = d.Has(FailOver) && i.Role == GuardRole.Secondary && i.Own != OwnObservation.ProtectedPrimary;
+            if (takeover && i.Fence != FenceHookResult.Succeeded) yield return "took over without a successful fencing hook";
+            if (takeover && i.Peer == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
+            if (d.Has(RunFencingHook) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "fenced the peer before owning the new epoch";
+            if (i.Witness == WitnessAnswer.Unreachable && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect))) yield return "acted on an unreachable witness";
+            if (i.Witness == WitnessAnswer.Unreachable && !d.Has(ReportWitnessUnreachable) && !d.SelfFences && i.Own != OwnObservation.QemuDead && i.Epoch == EpochStanding.Current)
+                yield return "did not report the unreachable witness";
+            if (i.Witness == WitnessAnswer.OwnerIsPeer && (d.Has(Claim) || d.Has(FailOver))) yield return "claimed or failed over while the peer owns the pair";
+            if (d.Has(Claim) && i.Lease != LeaseRenewal.Renewed) yield return "claimed with a lease that is not renewed";
+            if (d.Has(Claim) && (d.Has(FailOver) || d.Has(Reprotect))) yield return "acted on a claim in the same step as making it";
+            if (d.Has(AnnounceSelf) && !d.Has(FailOver)) yield return "announced without taking over";
+            if (d.SelfFences && (d.Has(FailOver) || d.Has(Claim) || d.Has(Reprotect))) yield return "fenced itself and took over at once";
+            if (d.Has(Reprotect) && !(i.Own == OwnObservation.StandaloneRunning && i.Witness == WitnessAnswer.ClaimSucceeded && i.NewSecondaryReady))
+                yield return "re-protected without owning an epoch that names a ready secondary";
+            if (d.Has(ReleaseLease) && i.Lease == LeaseRenewal.None) yield return "released a lease it does not hold";
+            if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a != ReleaseLease)) yield return "acted on a dead QEMU";
+        }
+
+        // The table must not pass by doing nothing: each action is decided somewhere in it.
+        [Fact]
+        public void EveryAction_IsDecidedForSomeInput()
+        {
+            var all = Outer().SelectMany(o => Inner((GuardRole)o[0], (OwnObservation)o[1], (PeerObservation)o[2], (WitnessAnswer)o[3]))
+                .SelectMany(i => GuardModel.Decide(i).Actions).ToHashSet();
+            Assert.Equal(Enum.GetValues<GuardAction>().ToHashSet(), all);
+        }
+
+        private static GuardInput In(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness,
+            LeaseRenewal lease = LeaseRenewal.Renewed, EpochStanding epoch = EpochStanding.Current, FenceHookResult fence = FenceHookResult.NotRun, bool ready = false) =>
+            new(role, own, peer, witness, lease, epoch, fence, ready);
+
+        public static IEnumerable<object[]> Rows()
+        {
+            const GuardRole P = GuardRole.Primary, S = GuardRole.Secondary;
+            object[] Row(GuardInput i, string reasonPart, params GuardAction[] actions) => new object[] { i, actions, reasonPart };
+
+            // The secondary's takeover, step by step.
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "lease is gone");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner), "claim", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Unknown, WitnessAnswer.NoOwner), "claim", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Failed), "fencing hook failed");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimConflict), "lost the claim");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner), "still runs");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.Unreachable), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "COLO_EXIT");
+            // The secondary left behind by a primary failover.
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale), "stale");
+            // The primary.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "protected");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "about to expire", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsMe), "claim", Claim);
+            yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "primary failover", FailOver);
+            yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, LeaseRenewal.FailingWithTimeLeft), "may not last");
+            yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, LeaseRenewal.FailingWithTimeLeft), "renewals fail");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, epoch: EpochStanding.Stale), "stale", StopVm, ReleaseLease);
+            // Running alone.
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe), "unprotected");
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, ready: true), "new secondary", Claim);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, ready: true), "resume", Reprotect);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "peer owns", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner), "no owner", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, LeaseRenewal.None), "without holding a lease", StopVm);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            // Own QEMU gone or frozen.
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "release", ReleaseLease);
+            yield return Row(In(S, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None), "nothing to guard");
+            yield return Row(In(P, OwnObservation.Frozen, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "kill", KillQemu, ReleaseLease);
+        }
+
+        [Theory]
+        [MemberData(nameof(Rows))]
+        public void SpecificRows_DecideExactly(GuardInput input, GuardAction[] expected, string reasonPart)
+        {
+            var d = GuardModel.Decide(input);
+            Assert.Equal(expected, d.Actions);
+            Assert.Contains(reasonPart, d.Reason, StringComparison.OrdinalIgnoreCase);
+        }
+
+        private static PairState State(long epoch, string owner, string? primary, string? secondary, long secondarySince, string? liveOwner) => new()
+        {
+            Record = new PairEpochRecord { Epoch = epoch, Owner = owner, Primary = primary, Secondary = secondary, SecondarySince = secondarySince },
+            LiveOwner = liveOwner,
+        };
+
+        [Theory]
+        [InlineData("B", 1, 1, "A", "A", "B", 1, EpochStanding.Current)]  // the epoch it knows
+        [InlineData("B", 1, 2, "A", "A", "B", 1, EpochStanding.Current)]  // its primary re-claimed with the same roles
+        [InlineData("B", 1, 2, "A", "A", null, 0, EpochStanding.Stale)]   // left behind by a primary failover
+        [InlineData("B", 1, 4, "A", "A", "B", 4, EpochStanding.Stale)]    // a resume named its site again: a new QEMU, not this one
+        [InlineData("B", 4, 4, "A", "A", "B", 4, EpochStanding.Current)]
+        [InlineData("A", 1, 2, "B", "B", null, 0, EpochStanding.Stale)]   // the old primary after the secondary took over
+        [InlineData("B", 1, 2, "B", "B", null, 0, EpochStanding.Current)] // the one that claimed it
+        [InlineData("A", 3, 2, "A", "A", "B", 1, EpochStanding.Stale)]    // a witness behind this side lost data
+        public void Standing_FollowsTheRecord(string site, long myEpoch, long epoch, string owner, string? primary, string? secondary, long since, EpochStanding expected)
+        {
+            Assert.Equal(expected, GuardModel.Standing(site, myEpoch, State(epoch, owner, primary, secondary, since, null)));
+        }
+
+        [Fact]
+        public void Answer_FromARead()
+        {
+            Assert.Equal(WitnessAnswer.OwnerIsMe, GuardModel.Answer("A", 1, State(1, "A", "A", "B", 1, "A")));
+            Assert.Equal(WitnessAnswer.ClaimSucceeded, GuardModel.Answer("B", 1, State(2, "B", "B", null, 0, "B")));
+            Assert.Equal(WitnessAnswer.OwnerIsPeer, GuardModel.Answer("B", 1, State(1, "A", "A", "B", 1, "A")));
+            Assert.Equal(WitnessAnswer.NoOwner, GuardModel.Answer("B", 1, State(1, "A", "A", "B", 1, null)));
+        }
+    }
+}
