@@ -58,6 +58,11 @@ namespace ColoPS.Colo
 
     public sealed class ColoVmConfig
     {
+        /// <summary>The NIC models COLO's filters handle as ColoPS drives them (virtio-net would need vnet_hdr_support on every filter).</summary>
+        public static readonly System.Collections.Generic.IReadOnlyList<string> NicModels = new[] { "rtl8139", "e1000" };
+        /// <summary>"user" (QEMU's slirp, no host setup) or "tap".</summary>
+        public static readonly System.Collections.Generic.IReadOnlyList<string> NetworkBackends = new[] { "user", "tap" };
+
         public int MemoryMB { get; set; } = 512;
         public int Cpus { get; set; } = 1;
         public string MachineType { get; set; } = "pc";

@@ -35,8 +35,8 @@ namespace ColoPS.Colo
         private static readonly Regex s_name = new Regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", RegexOptions.CultureInvariant);
         private static readonly Regex s_token = new Regex("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$", RegexOptions.CultureInvariant);
         private static readonly Regex s_mac = new Regex("^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", RegexOptions.CultureInvariant);
-        private static readonly string[] s_nicModels = { "rtl8139", "e1000" };
-        private static readonly string[] s_backends = { "user", "tap" };
+        private static readonly IReadOnlyList<string> s_nicModels = ColoVmConfig.NicModels;
+        private static readonly IReadOnlyList<string> s_backends = ColoVmConfig.NetworkBackends;
         private static readonly Regex s_addressChars = new Regex(@"^[0-9A-Fa-f.:]+(%[A-Za-z0-9_.-]+)?$", RegexOptions.CultureInvariant);
         private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-msg", "-name", "-drive", "-netdev", "-nic" };
 

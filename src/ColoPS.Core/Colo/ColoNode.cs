@@ -52,8 +52,6 @@ namespace ColoPS.Colo
         /// <summary>Sequence of the last event before this node last became protected; COLO_EXIT after it means the pair broke.</summary>
         public long ProtectedSinceSequence { get; internal set; }
 
-        /// <summary>What could not be undone when the last resume from this node failed (empty when the roll-back was complete).</summary>
-        public IReadOnlyList<string> RollbackFailures { get; internal set; } = Array.Empty<string>();
 
         /// <summary>This node's checkpoints while it is the primary, fed live from its session's STOP and RESUME events.</summary>
         internal ColoCheckpointCounter Checkpoints { get; } = new ColoCheckpointCounter();

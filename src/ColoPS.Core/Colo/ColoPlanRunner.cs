@@ -8,47 +8,13 @@ using System.Threading;
 using System.Threading.Tasks;
 using ColoPS.Qemu;
 using ColoPS.Qmp;
+using ColoPS.Qemu.States;
 
 namespace ColoPS.Colo
 {
-    /// <summary>A progress report from a long COLO step.</summary>
-    public sealed class ColoProgress
-    {
-        public ColoProgress(string activity, string status, int percent, bool completed = false)
-        {
-            Activity = activity;
-            Status = status;
-            Percent = percent;
-            Completed = completed;
-        }
-
-        public string Activity { get; }
-        public string Status { get; }
-        /// <summary>0 to 100, or -1 when unknown.</summary>
-        public int Percent { get; }
-        public bool Completed { get; }
-    }
-
-    /// <summary>How long each kind of wait may take.</summary>
-    public sealed class ColoTimeouts
-    {
-        public TimeSpan Command { get; set; } = TimeSpan.FromSeconds(30);
-        public TimeSpan Migration { get; set; } = TimeSpan.FromMinutes(10);
-        public TimeSpan Mirror { get; set; } = TimeSpan.FromMinutes(60);
-        public TimeSpan Failover { get; set; } = TimeSpan.FromSeconds(30);
-        public TimeSpan Start { get; set; } = TimeSpan.FromSeconds(60);
-
-        public static ColoTimeouts FromSeconds(int seconds)
-        {
-            var t = TimeSpan.FromSeconds(seconds);
-            return new ColoTimeouts { Command = t < TimeSpan.FromSeconds(30) ? t : TimeSpan.FromSeconds(30), Migration = t, Mirror = t, Failover = t, Start = t };
-        }
-    }
-
     /// <summary>Runs a ColoPlan against a node's QMP session, step by step, stopping at the first failure.</summary>
     public sealed class ColoPlanRunner
     {
-        private static readonly TimeSpan s_poll = TimeSpan.FromMilliseconds(50);
         private readonly QmpSession _session;
         private readonly ColoTimeouts _timeouts;
         private readonly Action<ColoProgress>? _progress;
@@ -116,7 +82,7 @@ namespace ColoPS.Colo
                     }
                     break;
                 case ColoStepKind.Hmp:
-                    var line = step.Arguments!["command-line"]!.GetValue<string>();
+                    var line = step.HmpLine!;
                     string output = await _session.ExecuteHumanAsync(line, _timeouts.Command, ct).ConfigureAwait(false);
                     // HMP reports failure as text in a successful reply; the commands used here print nothing on success.
                     if (!string.IsNullOrWhiteSpace(output))
@@ -129,16 +95,16 @@ namespace ColoPS.Colo
                     await WaitForColoAsync(plan, ct).ConfigureAwait(false);
                     break;
                 case ColoStepKind.WaitForJobReady:
-                    await WaitForJobAsync(plan, step.Command, ready: true, _timeouts.Mirror, ct).ConfigureAwait(false);
+                    await WaitForJobAsync(plan, step.JobId!, ready: true, _timeouts.Mirror, ct).ConfigureAwait(false);
                     break;
                 case ColoStepKind.WaitForJobGone:
-                    await WaitForJobAsync(plan, step.Command, ready: false, _timeouts.Command, ct).ConfigureAwait(false);
+                    await WaitForJobAsync(plan, step.JobId!, ready: false, _timeouts.Command, ct).ConfigureAwait(false);
                     break;
                 case ColoStepKind.WaitForColoExit:
                     await PollAsync(plan, "COLO mode none", _timeouts.Failover, async () =>
                     {
                         var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                        return Str(s, "mode") == "none";
+                        return ColoMode.Parse(Str(s, "mode")) == ColoMode.None;
                     }, ct).ConfigureAwait(false);
                     break;
                 default:
@@ -155,27 +121,25 @@ namespace ColoPS.Colo
             await PollAsync(plan, "migration status colo", _timeouts.Migration, async () =>
             {
                 var m = await _session.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
-                string status = Str(m, "status") ?? "none";
-                if (status != last)
+                var status = MigrationStatus.Parse(Str(m, "status"));
+                if (status.Name != last)
                 {
-                    last = status;
+                    last = status.Name;
                     Report(plan.Name, "Migration " + status, -1);
                 }
-                switch (status)
+                if (status == MigrationStatus.Colo) return true;
+                if (status == MigrationStatus.Completed)
                 {
-                    case "colo":
-                        return true;
-                    case "completed":
-                        throw new ColoException("ColoMigrationCompletedWithoutColo", ColoErrorKind.OperationFailed,
+                    throw new ColoException("ColoMigrationCompletedWithoutColo", ColoErrorKind.OperationFailed,
                             $"Migration from {plan.NodeName} ended 'completed' instead of entering COLO. The primary's QEMU cannot run COLO: " + QemuFeatures.BrokenPrimaryVersions + " have this defect.");
-                    case "failed":
-                    case "cancelled":
-                        string error = m.TryGetProperty("error-desc", out var d) ? d.GetString() ?? string.Empty : string.Empty;
-                        throw new ColoException("ColoMigrationFailed", ColoErrorKind.OperationFailed,
-                            $"Migration from {plan.NodeName} ended '{status}' instead of entering COLO{(error.Length > 0 ? ": " + error : ".")}");
-                    default:
-                        return false;
                 }
+                if (status == MigrationStatus.Failed || status == MigrationStatus.Cancelled)
+                {
+                    string error = m.TryGetProperty("error-desc", out var d) ? d.GetString() ?? string.Empty : string.Empty;
+                    throw new ColoException("ColoMigrationFailed", ColoErrorKind.OperationFailed,
+                        $"Migration from {plan.NodeName} ended '{status}' instead of entering COLO{(error.Length > 0 ? ": " + error : ".")}");
+                }
+                return false;
             }, ct).ConfigureAwait(false);
 
             if (_peer != null && _peer.State == QmpSessionState.Running)
@@ -183,19 +147,19 @@ namespace ColoPS.Colo
                 await PollAsync(plan, "secondary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
                 {
                     var s = await _peer.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                    return Str(s, "mode") == "secondary";
+                    return ColoMode.Parse(Str(s, "mode")) == ColoMode.Secondary;
                 }, ct).ConfigureAwait(false);
             }
             // The primary's own word too: its COLO thread sets mode primary once it runs.
             await PollAsync(plan, "primary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
             {
                 var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                return Str(s, "mode") == "primary";
+                return ColoMode.Parse(Str(s, "mode")) == ColoMode.Primary;
             }, ct).ConfigureAwait(false);
             await PollAsync(plan, "primary running", _timeouts.Migration - clock.Elapsed, async () =>
             {
                 var s = await _session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-                return Str(s, "status") == "running";
+                return RunState.Parse(Str(s, "status")) == RunState.Running;
             }, ct).ConfigureAwait(false);
 
             // The secondary dials the primary's mirror and compare sockets with a reconnect delay;
@@ -233,7 +197,7 @@ namespace ColoPS.Colo
             }, ct).ConfigureAwait(false);
         }
 
-        private static async Task PollAsync(ColoPlan plan, string what, TimeSpan timeout, Func<Task<bool>> done, CancellationToken ct)
+        private async Task PollAsync(ColoPlan plan, string what, TimeSpan timeout, Func<Task<bool>> done, CancellationToken ct)
         {
             var clock = Stopwatch.StartNew();
             while (true)
@@ -244,7 +208,7 @@ namespace ColoPS.Colo
                     throw new ColoException("ColoWaitTimeout", ColoErrorKind.Timeout,
                         string.Format(CultureInfo.InvariantCulture, "{0} on {1}: no {2} within {3:0} s.", plan.Name, plan.NodeName, what, timeout.TotalSeconds));
                 }
-                await Task.Delay(s_poll, ct).ConfigureAwait(false);
+                await Task.Delay(_timeouts.Poll, ct).ConfigureAwait(false);
             }
         }
 

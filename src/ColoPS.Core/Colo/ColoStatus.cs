@@ -1,4 +1,5 @@
 using System;
+using ColoPS.Qemu.States;
 
 namespace ColoPS.Colo
 {
@@ -26,14 +27,14 @@ namespace ColoPS.Colo
         public ColoProtection Protection { get; internal set; }
         public bool Alive { get; internal set; }
         /// <summary>query-colo-status mode: none, primary or secondary.</summary>
-        public string? Mode { get; internal set; }
-        public string? LastMode { get; internal set; }
+        public ColoMode? Mode { get; internal set; }
+        public ColoMode? LastMode { get; internal set; }
         /// <summary>Why COLO last ended: none, request, error or processing.</summary>
-        public string? Reason { get; internal set; }
+        public ColoExitReason? Reason { get; internal set; }
         /// <summary>query-migrate status (colo while protected).</summary>
-        public string? MigrationStatus { get; internal set; }
+        public MigrationStatus? MigrationStatus { get; internal set; }
         /// <summary>query-status run state (running, paused, inmigrate, postmigrate...).</summary>
-        public string? RunState { get; internal set; }
+        public RunState? RunState { get; internal set; }
         public int? ProcessId { get; internal set; }
         /// <summary>Why the side is Down or Failed, in words.</summary>
         public string? Message { get; internal set; }
@@ -45,6 +46,6 @@ namespace ColoPS.Colo
         /// <summary>Checkpoints.Count, for tables and sorting; null when not a primary.</summary>
         public long? CheckpointCount => Checkpoints?.Count;
 
-        public override string ToString() => $"{NodeName}: {Protection} (mode {Mode ?? "?"}, migration {MigrationStatus ?? "?"}, {RunState ?? "?"})";
+        public override string ToString() => $"{NodeName}: {Protection} (mode {Mode?.Name ?? "?"}, migration {MigrationStatus?.Name ?? "?"}, {RunState?.Name ?? "?"})";
     }
 }

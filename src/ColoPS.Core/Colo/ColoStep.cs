@@ -24,13 +24,15 @@ namespace ColoPS.Colo
     /// <summary>One step of a COLO procedure, as data: executed by ColoPlanRunner and printed by -WhatIf.</summary>
     public sealed class ColoStep
     {
-        private ColoStep(ColoStepKind kind, string command, JsonObject? arguments, string description, bool outOfBand)
+        private ColoStep(ColoStepKind kind, string command, JsonObject? arguments, string description, bool outOfBand, string? jobId = null, string? hmpLine = null)
         {
             Kind = kind;
             Command = command;
             Arguments = arguments;
             Description = description;
             OutOfBand = outOfBand;
+            JobId = jobId;
+            HmpLine = hmpLine;
         }
 
         public ColoStepKind Kind { get; }
@@ -38,13 +40,17 @@ namespace ColoPS.Colo
         public JsonObject? Arguments { get; }
         public string Description { get; }
         public bool OutOfBand { get; }
+        /// <summary>The block job a WaitForJob step waits on.</summary>
+        public string? JobId { get; }
+        /// <summary>The command line of an Hmp step (also in Arguments, as QMP sends it).</summary>
+        public string? HmpLine { get; }
 
         public static ColoStep Qmp(string command, JsonObject? arguments, string description) => new ColoStep(ColoStepKind.Qmp, command, arguments, description, false);
         public static ColoStep Oob(string command, JsonObject? arguments, string description) => new ColoStep(ColoStepKind.Qmp, command, arguments, description, true);
         public static ColoStep Hmp(string commandLine, string description)
-            => new ColoStep(ColoStepKind.Hmp, "human-monitor-command", new JsonObject { ["command-line"] = commandLine }, description, false);
+            => new ColoStep(ColoStepKind.Hmp, "human-monitor-command", new JsonObject { ["command-line"] = commandLine }, description, false, hmpLine: commandLine);
         public static ColoStep Wait(ColoStepKind kind, string description, string? jobId = null)
-            => new ColoStep(kind, jobId ?? string.Empty, null, description, false);
+            => new ColoStep(kind, string.Empty, null, description, false, jobId: jobId);
 
         /// <summary>The wire form for a QMP step, the way -WhatIf and the unit tests see it.</summary>
         public string ToJson()

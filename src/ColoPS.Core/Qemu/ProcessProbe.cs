@@ -1,6 +1,8 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace ColoPS.Qemu
 {
@@ -54,32 +56,36 @@ namespace ColoPS.Qemu
             }
         }
 
-        /// <summary>Kills and waits for the process to be gone, at most <paramref name="timeout"/>.</summary>
-        public static bool Kill(int pid, TimeSpan timeout)
+        /// <summary>SIGKILL, then waits for the process to be gone, at most <paramref name="timeout"/>.</summary>
+        public static Task<bool> KillAsync(int pid, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
             try
             {
                 using (var p = Process.GetProcessById(pid)) p.Kill();
-                return WaitForExit(pid, timeout);
             }
-            catch (ArgumentException) { return true; }
-            catch (InvalidOperationException) { return true; }
+            catch (ArgumentException) { return Task.FromResult(true); }
+            catch (InvalidOperationException) { return Task.FromResult(true); }
+            return WaitForExitAsync(pid, timeout, cancellationToken);
         }
 
         /// <summary>Waits until the process is gone; false on timeout. Cancelling ends the wait (OperationCanceledException).</summary>
-        public static bool WaitForExit(int pid, TimeSpan timeout, System.Threading.CancellationToken cancellationToken = default)
+        public static async Task<bool> WaitForExitAsync(int pid, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
+            // A QEMU that ColoPS started daemonized is not its child: there is no exit notification
+            // to await, only /proc to look at.
             var clock = Stopwatch.StartNew();
             while (IsAlive(pid))
             {
                 if (clock.Elapsed > timeout) return false;
-                cancellationToken.WaitHandle.WaitOne(20);
-                cancellationToken.ThrowIfCancellationRequested();
+                await Task.Delay(s_poll, cancellationToken).ConfigureAwait(false);
             }
             // Exited; give its parent a moment to reap it, so callers do not see a zombie entry.
             var reap = Stopwatch.StartNew();
-            while (Directory.Exists($"/proc/{pid}") && reap.Elapsed < TimeSpan.FromSeconds(2)) System.Threading.Thread.Sleep(20);
+            while (Directory.Exists($"/proc/{pid}") && reap.Elapsed < s_reapGrace) await Task.Delay(s_poll, cancellationToken).ConfigureAwait(false);
             return true;
         }
+
+        private static readonly TimeSpan s_poll = TimeSpan.FromMilliseconds(20);
+        private static readonly TimeSpan s_reapGrace = TimeSpan.FromSeconds(2);
     }
 }

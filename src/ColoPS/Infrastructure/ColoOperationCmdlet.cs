@@ -25,6 +25,14 @@ namespace ColoPS.Commands
             if (warning != null) WriteWarning(primary.Name + ": " + warning);
         }
 
+        /// <summary>What the roll-back of a failed start or resume could not undo, as warnings before the error.</summary>
+        protected void WriteRollbackWarnings(Exception failure)
+        {
+            var rollback = ColoPS.Colo.Operations.ColoRollbackResult.Of(failure);
+            if (rollback == null) return;
+            foreach (var f in rollback.Failures) WriteWarning(Format("Roll-back of the failed {0}: {1}", rollback.Operation, f));
+        }
+
         /// <summary>Relays core progress to a progress bar; PowerShell hides it when $ProgressPreference says so.</summary>
         protected void OnProgress(ColoProgress p)
         {

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ColoPS.Colo;
+using ColoPS.Colo.Operations;
 using ColoPS.Qmp;
 
 namespace ColoPS.Commands
@@ -12,7 +13,7 @@ namespace ColoPS.Commands
     [OutputType(typeof(ColoStatus))]
     public sealed class InvokeColoFailoverCommand : ColoOperationCmdlet
     {
-        public InvokeColoFailoverCommand() : base(0xC01C) { TimeoutSec = 60; }
+        public InvokeColoFailoverCommand() : base(ProgressActivity.Failover) { TimeoutSec = 60; }
 
         /// <summary>The survivor: the node that takes over (or keeps running alone).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -25,10 +26,14 @@ namespace ColoPS.Commands
 
         protected override void ProcessRecord()
         {
-            ColoOperations.FailoverPlan plan;
+            FailoverPlan plan;
             try
             {
-                plan = Run(ct => ColoOperations.PlanFailoverAsync(Node, ct));
+                plan = Run(ct => ColoOperations.PlanFailoverAsync(Node, Timeouts, ct));
+                WriteVerbose(Format("Peer of {0}: {1}.", Node.Name, plan.PeerState));
+                // The core refuses too; asked here, the refusal comes before any confirmation prompt.
+                // -WhatIf still shows the plan.
+                if (!WhatIfRequested) FailoverDecision.ThrowIfPeerAlive(Node, plan, Force);
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
             {
@@ -36,19 +41,11 @@ namespace ColoPS.Commands
                 return;
             }
 
-            WriteVerbose(Format("Peer of {0}: {1}.", Node.Name, plan.PeerState));
-            if (plan.PeerAnswers && !Force && !WhatIfRequested)
-            {
-                WriteError("ColoPeerStillAlive", ErrorCategory.InvalidOperation,
-                    Format("The peer of {0} is alive: {1}. Failing over now would leave two running copies of the VM. Stop or fence the peer first, or use -Force.", Node.Name, plan.PeerState), Node);
-                return;
-            }
-
             string text = plan.Plan.ToText();
             if (!ShouldProcess(text, Format("Fail over to {0}? This runs:{1}{2}", Node.Name, System.Environment.NewLine, text), "Invoke-ColoFailover")) return;
             try
             {
-                Run(ct => ColoOperations.FailoverAsync(Node, plan, Timeouts, OnProgress, ct));
+                Run(ct => ColoOperations.FailoverAsync(Node, plan, Force, Timeouts, OnProgress, ct));
                 WriteObject(Run(ct => ColoOperations.GetStatusAsync(Node, ct)));
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)

@@ -23,33 +23,33 @@ namespace ColoPS.Commands
         public IDictionary SiteB { get; set; } = null!;
 
         [Parameter]
-        public int MemoryMB { get; set; } = 512;
+        public int MemoryMB { get; set; }
 
         [Parameter]
-        public int Cpus { get; set; } = 1;
+        public int Cpus { get; set; }
 
         /// <summary>Size of the empty disk created at each site when no -DiskImage is given.</summary>
         [Parameter]
-        public double DiskSizeGB { get; set; } = 1;
+        public double DiskSizeGB { get; set; }
 
         /// <summary>A qcow2 image copied to each site's disk path when that file is missing.</summary>
         [Parameter]
         public string? DiskImage { get; set; }
 
         [Parameter]
-        public string MachineType { get; set; } = "pc";
+        public string MachineType { get; set; } = string.Empty;
 
         [Parameter]
-        [ValidateSet("rtl8139", "e1000")]
-        public string NicModel { get; set; } = "rtl8139";
+        [ArgumentCompleter(typeof(NicModelCompleter))]
+        public string NicModel { get; set; } = string.Empty;
 
         /// <summary>The guest NIC's MAC address at both sites; QEMU's default when omitted.</summary>
         [Parameter]
         public string? MacAddress { get; set; }
 
         [Parameter]
-        [ValidateSet("user", "tap")]
-        public string NetworkBackend { get; set; } = "user";
+        [ArgumentCompleter(typeof(NetworkBackendCompleter))]
+        public string NetworkBackend { get; set; } = string.Empty;
 
         [Parameter]
         public string? TapInterface { get; set; }
@@ -59,13 +59,13 @@ namespace ColoPS.Commands
         public IDictionary? Ports { get; set; }
 
         [Parameter]
-        public string QemuBinary { get; set; } = "qemu-system-x86_64";
+        public string QemuBinary { get; set; } = string.Empty;
 
         [Parameter]
-        public string QemuImgBinary { get; set; } = "qemu-img";
+        public string QemuImgBinary { get; set; } = string.Empty;
 
         [Parameter]
-        public ColoAccelerator Accelerator { get; set; } = ColoAccelerator.Auto;
+        public ColoAccelerator Accelerator { get; set; }
 
         /// <summary>Extra firmware folders (-L) for a QEMU unpacked outside the system paths.</summary>
         [Parameter]
@@ -97,41 +97,30 @@ namespace ColoPS.Commands
             ColoConfig config;
             try
             {
-                config = new ColoConfig
-                {
-                    Name = Name,
-                    Vm = new ColoVmConfig
-                    {
-                        MemoryMB = MemoryMB,
-                        Cpus = Cpus,
-                        DiskSizeGB = DiskSizeGB,
-                        DiskImage = DiskImage is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DiskImage),
-                        MachineType = MachineType,
-                        NicModel = NicModel,
-                        MacAddress = MacAddress,
-                        NetworkBackend = NetworkBackend,
-                        TapInterface = TapInterface,
-                        ExtraArguments = ExtraArgument,
-                    },
-                    SiteA = Site(SiteA, "SiteA"),
-                    SiteB = Site(SiteB, "SiteB"),
-                    Ports = PortsFrom(Ports),
-                    Qemu = new ColoQemuConfig
-                    {
-                        Binary = QemuBinary,
-                        ImgBinary = QemuImgBinary,
-                        Accelerator = Accelerator,
-                        DataDirectories = QemuDataDirectory,
-                        ModuleDirectory = QemuModuleDirectory,
-                    },
-                    Tuning = new ColoTuningConfig
-                    {
-                        CheckpointIntervalMs = Bound(nameof(CheckpointIntervalMs)) ? CheckpointIntervalMs : (int?)null,
-                        CompareTimeoutMs = Bound(nameof(CompareTimeoutMs)) ? CompareTimeoutMs : (int?)null,
-                        ExpiredScanCycleMs = Bound(nameof(ExpiredScanCycleMs)) ? ExpiredScanCycleMs : (int?)null,
-                        MaxQueueSize = Bound(nameof(MaxQueueSize)) ? MaxQueueSize : (int?)null,
-                    },
-                };
+                // Defaults belong to the configuration types: only what the caller said is set here.
+                config = new ColoConfig { Name = Name, SiteA = Site(SiteA, "SiteA"), SiteB = Site(SiteB, "SiteB"), Ports = PortsFrom(Ports) };
+                var vm = config.Vm;
+                if (Bound(nameof(MemoryMB))) vm.MemoryMB = MemoryMB;
+                if (Bound(nameof(Cpus))) vm.Cpus = Cpus;
+                if (Bound(nameof(DiskSizeGB))) vm.DiskSizeGB = DiskSizeGB;
+                if (DiskImage != null) vm.DiskImage = SessionState.Path.GetUnresolvedProviderPathFromPSPath(DiskImage);
+                if (Bound(nameof(MachineType))) vm.MachineType = MachineType;
+                if (Bound(nameof(NicModel))) vm.NicModel = NicModel;
+                if (Bound(nameof(MacAddress))) vm.MacAddress = MacAddress;
+                if (Bound(nameof(NetworkBackend))) vm.NetworkBackend = NetworkBackend;
+                if (Bound(nameof(TapInterface))) vm.TapInterface = TapInterface;
+                if (Bound(nameof(ExtraArgument))) vm.ExtraArguments = ExtraArgument;
+                var qemu = config.Qemu;
+                if (Bound(nameof(QemuBinary))) qemu.Binary = QemuBinary;
+                if (Bound(nameof(QemuImgBinary))) qemu.ImgBinary = QemuImgBinary;
+                if (Bound(nameof(Accelerator))) qemu.Accelerator = Accelerator;
+                if (Bound(nameof(QemuDataDirectory))) qemu.DataDirectories = QemuDataDirectory;
+                if (Bound(nameof(QemuModuleDirectory))) qemu.ModuleDirectory = QemuModuleDirectory;
+                var tuning = config.Tuning;
+                if (Bound(nameof(CheckpointIntervalMs))) tuning.CheckpointIntervalMs = CheckpointIntervalMs;
+                if (Bound(nameof(CompareTimeoutMs))) tuning.CompareTimeoutMs = CompareTimeoutMs;
+                if (Bound(nameof(ExpiredScanCycleMs))) tuning.ExpiredScanCycleMs = ExpiredScanCycleMs;
+                if (Bound(nameof(MaxQueueSize))) tuning.MaxQueueSize = MaxQueueSize;
                 ColoConfigValidator.ThrowIfInvalid(config);
             }
             catch (ColoException ex)

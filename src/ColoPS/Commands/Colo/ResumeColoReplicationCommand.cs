@@ -12,7 +12,7 @@ namespace ColoPS.Commands
     [OutputType(typeof(ColoStatus))]
     public sealed class ResumeColoReplicationCommand : ColoOperationCmdlet
     {
-        public ResumeColoReplicationCommand() : base(0xC01D) { }
+        public ResumeColoReplicationCommand() : base(ProgressActivity.Resume) { }
 
         /// <summary>The node running alone after a failover.</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -50,7 +50,7 @@ namespace ColoPS.Commands
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
             {
                 // The roll-back's own leftovers come first, so the error is the last word.
-                foreach (var failure in Node.RollbackFailures) WriteWarning("Roll-back of the failed resume: " + failure);
+                WriteRollbackWarnings(ex);
                 WriteMappedError(ex, Node);
             }
         }

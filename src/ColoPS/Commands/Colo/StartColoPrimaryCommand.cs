@@ -12,7 +12,7 @@ namespace ColoPS.Commands
     [OutputType(typeof(ColoNode))]
     public sealed class StartColoPrimaryCommand : ColoOperationCmdlet
     {
-        public StartColoPrimaryCommand() : base(0xC01B) { }
+        public StartColoPrimaryCommand() : base(ProgressActivity.StartPrimary) { }
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ValidateNotNull]
@@ -47,10 +47,7 @@ namespace ColoPS.Commands
             }
             catch (System.Exception ex) when (ex is ColoException || ex is QmpException)
             {
-                if (ex.Data[ColoOperations.RollbackFailuresKey] is string[] failures)
-                {
-                    foreach (var failure in failures) WriteWarning("Roll-back of the failed start: " + failure);
-                }
+                WriteRollbackWarnings(ex);
                 WriteMappedError(ex, target);
             }
         }

@@ -8,7 +8,7 @@ namespace ColoPS.Commands
     [OutputType(typeof(ColoNode))]
     public sealed class StartColoSecondaryCommand : ColoOperationCmdlet
     {
-        public StartColoSecondaryCommand() : base(0xC01A) { TimeoutSec = 60; }
+        public StartColoSecondaryCommand() : base(ProgressActivity.StartSecondary) { TimeoutSec = 60; }
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ValidateNotNull]

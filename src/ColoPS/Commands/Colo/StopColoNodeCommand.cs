@@ -30,9 +30,9 @@ namespace ColoPS.Commands
                 try
                 {
                     var status = Format("{0} (pid {1})", n.Name, n.ProcessId);
-                    WriteProgress(new ProgressRecord(0x570B, "Stop COLO node", status) { CurrentOperation = "Waiting for QEMU to quit" });
-                    try { Run(ct => ColoOperations.StopAsync(n, TimeSpan.FromSeconds(TimeoutSec), ct)); }
-                    finally { WriteProgress(new ProgressRecord(0x570B, "Stop COLO node", status) { RecordType = ProgressRecordType.Completed }); }
+                    WriteProgress(new ProgressRecord(ProgressActivity.StopNode, "Stop COLO node", status) { CurrentOperation = "Waiting for QEMU to quit" });
+                    try { Run(ct => ColoOperations.StopAsync(n, TimeSpan.FromSeconds(TimeoutSec), PostVerbose, ct)); }
+                    finally { WriteProgress(new ProgressRecord(ProgressActivity.StopNode, "Stop COLO node", status) { RecordType = ProgressRecordType.Completed }); }
                     if (PassThru) WriteObject(n);
                 }
                 catch (Exception ex) when (ex is ColoException || ex is QmpException)

@@ -1,0 +1,46 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Colo.Host;
+using Ids = ColoPS.Qemu.QemuCommandLine.Ids;
+
+namespace ColoPS.Colo.Operations
+{
+    /// <summary>"Secondary Failover" or "Primary Failover", chosen from the survivor's own COLO state.</summary>
+    public sealed class FailoverOperation
+    {
+        private readonly ColoHost _host;
+        private readonly ColoTimeouts _timeouts;
+        private readonly Action<ColoProgress>? _progress;
+
+        public FailoverOperation(ColoHost host, ColoTimeouts timeouts, Action<ColoProgress>? progress)
+        {
+            _host = host;
+            _timeouts = timeouts;
+            _progress = progress;
+        }
+
+        /// <summary>Reads the survivor's COLO mode, its quorum children, its yank instances and the peer, and builds the plan. Changes nothing.</summary>
+        public async Task<FailoverPlan> PlanAsync(ColoNode survivor, CancellationToken ct)
+        {
+            var s = survivor.Session;
+            var role = FailoverDecision.RoleToFailOver(survivor, await QemuSnapshot.ReadAsync(s, null, ct).ConfigureAwait(false));
+            var peer = await new PeerProbe(_host, _timeouts).ProbeAsync(survivor, ct).ConfigureAwait(false);
+            var yank = await QemuReadings.YankTargetsAsync(s, role == ColoRole.Secondary
+                ? new[] { Ids.SecondaryMirrorChardev, Ids.SecondaryCompareChardev }
+                : new[] { Ids.Mirror, Ids.Compare }, ct).ConfigureAwait(false);
+            string? child = role == ColoRole.Primary ? await QemuReadings.QuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false) : null;
+            return new FailoverPlan(FailoverDecision.Plan(survivor, role, child, yank), role, peer);
+        }
+
+        /// <param name="force">The caller fenced the peer some other way: go on although it still answers.</param>
+        public async Task RunAsync(ColoNode survivor, FailoverPlan plan, bool force, CancellationToken ct)
+        {
+            FailoverDecision.ThrowIfPeerAlive(survivor, plan, force);
+            await new ColoPlanRunner(survivor.Session, _timeouts, _progress).RunAsync(plan.Plan, ct).ConfigureAwait(false);
+            survivor.Role = ColoRole.Standalone;
+            // The COLO_EXIT that announced the lost peer is handled now; status reads from here on.
+            survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
+        }
+    }
+}

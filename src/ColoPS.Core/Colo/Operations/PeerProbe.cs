@@ -1,0 +1,60 @@
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Colo.Host;
+using ColoPS.Qmp;
+
+namespace ColoPS.Colo.Operations
+{
+    /// <summary>
+    /// Whether the peer of a node still answers QMP: then a failover would leave two live copies.
+    /// A frozen or dead peer does not answer. A session this process already holds to the peer is
+    /// used when there is one, because QEMU's monitor serves one client at a time.
+    /// </summary>
+    public sealed class PeerProbe
+    {
+        private readonly ColoHost _host;
+        private readonly ColoTimeouts _timeouts;
+
+        public PeerProbe(ColoHost host, ColoTimeouts timeouts)
+        {
+            _host = host;
+            _timeouts = timeouts;
+        }
+
+        public Task<PeerProbeResult> ProbeAsync(ColoNode node, CancellationToken ct) => ProbeAsync(node.Config, node.Site, ct);
+
+        /// <summary>Probes the QEMU at the other site than <paramref name="site"/>.</summary>
+        public async Task<PeerProbeResult> ProbeAsync(ColoConfig config, ColoSite site, CancellationToken ct)
+        {
+            var peerSite = ColoConfig.Other(site);
+            var socket = config.QmpSocketOf(peerSite);
+            var peerPid = _host.Qemu.RunningPid(config.PidFileOf(peerSite));
+            if (peerPid.HasValue && _host.Processes.IsFrozen(peerPid.Value)) return new PeerProbeResult(false, $"frozen (pid {peerPid})");
+
+            var call = new QmpCallOptions { Timeout = _timeouts.PeerProbe };
+            var existing = _host.Qmp.FindUnix(socket);
+            try
+            {
+                if (existing != null)
+                {
+                    var st = await existing.ExecuteAsync("query-status", null, call, ct).ConfigureAwait(false);
+                    return new PeerProbeResult(true, $"it answers QMP (run state {Json.Str(st, "status")})");
+                }
+                if (!_host.Qemu.FileExists(socket)) return new PeerProbeResult(false, peerPid.HasValue ? $"process {peerPid} without a QMP socket" : "no process, no QMP socket");
+                using var probe = await _host.Qmp.ConnectAsync(QmpEndpoint.Unix(socket),
+                    new QmpSessionOptions { ConnectTimeout = _timeouts.PeerProbe, CommandTimeout = _timeouts.PeerProbe }, ct).ConfigureAwait(false);
+                var status = await probe.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+                return new PeerProbeResult(true, $"it answers QMP (run state {Json.Str(status, "status")})");
+            }
+            catch (QmpGreetingException) when (peerPid.HasValue && _host.Processes.IsAlive(peerPid.Value) && !_host.Processes.IsFrozen(peerPid.Value))
+            {
+                // A running process whose monitor gives no greeting is serving another client, not dead.
+                return new PeerProbeResult(true, $"its process {peerPid} runs and its QMP monitor is held by another client");
+            }
+            catch (QmpException ex)
+            {
+                return new PeerProbeResult(false, "it does not answer: " + ex.Message);
+            }
+        }
+    }
+}

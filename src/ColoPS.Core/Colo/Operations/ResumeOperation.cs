@@ -1,0 +1,80 @@
+using System;
+using System.Linq;
+using System.Text.Json.Nodes;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Colo.Host;
+using ColoPS.Qemu;
+using ColoPS.Qemu.States;
+using ColoPS.Qmp;
+using Ids = ColoPS.Qemu.QemuCommandLine.Ids;
+
+namespace ColoPS.Colo.Operations
+{
+    /// <summary>
+    /// "Primary/Secondary resume replication": the survivor syncs its disk to a new secondary and
+    /// protects the VM again. A failure is rolled back so the survivor keeps serving alone.
+    /// </summary>
+    public sealed class ResumeOperation
+    {
+        private readonly ColoHost _host;
+        private readonly ColoTimeouts _timeouts;
+        private readonly Action<ColoProgress>? _progress;
+
+        public ResumeOperation(ColoHost host, ColoTimeouts timeouts, Action<ColoProgress>? progress)
+        {
+            _host = host;
+            _timeouts = timeouts;
+            _progress = progress;
+        }
+
+        /// <summary>The checks before anything runs, from what was read; throws what the cmdlet reports.</summary>
+        public static void Check(ColoNode survivor, ColoNode? secondary, ColoMode survivorMode)
+        {
+            if (secondary != null && secondary.Site == survivor.Site)
+                throw new ColoException("ColoSameSite", ColoErrorKind.InvalidArgument, $"{secondary.Name} runs at the survivor's own site {survivor.Site}; the new secondary belongs at site {ColoConfig.Other(survivor.Site)}.");
+            if (secondary != null && secondary.Role != ColoRole.Secondary)
+                throw new ColoException("ColoNotSecondary", ColoErrorKind.InvalidArgument, $"{secondary.Name} is {secondary.Role}, not a freshly started secondary (Start-ColoSecondary).");
+            QemuFeatures.Of(survivor.QemuVersion).ThrowIfCannotBePrimary();
+            if (survivorMode != ColoMode.None)
+                throw new ColoException("ColoStillProtected", ColoErrorKind.InvalidState, $"{survivor.Name} is still in COLO mode {survivorMode}; fail over first.");
+        }
+
+        /// <summary>
+        /// The plan, read-only: filters go before rew0 when the survivor has one (it was a secondary).
+        /// <paramref name="secondary"/> is null when the new secondary runs on another host.
+        /// </summary>
+        public async Task<ColoPlan> PlanAsync(ColoNode survivor, ColoNode? secondary, CancellationToken ct)
+        {
+            var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+            Check(survivor, secondary, ColoMode.Parse(Json.Str(colo, "mode")));
+            var objects = await survivor.Session.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
+            bool hasRewriter = Json.Names(objects, "name").Contains(Ids.Rewriter);
+            return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter, QemuFeatures.Of(survivor.QemuVersion));
+        }
+
+        public async Task RunAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, CancellationToken ct)
+        {
+            survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
+            var launcher = new NodeLauncher(_host, _timeouts);
+            var peer = launcher.PeerSession(survivor.Config, survivor.Site, secondary);
+            try
+            {
+                await new ColoPlanRunner(survivor.Session, _timeouts, _progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (survivor.Session.State == QmpSessionState.Running)
+            {
+                // The survivor must keep serving: the new secondary (possibly a second live copy if
+                // the migration ended without COLO) goes when it runs on this host, and what the
+                // resume added is taken away.
+                await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
+                var rollback = await new RollbackOperation(_timeouts, _progress).RunAsync(survivor, "resume", RollbackOperation.PlanResume).ConfigureAwait(false);
+                rollback.AttachTo(ex);
+                survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
+                throw;
+            }
+            survivor.Role = ColoRole.Primary;
+            survivor.CountCheckpointsFromNow();
+        }
+    }
+}

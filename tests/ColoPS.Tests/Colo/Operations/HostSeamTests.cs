@@ -1,0 +1,129 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Colo;
+using ColoPS.Colo.Operations;
+using ColoPS.Qemu;
+using ColoPS.Qmp;
+using ColoPS.Tests.Fakes;
+using Xunit;
+
+namespace ColoPS.Tests.Colo.Operations
+{
+    /// <summary>What the operations do with processes and files, driven through fakes of the host.</summary>
+    public class HostSeamTests
+    {
+        private static ColoConfig Config() => ColoPlansTests.Config();
+
+        [Fact]
+        public void A_site_with_a_running_qemu_of_the_vm_is_refused_and_its_files_stay()
+        {
+            var fake = new FakeColoHost();
+            var cfg = Config();
+            fake.Alive.Add(77);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.A)] = 77;
+            var ex = Assert.Throws<ColoException>(() => new NodeLauncher(fake.Host, new ColoTimeouts()).PrepareSite(cfg, ColoSite.A));
+            Assert.Equal("ColoNodeAlreadyRunning", ex.ErrorId);
+            Assert.Contains("pid 77", ex.Message);
+            Assert.Empty(fake.Deleted);
+        }
+
+        [Fact]
+        public async Task A_qemu_that_fails_to_start_leaves_no_runtime_file()
+        {
+            var fake = new FakeColoHost { Start = () => throw new ColoException("QemuStartFailed", ColoErrorKind.ProcessFailed, "QEMU exited with code 1 at start: bad option") };
+            var cfg = Config();
+            var ex = await Assert.ThrowsAsync<ColoException>(() => new NodeLauncher(fake.Host, new ColoTimeouts()).LaunchAsync(cfg, ColoSite.B, ColoRole.Secondary, Array.Empty<string>(), fake.Version, ColoAccelerator.Tcg, CancellationToken.None));
+            Assert.Equal("QemuStartFailed", ex.ErrorId);
+            Assert.Contains(cfg.QmpSocketOf(ColoSite.B), fake.Deleted);
+            Assert.Contains(cfg.PidFileOf(ColoSite.B), fake.Deleted);
+            Assert.Contains(cfg.ActiveOverlayOf(ColoSite.B), fake.Deleted);
+        }
+
+        [Fact]
+        public async Task A_qemu_that_dies_before_its_monitor_answers_is_reported_with_its_logs_last_words()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost { Start = () => 501 };
+            fake.Logs[cfg.QemuLogOf(ColoSite.A)] = "2026-12-01T08:00:00Z qemu-system-x86_64: -chardev socket,id=mirror0: Address already in use";
+            var ex = await Assert.ThrowsAsync<ColoException>(() => new NodeLauncher(fake.Host, new ColoTimeouts()).LaunchAsync(cfg, ColoSite.A, ColoRole.Primary, Array.Empty<string>(), fake.Version, ColoAccelerator.Tcg, CancellationToken.None));
+            Assert.Equal("QemuStartFailed", ex.ErrorId);
+            Assert.Contains("pid 501", ex.Message);
+            Assert.Contains("Address already in use", ex.Message);
+            Assert.IsType<QmpConnectException>(ex.InnerException);
+            Assert.Empty(fake.Killed);
+        }
+
+        [Fact]
+        public async Task A_live_qemu_whose_monitor_never_answers_is_killed_not_left_behind()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost { Start = () => 502, Connect = () => throw new QmpGreetingException("No greeting within 60 s.") };
+            fake.Alive.Add(502);
+            await Assert.ThrowsAsync<QmpGreetingException>(() => new NodeLauncher(fake.Host, new ColoTimeouts()).LaunchAsync(cfg, ColoSite.A, ColoRole.Primary, Array.Empty<string>(), fake.Version, ColoAccelerator.Tcg, CancellationToken.None));
+            Assert.Equal(new[] { 502 }, fake.Killed);
+            Assert.Contains(cfg.PidFileOf(ColoSite.A), fake.Deleted);
+        }
+
+        [Fact]
+        public async Task A_secondary_without_a_node_is_found_by_its_pid_file_and_killed()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost();
+            fake.Alive.Add(600);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.B)] = 600;
+            await new NodeLauncher(fake.Host, new ColoTimeouts()).DiscardSecondaryAsync(cfg, ColoSite.A, null);
+            Assert.Equal(new[] { 600 }, fake.Killed);
+            Assert.Contains(cfg.HiddenOverlayOf(ColoSite.B), fake.Deleted);
+        }
+
+        [Theory]
+        // A frozen peer keeps its socket but never answers: it is not alive for a failover.
+        [InlineData(true, true, false, "frozen (pid 700)")]
+        [InlineData(false, false, false, "no process, no QMP socket")]
+        [InlineData(true, false, false, "process 700 without a QMP socket")]
+        public async Task The_peer_probe_reads_the_host_before_it_asks_qmp(bool alive, bool frozen, bool answers, string state)
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost();
+            if (alive) { fake.Alive.Add(700); fake.PidFiles[cfg.PidFileOf(ColoSite.A)] = 700; }
+            if (frozen) fake.Frozen.Add(700);
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeAsync(cfg, ColoSite.B, CancellationToken.None);
+            Assert.Equal(answers, r.Answers);
+            Assert.Equal(state, r.State);
+        }
+
+        [Fact]
+        public async Task A_peer_whose_monitor_is_held_by_another_client_counts_as_alive()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost { Connect = () => throw new QmpGreetingException("No greeting within 3 s.") };
+            fake.Alive.Add(701);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.A)] = 701;
+            fake.Files.Add(cfg.QmpSocketOf(ColoSite.A));
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeAsync(cfg, ColoSite.B, CancellationToken.None);
+            Assert.True(r.Answers);
+            Assert.Contains("held by another client", r.State);
+        }
+
+        [Fact]
+        public async Task A_peer_socket_that_refuses_is_not_alive()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost();
+            fake.Files.Add(cfg.QmpSocketOf(ColoSite.A));
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeAsync(cfg, ColoSite.B, CancellationToken.None);
+            Assert.False(r.Answers);
+            Assert.StartsWith("it does not answer: ", r.State);
+        }
+
+        [Fact]
+        public void A_qemu_that_did_not_take_the_quit_gets_only_a_short_grace()
+        {
+            var stop = new StopOperation(new FakeColoHost().Host, new ColoTimeouts { UnresponsiveGrace = TimeSpan.FromMilliseconds(500) }, null);
+            Assert.Equal(TimeSpan.FromSeconds(15), stop.ExitWait(quitTaken: true, TimeSpan.FromSeconds(15)));
+            Assert.Equal(TimeSpan.FromMilliseconds(500), stop.ExitWait(quitTaken: false, TimeSpan.FromSeconds(15)));
+            Assert.Equal(TimeSpan.FromMilliseconds(200), stop.ExitWait(quitTaken: false, TimeSpan.FromMilliseconds(200)));
+        }
+    }
+}
