@@ -31,12 +31,23 @@ namespace ColoPS.Commands
             var limit = System.TimeSpan.FromSeconds(TimeoutSec);
             if (ParameterSetName == NodeSet)
             {
-                foreach (var n in Node) WriteObject(Run(ct => ColoOperations.GetStatusAsync(n, ct, limit)));
+                foreach (var n in Node) WriteObject(Run(ct => WithLinksAsync(ColoOperations.GetStatusAsync(n, ct, limit), n.Session, limit, ct)));
             }
             else
             {
-                foreach (var s in Session) WriteObject(Run(ct => ColoOperations.GetStatusAsync(s, null, 0, ct, limit)));
+                foreach (var s in Session) WriteObject(Run(ct => WithLinksAsync(ColoOperations.GetStatusAsync(s, null, 0, ct, limit), s, limit, ct)));
             }
+        }
+
+        // Stopgap until ColoOperations.GetStatusAsync reads the links itself (it is being split up):
+        // a side that answers gets its links, a side that is Down keeps none.
+        private static async System.Threading.Tasks.Task<ColoStatus> WithLinksAsync(System.Threading.Tasks.Task<ColoStatus> read, ColoPS.Qmp.QmpSession session, System.TimeSpan limit, System.Threading.CancellationToken ct)
+        {
+            var status = await read.ConfigureAwait(false);
+            if (!status.Alive || status.Links.Count > 0) return status;
+            try { status.Links = await ColoLinkReader.ReadAsync(session, status.Mode, new ColoPS.Qmp.QmpCallOptions { Timeout = limit }, ct).ConfigureAwait(false); }
+            catch (ColoPS.Qmp.QmpException) { }
+            return status;
         }
     }
 }
