@@ -60,22 +60,45 @@ function Test-NbdProbe {
 
 function Get-CaptureSummary {
     <#
-    Per port: ClientHello count, TCP payload bytes, and payload frames tshark cannot read as TLS
-    (neither a TLS record nor part of one reassembled later).
+    Per port: walks each direction of each TCP connection as a sequence of TLS records (type,
+    version, length), and says how many connections began with a ClientHello, how many records
+    were read, and how many bytes were not inside a record. NBD negotiates STARTTLS in clear first:
+    with -StartTlsPort the walk starts at the first TLS handshake record of that direction.
     #>
-    param([Parameter(Mandatory)] [string] $File, [Parameter(Mandatory)] [int[]] $Port)
-    $decode = foreach ($p in $Port) { '-d'; "tcp.port==$p,tls" }
-    $rows = & tshark -r $File -n @decode -T fields -E separator=';' -e tcp.srcport -e tcp.dstport -e tcp.len -e tls.handshake.type -e tls.record.content_type -e tcp.reassembled_in 2>$null
+    param([Parameter(Mandatory)] [string] $File, [Parameter(Mandatory)] [int[]] $Port, [int[]] $StartTlsPort = @())
+    $rows = & tshark -r $File -n -Y 'tcp.len>0' -T fields -E separator=';' -e tcp.stream -e tcp.srcport -e tcp.dstport -e tcp.payload 2>$null
+    $flows = [ordered]@{}
+    foreach ($r in $rows) {
+        $f = $r -split ';'
+        $key = "$($f[0])/$($f[1])/$($f[2])"
+        if (-not $flows.Contains($key)) { $flows[$key] = [System.Text.StringBuilder]::new() }
+        $null = $flows[$key].Append(($f[3] -replace ':', ''))
+    }
     foreach ($p in $Port) {
-        $mine = @($rows | ForEach-Object { , ($_ -split ';') } | Where-Object { $_[0] -eq "$p" -or $_[1] -eq "$p" })
-        $payload = @($mine | Where-Object { [int]$_[2] -gt 0 })
-        [pscustomobject]@{
-            Port         = $p
-            ClientHellos = @($mine | Where-Object { $_[1] -eq "$p" -and ($_[3] -split ',') -contains '1' }).Count
-            PayloadBytes = ($payload | ForEach-Object { [long]$_[2] } | Measure-Object -Sum).Sum
-            NotTls       = @($payload | Where-Object { -not $_[4] -and -not $_[5] }).Count
-            BadRecords   = @($payload | Where-Object { $_[4] -and @($_[4] -split ',' | Where-Object { $_ -notin '20', '21', '22', '23' }).Count -gt 0 }).Count
+        $hellos = 0; $records = 0; $clear = 0; $payload = 0
+        foreach ($key in $flows.Keys) {
+            $src, $dst = ($key -split '/')[1, 2]
+            if ($src -ne "$p" -and $dst -ne "$p") { continue }
+            $bytes = [Convert]::FromHexString($flows[$key].ToString())
+            $payload += $bytes.Length
+            $i = 0
+            if ($p -in $StartTlsPort) {
+                while ($i + 2 -lt $bytes.Length -and -not ($bytes[$i] -eq 0x16 -and $bytes[$i + 1] -eq 3)) { $i++ }
+            }
+            $first = $true
+            while ($i + 5 -le $bytes.Length) {
+                if ($bytes[$i] -lt 20 -or $bytes[$i] -gt 23 -or $bytes[$i + 1] -ne 3) { break }
+                if ($first -and $dst -eq "$p" -and $bytes[$i] -eq 22 -and $i + 5 -lt $bytes.Length -and $bytes[$i + 5] -eq 1) { $hellos++ }
+                $first = $false
+                $records++
+                $i += 5 + ($bytes[$i + 3] * 256 + $bytes[$i + 4])
+            }
+            # A record cut by the end of the capture is not clear text; anything else left is.
+            if ($i -lt $bytes.Length -and -not ($i + 5 -le $bytes.Length -and $bytes[$i] -ge 20 -and $bytes[$i] -le 23 -and $bytes[$i + 1] -eq 3)) {
+                if ($p -notin $StartTlsPort -or $records -gt 0) { $clear += $bytes.Length - $i }
+            }
         }
+        [pscustomobject]@{ Port = $p; ClientHellos = $hellos; Records = $records; PayloadBytes = $payload; ClearBytes = $clear }
     }
 }
 
