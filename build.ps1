@@ -78,8 +78,9 @@ function Invoke-Help {
 
 function Install-TestDependency {
     # Tool -> Debian package: QEMU itself, what the real-guest proof uses (xz for the kernel, ip for
-    # namespaces), and etcd for the witness tests (they start their own cluster on loopback).
-    $needed = [ordered]@{ 'qemu-system-x86_64' = 'qemu-system-x86'; 'qemu-img' = 'qemu-utils'; 'xz' = 'xz-utils'; 'ip' = 'iproute2'; 'etcd' = 'etcd-server'; 'etcdctl' = 'etcd-client' }
+    # namespaces), etcd for the witness tests (they start their own cluster on loopback), and openssl
+    # and tshark for the TLS suite (certificates, hostile peers and captures).
+    $needed = [ordered]@{ 'qemu-system-x86_64' = 'qemu-system-x86'; 'qemu-img' = 'qemu-utils'; 'xz' = 'xz-utils'; 'ip' = 'iproute2'; 'etcd' = 'etcd-server'; 'etcdctl' = 'etcd-client'; 'openssl' = 'openssl'; 'tshark' = 'tshark' }
     $missing = @($needed.Keys | Where-Object { -not (Get-Command $_ -ErrorAction Ignore) } | ForEach-Object { $needed[$_] })
     if ($missing) {
         Write-Host "Installing $($missing -join ', ') with apt-get."

@@ -34,6 +34,9 @@ namespace ColoPS.Colo
         public ColoQemuConfig Qemu { get; set; } = new ColoQemuConfig();
         public ColoTuningConfig Tuning { get; set; } = new ColoTuningConfig();
 
+        /// <summary>TLS on every link between the sites; null runs them in clear (a trusted, private network).</summary>
+        public ColoTlsConfig? Tls { get; set; }
+
         public ColoSiteConfig GetSite(ColoSite site) => site == ColoSite.A ? SiteA : SiteB;
 
         public static ColoSite Other(ColoSite site) => site == ColoSite.A ? ColoSite.B : ColoSite.A;

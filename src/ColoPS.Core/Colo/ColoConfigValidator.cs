@@ -153,6 +153,8 @@ namespace ColoPS.Colo
             CheckPositive(t.CompareTimeoutMs, "Tuning.CompareTimeoutMs", Add);
             CheckPositive(t.ExpiredScanCycleMs, "Tuning.ExpiredScanCycleMs", Add);
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
+
+            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, Add, (path, field) => CheckPath(path, field, Add));
             return problems;
         }
 

@@ -20,15 +20,20 @@ namespace ColoPS.Colo
         public static ColoPlan SecondaryPrepare(ColoConfig config, ColoSite site, QemuFeatures features)
         {
             var self = config.GetSite(site);
-            return new ColoPlan("Prepare secondary", config.Name + "-" + site, new[]
+            var steps = new List<ColoStep> { EnableColo(features) };
+            var nbd = new JsonObject { ["addr"] = Inet(self.Address, config.Ports.Nbd) };
+            if (config.Tls != null)
             {
-                EnableColo(features),
-                ColoStep.Qmp("nbd-server-start", new JsonObject
-                {
-                    ["addr"] = Inet(self.Address, config.Ports.Nbd),
-                }, "Serve the parent disk over NBD on this site's address"),
-                ColoStep.Qmp("nbd-server-add", new JsonObject { ["device"] = Ids.Parent, ["writable"] = true }, "Export the parent disk for replication writes"),
-            });
+                // Before the primary connects: the incoming side reads these when it accepts.
+                steps.Add(ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["tls-creds"] = Ids.TlsServer, ["tls-authz"] = Ids.TlsAuthz },
+                    "Accept the checkpoint stream only over TLS, from the peer's client certificate"));
+                nbd["tls-creds"] = Ids.TlsServer;
+                nbd["tls-authz"] = Ids.TlsAuthz;
+            }
+            steps.Add(ColoStep.Qmp("nbd-server-start", nbd, config.Tls != null
+                ? "Serve the parent disk over NBD with TLS on this site's address" : "Serve the parent disk over NBD on this site's address"));
+            steps.Add(ColoStep.Qmp("nbd-server-add", new JsonObject { ["device"] = Ids.Parent, ["writable"] = true }, "Export the parent disk for replication writes"));
+            return new ColoPlan("Prepare secondary", config.Name + "-" + site, steps);
         }
 
         /// <summary>Procedure step 4 (and 5): the primary replicates its disk to the secondary and starts COLO.</summary>
@@ -55,8 +60,8 @@ namespace ColoPS.Colo
             steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryCompareChardev }, "Drop the link to the dead primary's compare port"));
             steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryMirrorChardev }, "Drop the link to the dead primary's mirror port"));
             // The chardevs a primary has, so this node can become the primary of a new pair.
-            steps.Add(ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true));
-            steps.Add(ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true));
+            steps.Add(ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true, peerFacing: config));
+            steps.Add(ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true, peerFacing: config));
             steps.AddRange(CompareLoops(config, survivor));
             return new ColoPlan("Secondary failover", config.Name + "-" + survivor, steps);
         }
@@ -88,7 +93,7 @@ namespace ColoPS.Colo
                 {
                     ["device"] = Ids.Disk,
                     ["job-id"] = MirrorJob,
-                    ["target"] = string.Format(CultureInfo.InvariantCulture, "nbd://{0}:{1}/{2}", QemuCommandLine.Host(secondary.Address), config.Ports.Nbd, Ids.NbdExport),
+                    ["target"] = QemuTls.MirrorTarget(config, secondary),
                     ["mode"] = "existing",
                     ["format"] = "raw",
                     ["sync"] = "full",
@@ -201,8 +206,8 @@ namespace ColoPS.Colo
         {
             var secondary = config.GetSite(secondarySite);
             yield return ColoStep.Hmp(string.Format(CultureInfo.InvariantCulture,
-                "drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host={0},file.port={1},file.export={2},node-name={3}",
-                secondary.Address, config.Ports.Nbd, Ids.NbdExport, Ids.ReplicationNode), "Open the secondary's disk over NBD as a replication node");
+                "drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host={0},file.port={1},file.export={2}{3},node-name={4}",
+                secondary.Address, config.Ports.Nbd, Ids.NbdExport, QemuTls.NbdClientOption(config), Ids.ReplicationNode), "Open the secondary's disk over NBD as a replication node");
             yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["node"] = Ids.ReplicationNode }, "Add it to the quorum so writes go to both sides");
         }
 
@@ -213,6 +218,12 @@ namespace ColoPS.Colo
             if (config.Tuning.CheckpointIntervalMs.HasValue)
             {
                 yield return ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["x-checkpoint-delay"] = config.Tuning.CheckpointIntervalMs.Value }, "Set the idle checkpoint period");
+            }
+            if (config.Tls != null)
+            {
+                // Set at every start: a node that was a secondary still holds the server side's values.
+                yield return ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["tls-creds"] = Ids.TlsClient, ["tls-hostname"] = secondary.Address },
+                    "Send the checkpoint stream over TLS, checking the secondary's certificate for " + secondary.Address);
             }
             yield return ColoStep.Qmp("migrate", new JsonObject
             {
@@ -239,9 +250,11 @@ namespace ColoPS.Colo
             return ColoStep.Oob("yank", new JsonObject { ["instances"] = array }, "Cut the dead peer's connections out of band so nothing waits on them");
         }
 
-        private static ColoStep ChardevAdd(string id, string address, int port, bool server)
+        /// <param name="peerFacing">The configuration, for a socket the peer connects to (it gets the TLS members); null for a socket internal to this host.</param>
+        private static ColoStep ChardevAdd(string id, string address, int port, bool server, ColoConfig? peerFacing = null)
         {
             var data = new JsonObject { ["addr"] = Inet(address, port), ["server"] = server };
+            if (peerFacing != null) QemuTls.AddServer(peerFacing, data);
             // A listening chardev created over QMP would otherwise block until a client connects.
             if (server) data["wait"] = false;
             return ColoStep.Qmp("chardev-add", new JsonObject

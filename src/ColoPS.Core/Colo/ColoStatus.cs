@@ -46,6 +46,9 @@ namespace ColoPS.Colo
         /// <summary>Checkpoints.Count, for tables and sorting; null when not a primary.</summary>
         public long? CheckpointCount => Checkpoints?.Count;
 
+        /// <summary>The links to the peer and whether QEMU runs each over TLS; empty when the side is Down.</summary>
+        public System.Collections.Generic.IReadOnlyList<ColoLink> Links { get; internal set; } = System.Array.Empty<ColoLink>();
+
         public override string ToString() => $"{NodeName}: {Protection} (mode {Mode?.Name ?? "?"}, migration {MigrationStatus?.Name ?? "?"}, {RunState?.Name ?? "?"})";
     }
 }

@@ -38,6 +38,9 @@ namespace ColoPS.Qemu
             public const string SecondaryMirrorChardev = "red0";
             public const string SecondaryCompareChardev = "red1";
             public const string Rewriter = "rew0";
+            public const string TlsServer = "tls-server0";
+            public const string TlsClient = "tls-client0";
+            public const string TlsAuthz = "authz0";
         }
 
         public static IReadOnlyList<string> Primary(ColoConfig config, ColoSite site, QemuVersion version, ColoAccelerator accelerator)
@@ -48,8 +51,10 @@ namespace ColoPS.Qemu
             var args = Common(config, site, "primary", accelerator);
             args.AddRange(new[]
             {
-                "-chardev", Socket(Ids.Mirror, a, p.Mirror, server: true),
-                "-chardev", Socket(Ids.Compare, a, p.Compare, server: true),
+                // The two sockets the secondary connects to; the compare loops below never leave
+                // this host (they bind the site's own address and connect to it), so they stay plain.
+                "-chardev", Socket(Ids.Mirror, a, p.Mirror, server: true) + QemuTls.ServerChardevSuffix(config),
+                "-chardev", Socket(Ids.Compare, a, p.Compare, server: true) + QemuTls.ServerChardevSuffix(config),
                 "-chardev", Socket(Ids.CompareIn, a, p.CompareIn, server: true),
                 "-chardev", Socket(Ids.CompareInClient, a, p.CompareIn, server: false),
                 "-chardev", Socket(Ids.CompareOut, a, p.CompareOut, server: true),
@@ -74,8 +79,8 @@ namespace ColoPS.Qemu
             var args = Common(config, site, "secondary", accelerator);
             args.AddRange(new[]
             {
-                "-chardev", $"socket,id={Ids.SecondaryMirrorChardev},host={primary.Address},port={p.Mirror},{reconnect}",
-                "-chardev", $"socket,id={Ids.SecondaryCompareChardev},host={primary.Address},port={p.Compare},{reconnect}",
+                "-chardev", $"socket,id={Ids.SecondaryMirrorChardev},host={primary.Address},port={p.Mirror},{reconnect}" + QemuTls.ClientChardevSuffix(config),
+                "-chardev", $"socket,id={Ids.SecondaryCompareChardev},host={primary.Address},port={p.Compare},{reconnect}" + QemuTls.ClientChardevSuffix(config),
                 "-object", $"filter-redirector,id={Ids.SecondaryRedirectorIn},netdev={Ids.Netdev},queue=tx,indev={Ids.SecondaryMirrorChardev}",
                 "-object", $"filter-redirector,id={Ids.SecondaryRedirectorOut},netdev={Ids.Netdev},queue=rx,outdev={Ids.SecondaryCompareChardev}",
                 "-object", $"filter-rewriter,id={Ids.Rewriter},netdev={Ids.Netdev},queue=all",
@@ -123,6 +128,7 @@ namespace ColoPS.Qemu
                 // make colo-compare force checkpoints before the guest has even started.
                 "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev},romfile=" + (vm.MacAddress is null ? string.Empty : ",mac=" + vm.MacAddress.ToLowerInvariant()),
             });
+            args.AddRange(QemuTls.Objects(config, site));
             args.AddRange(vm.ExtraArguments);
             return args;
         }

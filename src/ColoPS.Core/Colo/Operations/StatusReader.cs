@@ -57,6 +57,7 @@ namespace ColoPS.Colo.Operations
                 result.LastMode = snapshot.LastMode;
                 result.Reason = snapshot.Reason;
                 result.MigrationStatus = snapshot.Migration;
+                result.Links = await LinkReader.ReadAsync(session, snapshot.Mode, call, ct).ConfigureAwait(false);
             }
             catch (QmpCommandException ex) when (ex.ErrorClass == QmpCommandException.CommandNotFound && ex.Command == "query-colo-status")
             {
