@@ -27,9 +27,7 @@ function New-ProofNetwork {
         @('-n', $Namespace, 'link', 'add', $Bridge, 'type', 'bridge'),
         @('-n', $Namespace, 'link', 'set', $Bridge, 'address', '52:54:00:77:00:01'),
         @('-n', $Namespace, 'addr', 'add', '10.77.0.1/24', 'dev', $Bridge),
-        @('-n', $Namespace, 'link', 'set', $Bridge, 'up'),
-        # Static neighbour: no ARP probes whose timing differs between the two guests.
-        @('-n', $Namespace, 'neigh', 'replace', '10.77.0.2', 'lladdr', '52:54:00:77:00:02', 'nud', 'permanent', 'dev', $Bridge)
+        @('-n', $Namespace, 'link', 'set', $Bridge, 'up')
     )
     if (-not $SplitSites) {
         foreach ($t in $Tap) {
@@ -63,7 +61,6 @@ function New-ProofNetwork {
         $out = & ip @s 2>&1
         if ($LASTEXITCODE -ne 0) { throw "ip $($s -join ' ') failed: $out" }
     }
-    & ip netns exec $Namespace sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 2>&1 | Out-Null
 }
 
 function Remove-ProofNetwork {
@@ -86,6 +83,8 @@ function Invoke-ColoProofRun {
         [Parameter(Mandatory)] [string] $ResultPath,
         [int] $Failovers = 1,
         [int] $PortBase = 51000,
+        # MiB of guest RAM the guest keeps rewriting (longer checkpoints, for the cases that strike one).
+        [int] $DirtyMiB = 0,
         [string] $LogPath,
         [switch] $SplitSites,
         # The module the run imports; by default the one under test (COLOPS_MODULE) or the staged build.
@@ -100,7 +99,7 @@ function Invoke-ColoProofRun {
     $split = @(if ($SplitSites) { '-SiteNamespace', "$Namespace-a,$Namespace-b" })
     if (-not $LogPath) { $LogPath = "$ResultPath.log" }
     $argv = @('netns', 'exec', $Namespace, $pwsh, '-NoProfile', '-NonInteractive', '-File', $script, '-Scenario', $Scenario, '-Failovers', "$Failovers",
-        '-WorkDirectory', $WorkDirectory, '-ResultPath', $ResultPath, '-ModulePath', $module, '-PortBase', "$PortBase") + $split
+        '-WorkDirectory', $WorkDirectory, '-ResultPath', $ResultPath, '-ModulePath', $module, '-PortBase', "$PortBase", '-DirtyMiB', "$DirtyMiB") + $split
     if ($ShowStatus) {
         # Start-Process keeps the console (and its colours) for the child.
         $code = (Start-Process -FilePath ip -ArgumentList ($argv + '-ShowStatus') -NoNewWindow -Wait -PassThru).ExitCode

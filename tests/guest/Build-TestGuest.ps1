@@ -21,7 +21,7 @@ $ErrorActionPreference = 'Stop'
 
 # The kernel console is on the second UART: ColoPS starts QEMU with `-serial none`, which takes
 # ttyS0; the proof adds `-chardev ringbuf,id=con0 -serial chardev:con0` (ttyS1) and reads it over QMP.
-$append = 'console=ttyS1 8250.nr_uarts=2 quiet cryptomgr.notests rodata=off tsc=reliable ipv6.disable=1 panic=-1'
+$append = 'console=ttyS1 8250.nr_uarts=2 quiet cryptomgr.notests rodata=off tsc=reliable panic=-1'
 # Load order matters (insmod does not resolve dependencies); read from the modules' depends= fields.
 $modules = 'crct10dif_common', 'crct10dif_generic', 'crc64', 'crc64_rocksoft_generic', 'scsi_common', 'scsi_mod',
     'libata', 'ata_piix', 'crc-t10dif', 'crc64-rocksoft', 't10-pi', 'sd_mod', 'mii', '8139too', '8139cp'
@@ -111,7 +111,7 @@ if (-not ($head[0] -eq 0x7F -and $head[1] -eq 0x45 -and $head[2] -eq 0x4C -and $
 # initramfs
 foreach ($d in 'bin', 'sbin', 'proc', 'sys', 'dev', 'mods', 'tmp', 'etc') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $root $d) }
 Copy-Item $busybox (Join-Path $root 'bin/busybox')
-foreach ($applet in 'sh', 'mount', 'insmod', 'ip', 'sysctl', 'nc', 'dd', 'printf', 'cat', 'echo', 'sleep', 'arp', 'tr', 'awk', 'head', 'ls', 'mkdir', 'grep') {
+foreach ($applet in 'sh', 'mount', 'insmod', 'ip', 'nc', 'dd', 'printf', 'cat', 'echo', 'sleep', 'tr', 'awk', 'head', 'ls', 'mkdir', 'grep', 'ping', 'sed', 'cut', 'yes') {
     $null = New-Item -ItemType SymbolicLink -Path (Join-Path $root "bin/$applet") -Target busybox
 }
 $moduleRoot = Join-Path $x "lib/modules/$release/kernel"

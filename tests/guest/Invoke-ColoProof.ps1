@@ -19,6 +19,10 @@
                                    client writes, sampling both sides' status; then fence (kill)
                                    the primary, fail over on the secondary, restore the link, resume
       SecondaryKilled              kill the protected secondary, fail over on the primary
+      PrimaryKilledDuringCheckpoint   kill the primary at its STOP of a checkpoint (before its RESUME),
+                                   fail over on the secondary, resume (use -DirtyMiB for long checkpoints)
+      SecondaryKilledDuringCheckpoint kill the secondary at the primary's STOP of a checkpoint, fail
+                                   over on the primary, resume
       PrimaryFrozen                SIGSTOP the primary, fail over on the secondary
       SecondaryFrozen              SIGSTOP the secondary, fail over on the primary
       SecondaryKilledDuringMirror  after one primary failover, kill the new secondary while resume's
@@ -44,6 +48,9 @@
                                    error, nothing is left running, both disks are still identical,
                                    and a second start protects the pair, which then serves and
                                    fails over)
+    The guest's answers differ between primary and secondary, so the pair checkpoints all along
+    (every -CheckpointIntervalMs at the latest); a run without a checkpoint fails, and a primary
+    STOPped for more than a few seconds counts as a hang.
     Every scenario ends with a check through the guest, Stop-ColoNode of what still runs, an
     offline read of the survivor's disk (qemu-img), and a JSON result at -ResultPath.
     Exit code 0 only when no acknowledged write is lost and the scenario did what it should.
@@ -53,7 +60,7 @@ param(
     [Parameter(Mandatory)] [string] $WorkDirectory,
     [Parameter(Mandatory)] [string] $ResultPath,
     [string] $ModulePath = $env:COLOPS_MODULE,
-    [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror',
+    [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryKilledDuringCheckpoint', 'SecondaryKilledDuringCheckpoint', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror',
         'SecondaryKilledStarting', 'PrimaryKilledStarting', 'SecondaryKilledDuringMigration', 'PrimaryKilledDuringMigration',
         'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled')]
     [string] $Scenario = 'Proof',
@@ -62,8 +69,14 @@ param(
     [string] $Bridge = 'cpbr0',
     [string] $TapA = 'cpta',
     [string] $TapB = 'cptb',
-    [int] $ProtectedAcks = 40,
+    # Each acknowledgement waits for a checkpoint (the answers differ), so about one per CheckpointIntervalMs.
+    [int] $ProtectedAcks = 15,
     [int] $MemoryMB = 256,
+    # x-checkpoint-delay: the longest the pair runs without a checkpoint.
+    [int] $CheckpointIntervalMs = 1000,
+    # MiB of guest RAM the guest rewrites without pause (kernel argument colops.dirty): each checkpoint
+    # then copies that much, which makes it last long enough to be struck. 0: an idle guest.
+    [int] $DirtyMiB = 0,
     # "<site A namespace>,<site B namespace>": each site's QEMU runs in its own namespace (New-ProofNetwork -SplitSites)
     [string] $SiteNamespace = '',
     # For the demo (tools/Start-ColoDemo.ps1): Get-ColoStatus tables at each stage, and the configuration exported.
@@ -86,7 +99,7 @@ $taps = @{ A = $TapA; B = $TapB }
 $result = [ordered]@{
     scenario = $Scenario; passed = $false; acknowledged = 0; lost = 0; failovers = 0; longestFailoverWaitMs = 0; longestClientWaitMs = 0
     fault = $null; qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
-    onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; checkpoints = 0; deadlocks = 0
+    onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; checkpoints = 0; checkpointMs = $null; hangs = 0; checkpointStrike = $null
     connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
     durationSeconds = 0
 }
@@ -144,13 +157,13 @@ function Wait-Acks([int] $count, [int] $timeoutSec = 90, [string] $what = 'ackno
         if ([DateTime]::UtcNow -gt $deadline) {
             $hung = ''
             if ($P -and $P.IsProcessAlive) {
-                $last = @(Get-QmpEvent -Session $P.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
-                if ($last.Name -eq 'STOP') { $result.deadlocks++; $hung = " The primary $($P.Name) STOPped for a checkpoint and never resumed: QEMU 7.2's TCG checkpoint deadlock." }
-                else {
-                    # The deadlock can strike before the STOP event: then QEMU's main loop no longer answers QMP.
-                    try { $null = Invoke-QmpCommand -Session $P.Session -Command query-status -TimeoutSec 3 -ErrorAction Stop }
-                    catch { $result.deadlocks++; $hung = " The primary $($P.Name) no longer answers QMP ($($_.FullyQualifiedErrorId)): its main loop hangs, as in QEMU 7.2's TCG checkpoint deadlock." }
+                try { Assert-NotHung $P $mark } catch { $hung = " $($_.Exception.Message)" }
+                # What the serving guest itself says (kernel messages on its console), and its run state.
+                try {
+                    $st = Invoke-QmpCommand -Session $P.Session -Command query-status -TimeoutSec 5 -ErrorAction Stop
+                    $hung += " $($P.Name) run state: $($st.status). Console: $((Read-Console $P) -replace '\s+', ' ')"
                 }
+                catch { $hung += " $($P.Name) did not answer query-status: $($_.Exception.Message)" }
             }
             throw "The client got $($client.AckCount - $target + $count) of $count $what in $timeoutSec s.$hung Client: $($client.Events() | Select-Object -Last 5)"
         }
@@ -158,20 +171,81 @@ function Wait-Acks([int] $count, [int] $timeoutSec = 90, [string] $what = 'ackno
     }
 }
 
-function Test-Checkpoint($primary, [long] $mark) {
-    # Any STOP of the primary while protected is a checkpoint; no RESUME within 3 s is QEMU 7.2's TCG deadlock.
-    $stops = @(Get-QmpEvent -Session $primary.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME')
-    $count = @($stops | Where-Object Name -eq 'STOP').Count
-    if ($count -gt 0) {
-        $result.checkpoints += $count
-        Start-Sleep -Seconds 3
-        $last = @(Get-QmpEvent -Session $primary.Session -AfterSequence $mark | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
-        if ($last.Name -eq 'STOP') {
-            $result.deadlocks++
-            throw "The primary $($primary.Name) stopped for a checkpoint and did not resume within 3 s: QEMU 7.2's TCG checkpoint deadlock (about_ColoPS, COLO under TCG). The guest's output must have differed."
+$checkpointCounted = @{}
+$checkpointDurations = [System.Collections.Generic.List[double]]::new()
+
+function Update-Checkpoint($primary, [long] $from) {
+    # A checkpoint shows on the primary as STOP then RESUME (QMP has no counter). Counts those after
+    # $from that were not counted yet; a STOP still open (a checkpoint under way, or the one a test
+    # struck) is not a checkpoint that happened.
+    if (-not $primary -or -not $primary.Session) { return }
+    $key = $primary.Session.InstanceId
+    $after = [math]::Max($from, [long]$checkpointCounted[$key])
+    $open = $null
+    foreach ($e in @(Get-QmpEvent -Session $primary.Session -AfterSequence $after | Where-Object Name -in 'STOP', 'RESUME')) {
+        if ($e.Name -eq 'STOP') { $open = $e; continue }
+        if ($open) {
+            $script:result.checkpoints++
+            if ($open.Timestamp -and $e.Timestamp) { $checkpointDurations.Add(($e.Timestamp - $open.Timestamp).TotalMilliseconds) }
+            $checkpointCounted[$key] = $e.Sequence
+            $open = $null
         }
-        Note "primary $($primary.Name) went through $count checkpoint(s) (STOP and RESUME)"
     }
+}
+
+function Assert-NotHung($primary, [long] $from, [int] $timeoutSec = 8) {
+    # A checkpoint stops the primary for well under a second here; a STOP without RESUME for
+    # $timeoutSec, or a QMP that no longer answers, is a hang (as 7.2's TCG checkpoint deadlock was).
+    $last = @(Get-QmpEvent -Session $primary.Session -AfterSequence $from | Where-Object Name -in 'STOP', 'RESUME') | Select-Object -Last 1
+    if ($last -and $last.Name -eq 'STOP') {
+        $left = [math]::Max(1, [int][math]::Ceiling($timeoutSec - ([DateTimeOffset]::Now - $last.ReceivedAt).TotalSeconds))
+        $resumed = Wait-QmpEvent -Session $primary.Session -Name RESUME -AfterSequence $last.Sequence -TimeoutSec $left -ErrorAction Ignore
+        if (-not $resumed) {
+            $script:result.hangs++
+            throw "The primary $($primary.Name) STOPped (a checkpoint) at $($last.ReceivedAt.ToString('HH:mm:ss.fff')) and did not RESUME within $timeoutSec s: it hangs."
+        }
+    }
+    try { $null = Invoke-QmpCommand -Session $primary.Session -Command query-status -TimeoutSec $timeoutSec -ErrorAction Stop }
+    catch {
+        $script:result.hangs++
+        throw "The primary $($primary.Name) no longer answers QMP ($($_.FullyQualifiedErrorId)): its main loop hangs."
+    }
+    Update-Checkpoint $primary $from
+}
+
+function Stop-DuringCheckpoint($primary, $victim, [int] $timeoutSec = 30) {
+    # Kills $victim at the primary's next STOP (a checkpoint starts), then tells whether the kill
+    # really landed inside the checkpoint: QEMU stamps RESUME with its own clock, so a RESUME stamped
+    # before the kill means the checkpoint had ended. The primary's events are all read (a killed
+    # primary's session disconnects once its socket is drained; a live one's RESUME comes with the
+    # failover at the latest) before the verdict.
+    $from = $primary.Session.LastEventSequence
+    $stop = $primary.Session.WaitForEventAsync([string[]]@('STOP'), $from, [TimeSpan]::FromSeconds($timeoutSec)).GetAwaiter().GetResult()
+    $killAt = [DateTimeOffset]::Now
+    [System.Diagnostics.Process]::GetProcessById($victim.ProcessId).Kill()
+    $strike = [ordered]@{ victim = $victim.Name; stopReceived = $stop.ReceivedAt.ToString('HH:mm:ss.fff'); killAt = $killAt.ToString('HH:mm:ss.fff')
+        killAfterStopMs = [math]::Round(($killAt - $stop.ReceivedAt).TotalMilliseconds, 1); resumeBeforeKill = $null; insideCheckpoint = $null; previousCheckpointMs = $null }
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ($victim.IsProcessAlive -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 5 }
+    $script:strikeState = @{ Strike = $strike; Stop = $stop; KillAt = $killAt; Primary = $primary }
+    Note "killed $($victim.Name) $($strike.killAfterStopMs) ms after the primary's STOP (sequence $($stop.Sequence))"
+}
+
+function Complete-Strike {
+    # The verdict of Stop-DuringCheckpoint, once the failover has run (a surviving primary resumes then).
+    $st = $script:strikeState
+    if (-not $st) { return }
+    $primary = $st.Primary
+    if ($primary.Session.State -eq 'Running' -and -not $primary.IsProcessAlive) { Start-Sleep -Milliseconds 500 }
+    $resume = @(Get-QmpEvent -Session $primary.Session -AfterSequence $st.Stop.Sequence | Where-Object Name -eq 'RESUME') | Select-Object -First 1
+    $strike = $st.Strike
+    $strike.resumeBeforeKill = [bool]($resume -and $resume.Timestamp -and $resume.Timestamp -lt $st.KillAt)
+    $strike.insideCheckpoint = -not $strike.resumeBeforeKill
+    if ($resume) { $strike.resumeAt = $resume.Timestamp.ToLocalTime().ToString('HH:mm:ss.fff') }
+    if ($checkpointDurations.Count) { $strike.previousCheckpointMs = [math]::Round($checkpointDurations[-1], 1) }
+    $script:result.checkpointStrike = $strike
+    Note ("checkpoint strike: " + ($strike | ConvertTo-Json -Compress))
+    if (-not $strike.insideCheckpoint) { throw "The kill of $($strike.victim) landed after the checkpoint's RESUME: not a kill during a checkpoint." }
 }
 
 function Test-Survivor([string] $why) {
@@ -380,13 +454,14 @@ esac
 "@ | Set-Content -Path $qemuBinary
         chmod 755 $qemuBinary
     }
+    $append = if ($DirtyMiB -gt 0) { "$($guest.Append) colops.dirty=$DirtyMiB" } else { $guest.Append }
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
     function New-ProofConfig([string[]] $more = @()) {
-        New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 3600000 `
+        New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs $CheckpointIntervalMs `
             -NetworkBackend tap -NicModel rtl8139 -MacAddress $GuestMac -QemuBinary $qemuBinary `
             -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
             -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
-            -ExtraArgument (@('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $guest.Append,
+            -ExtraArgument (@('-kernel', $guest.Kernel, '-initrd', $guest.Initrd, '-append', $append,
                 '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
                 # Diagnostics: QEMU's COLO trace events, in each site's QEMU log (ColoNode.LogPath).
                 '-trace', 'enable=colo_*') + $more)
@@ -428,28 +503,52 @@ esac
     $nodes.B = $S
     $P = Start-ColoPrimary -Config $cfg -Site A -Secondary $S -WarningAction SilentlyContinue
     $nodes.A = $P
+    # Checkpoints are counted from here: the guest boots under COLO.
+    $mark = $P.Session.LastEventSequence
     $result.qemuVersion = "$($P.QemuVersion)"
     $result.accelerator = "$($P.Accelerator)"
     Note "pair protected in $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s ($($result.qemuVersion), $($result.accelerator))"
-    Wait-GuestReady @($P, $S)
-    Start-Sleep -Milliseconds 500
-    Note "both guests booted under COLO in $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
+    # The boot-time secondary is replaced below: checkpoints of the boot (each copying much of the
+    # booting guest's RAM) would only slow it. Differing output still forces some; the resume below
+    # sets the configured interval again.
+    $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'x-checkpoint-delay' = 30000 }
+    Wait-GuestReady @($P)
+    Note "the guest booted under COLO in $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
+    # QEMU 11.1.3 under TCG: a secondary that ran the guest's boot while checkpoints overwrote its RAM
+    # may go on running code the checkpoints replaced (seen: a kernel oops in the secondary while
+    # modules load; survivors that answered neither ARP nor the service after a failover). Our reading:
+    # a checkpoint rewrites the secondary's RAM behind TCG's back and its translations of the old code
+    # stay valid. A secondary started on the booted guest has no old translations and, the guest's code
+    # no longer changing, stays a faithful copy: replace the boot-time secondary before counting anything.
+    Update-Checkpoint $P $mark
+    Stop-Hard $S
+    $null = Invoke-ColoFailover -Node $P -Confirm:$false -TimeoutSec 30
+    $S = Start-ColoSecondary -Config $cfg -Site B
+    $nodes.B = $S
+    $null = Resume-ColoReplication -Node $P -Secondary $S -Confirm:$false
     $mark = $P.Session.LastEventSequence
+    $delay = (Invoke-QmpCommand -Session $P.Session -Command query-migrate-parameters).'x-checkpoint-delay'
+    if ($delay -ne $CheckpointIntervalMs) { throw "After the resume the primary's x-checkpoint-delay is $delay, not $CheckpointIntervalMs." }
+    Note "boot-time secondary replaced by one started on the booted guest, $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
 
     $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
     $client.Start()
     Wait-Acks $ProtectedAcks -what 'protected writes after boot'
     Show-Status 'Protected pair, guest booted, client writing through colo-compare'
 
-    function Invoke-PrimaryLoss([string] $signal = 'KILL', [switch] $CheckpointExpected) {
+    function Invoke-PrimaryLoss([string] $signal = 'KILL', [switch] $CheckpointExpected, [switch] $DuringCheckpoint) {
         # Kill (or freeze) the primary, fail over on the secondary, move the network, check the survivor.
-        if (-not $CheckpointExpected) { Test-Checkpoint $P $mark }
+        # -CheckpointExpected: the primary may be stuck in a checkpoint (the link to its secondary is cut).
+        if (-not $CheckpointExpected) { Assert-NotHung $P $mark }
         $before = $client.AckCount
         $t = [System.Diagnostics.Stopwatch]::StartNew()
-        Stop-Hard $P $signal
-        $null = Invoke-ColoFailover -Node $S -Confirm:$false -TimeoutSec 30
+        if ($DuringCheckpoint) { Stop-DuringCheckpoint $P $P; $t.Restart() }
+        else { Stop-Hard $P $signal }
+        $r = Invoke-ColoFailover -Node $S -Confirm:$false -TimeoutSec 30
         Set-ServingSite $S.Site
         $fo = [math]::Round($t.Elapsed.TotalSeconds, 3)
+        Update-Checkpoint $P $mark
+        if ($DuringCheckpoint) { Add-Fault 'during a checkpoint' 'primary' $(if ($r) { 'ok' } else { 'no result' }); Complete-Strike }
         $result.failoverSeconds += $fo
         if ($signal -ne 'KILL') { & kill -KILL $P.ProcessId; Wait-Process -Id $P.ProcessId -Timeout 10 -ErrorAction Ignore }
         $result.failovers++
@@ -462,16 +561,19 @@ esac
         $script:dead = $P
         $script:P = $S
         $script:S = $null
+        $script:mark = $P.Session.LastEventSequence
         $script:nodes["$($dead.Site)"] = $null
     }
 
-    function Invoke-SecondaryLoss([string] $signal = 'KILL') {
-        Test-Checkpoint $P $mark
+    function Invoke-SecondaryLoss([string] $signal = 'KILL', [switch] $DuringCheckpoint) {
+        Assert-NotHung $P $mark
         $before = $client.AckCount
         $t = [System.Diagnostics.Stopwatch]::StartNew()
-        Stop-Hard $S $signal
-        $null = Invoke-ColoFailover -Node $P -Confirm:$false -TimeoutSec 30
+        if ($DuringCheckpoint) { Stop-DuringCheckpoint $P $S; $t.Restart() }
+        else { Stop-Hard $S $signal }
+        $r = Invoke-ColoFailover -Node $P -Confirm:$false -TimeoutSec 30
         $fo = [math]::Round($t.Elapsed.TotalSeconds, 3)
+        if ($DuringCheckpoint) { Add-Fault 'during a checkpoint' 'secondary' $(if ($r) { 'ok' } else { 'no result' }); Complete-Strike }
         $result.failoverSeconds += $fo
         if ($signal -ne 'KILL') { & kill -KILL $S.ProcessId; Wait-Process -Id $S.ProcessId -Timeout 10 -ErrorAction Ignore }
         $result.failovers++
@@ -585,7 +687,7 @@ esac
         }
         'LinkCut' {
             if (-not $SiteNamespace) { throw 'LinkCut needs -SiteNamespace (two site namespaces and a link to cut).' }
-            Test-Checkpoint $P $mark
+            Assert-NotHung $P $mark
             $before = $client.AckCount
             $ackedBefore = $client.LastAcked
             Note "cutting the link between the sites (cpla down in $nsA)"
@@ -611,6 +713,8 @@ esac
             Invoke-Reprotect
         }
         'SecondaryKilled' { Invoke-SecondaryLoss; Invoke-Reprotect }
+        'PrimaryKilledDuringCheckpoint' { Invoke-PrimaryLoss -DuringCheckpoint; Invoke-Reprotect }
+        'SecondaryKilledDuringCheckpoint' { Invoke-SecondaryLoss -DuringCheckpoint; Invoke-Reprotect }
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryKilledStarting' {
@@ -652,6 +756,9 @@ esac
     }
 
     if ($client) { $client.Stop() }
+    if ($P -and $P.IsProcessAlive) { Update-Checkpoint $P $mark }
+    # Checkpoints are COLO's normal work with this guest: a run without one did not test COLO.
+    if ($result.checkpoints -eq 0) { throw 'No checkpoint happened (no STOP followed by RESUME on any primary): the run did not exercise COLO''s checkpoints.' }
     $survivor = $P
     foreach ($n in @($nodes.A, $nodes.B)) { if ($n -and $n.IsProcessAlive) { Stop-ColoNode -Node $n } }
     # Nothing may be left running by the scenario itself (the clean-up below is only a safety net).
@@ -704,6 +811,10 @@ finally {
             Get-ChildItem (Split-Path $cfg.QemuLogOf($site)) -Filter "$(Split-Path -Leaf $cfg.QemuLogOf($site))*" -ErrorAction Ignore |
                 ForEach-Object { Copy-Item $_.FullName -Destination (Join-Path $keep "$site-$($_.Name)") }
         }
+    }
+    if ($checkpointDurations.Count) {
+        $sorted = @($checkpointDurations | Sort-Object)
+        $result.checkpointMs = [ordered]@{ count = $sorted.Count; median = [math]::Round($sorted[[int][math]::Floor($sorted.Count / 2)], 1); p90 = [math]::Round($sorted[[int][math]::Floor($sorted.Count * 0.9)], 1); max = [math]::Round($sorted[-1], 1) }
     }
     $result.durationSeconds = [math]::Round($clockAll.Elapsed.TotalSeconds, 1)
     $null = New-Item -ItemType Directory -Force -Path (Split-Path $ResultPath)

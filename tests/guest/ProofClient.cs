@@ -1,5 +1,6 @@
 // The proof's client: numbered writes to the guest service (tests/guest/handler), one at a time,
-// on one TCP connection; a number counts as acknowledged only when "ACK <n>" came back. A number
+// on one TCP connection; a number counts as acknowledged only when "ACK <n> ..." came back for that
+// very n (the rest of the line is the guest's own and differs between primary and secondary). A number
 // whose answer did not come (connection broken, timeout) is sent again on a new connection.
 // Loaded by tests/guest/Invoke-ColoProof.ps1 with Add-Type.
 using System;
@@ -129,7 +130,7 @@ namespace ColoProof
                     var answer = reader.ReadLine();
                     InFlight = false;
                     if (answer == null) throw new IOException("connection closed by the guest");
-                    if (answer == "ACK " + n)
+                    if (IsAckOf(answer, n))
                     {
                         var wait = (_clock.ElapsedTicks - firstSentTicks) * 1000.0 / Stopwatch.Frequency;
                         lock (_lock)
@@ -160,6 +161,13 @@ namespace ColoProof
             }
             Close(ref client, ref reader, ref stream);
             Note("stopped");
+        }
+
+        /// <summary>"ACK <n>", alone or followed by a space and anything.</summary>
+        public static bool IsAckOf(string answer, long n)
+        {
+            var head = "ACK " + n;
+            return answer == head || answer.StartsWith(head + " ", StringComparison.Ordinal);
         }
 
         private static void Close(ref TcpClient client, ref StreamReader reader, ref Stream stream)
