@@ -360,12 +360,13 @@ function Wait-SitePid([string] $site, [int] $notPid = 0) {
 
 function Start-CmdletJob([scriptblock] $body, [object[]] $arguments) {
     # A ColoPS cmdlet in the background (same process: nodes and sessions are shared). The job
-    # writes one object: Outcome "ok" or "failed: <error id>: <message>", and the cmdlet's Output.
+    # writes one object: Outcome "ok" or "failed: <error id>: <message>", the cmdlet's Output, and
+    # for a failed start or resume what its roll-back could not undo (the error carries it).
     Start-ThreadJob -ArgumentList (@($ModulePath, $body.ToString()) + $arguments) -ScriptBlock {
         param($m, $code)
         Import-Module $m
-        try { $o = & ([scriptblock]::Create($code)) @args; [pscustomobject]@{ Outcome = 'ok'; Output = $o } }
-        catch { [pscustomobject]@{ Outcome = "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)"; Output = $null } }
+        try { $o = & ([scriptblock]::Create($code)) @args; [pscustomobject]@{ Outcome = 'ok'; Output = $o; Rollback = $null } }
+        catch { [pscustomobject]@{ Outcome = "failed: $($_.FullyQualifiedErrorId): $($_.Exception.Message)"; Output = $null; Rollback = [ColoPS.Colo.Operations.ColoRollbackResult]::Of($_.Exception) } }
     }
 }
 
@@ -640,7 +641,8 @@ esac
         $what = if ($phase -eq 'Mirror') { 'during resume''s disk mirror' } else { 'during resume''s migration' }
         $lostSite = if ($victim -eq 'Primary') { "$($P.Site)" } else { "$($S.Site)" }
         Stop-Hard $(if ($victim -eq 'Primary') { $P } else { $S })
-        $outcome = (Receive-CmdletJob $job).Outcome
+        $received = Receive-CmdletJob $job
+        $outcome = $received.Outcome
         Add-Fault $what $victim.ToLowerInvariant() $outcome
         $script:nodes[$lostSite] = $null
         if ($victim -eq 'Primary') {
@@ -656,7 +658,8 @@ esac
         if ($outcome -eq 'ok') { throw "Resume-ColoReplication reported success although its secondary was killed $what." }
         Assert-NothingAtSite $lostSite
         # The roll-back left the survivor as it was before the resume: running alone.
-        if ($P.RollbackFailures.Count -gt 0) { throw "The roll-back of the failed resume was incomplete: $($P.RollbackFailures -join '; ')" }
+        if (-not $received.Rollback) { throw 'The failed resume carries no roll-back result.' }
+        if (-not $received.Rollback.Complete) { throw "The roll-back of the failed resume was incomplete: $($received.Rollback.Failures -join '; ')" }
         $st = Get-ColoStatus -Node $P
         Note "survivor after the failed resume: $($st.Protection), $($st.RunState), mode $($st.Mode): $($st.Message)"
         if ($st.RunState -ne 'running') { throw "The survivor does not run after the failed resume: $($st.RunState)." }
