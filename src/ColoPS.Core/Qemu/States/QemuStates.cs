@@ -47,6 +47,10 @@ namespace ColoPS.Qemu.States
     {
         private RunState(string name, bool known = true) : base(name, known) { }
 
+        // An explicit static constructor: Parse must see the known values registered, and without
+        // one the runtime may run Parse before the field initializers that register them.
+        static RunState() { }
+
         public static readonly RunState Running = Known(new RunState("running"));
         public static readonly RunState Paused = Known(new RunState("paused"));
         public static readonly RunState Prelaunch = Known(new RunState("prelaunch"));
@@ -71,6 +75,10 @@ namespace ColoPS.Qemu.States
     {
         private MigrationStatus(string name, bool known = true) : base(name, known) { }
 
+        // An explicit static constructor: Parse must see the known values registered, and without
+        // one the runtime may run Parse before the field initializers that register them.
+        static MigrationStatus() { }
+
         public static readonly MigrationStatus None = Known(new MigrationStatus("none"));
         public static readonly MigrationStatus Setup = Known(new MigrationStatus("setup"));
         public static readonly MigrationStatus Active = Known(new MigrationStatus("active"));
@@ -94,6 +102,10 @@ namespace ColoPS.Qemu.States
     {
         private ColoMode(string name, bool known = true) : base(name, known) { }
 
+        // An explicit static constructor: Parse must see the known values registered, and without
+        // one the runtime may run Parse before the field initializers that register them.
+        static ColoMode() { }
+
         public static readonly ColoMode None = Known(new ColoMode("none"));
         public static readonly ColoMode Primary = Known(new ColoMode("primary"));
         public static readonly ColoMode Secondary = Known(new ColoMode("secondary"));
@@ -108,6 +120,10 @@ namespace ColoPS.Qemu.States
     {
         private ColoExitReason(string name, bool known = true) : base(name, known) { }
 
+        // An explicit static constructor: Parse must see the known values registered, and without
+        // one the runtime may run Parse before the field initializers that register them.
+        static ColoExitReason() { }
+
         public static readonly ColoExitReason None = Known(new ColoExitReason("none"));
         public static readonly ColoExitReason Request = Known(new ColoExitReason("request"));
         public static readonly ColoExitReason Error = Known(new ColoExitReason("error"));
@@ -120,6 +136,10 @@ namespace ColoPS.Qemu.States
     public sealed class BlockJobStatus : QemuStateName<BlockJobStatus>
     {
         private BlockJobStatus(string name, bool known = true) : base(name, known) { }
+
+        // An explicit static constructor: Parse must see the known values registered, and without
+        // one the runtime may run Parse before the field initializers that register them.
+        static BlockJobStatus() { }
 
         public static readonly BlockJobStatus Created = Known(new BlockJobStatus("created"));
         public static readonly BlockJobStatus Running = Known(new BlockJobStatus("running"));
