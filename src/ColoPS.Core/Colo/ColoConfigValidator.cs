@@ -153,6 +153,7 @@ namespace ColoPS.Colo
             CheckPositive(t.CompareTimeoutMs, "Tuning.CompareTimeoutMs", Add);
             CheckPositive(t.ExpiredScanCycleMs, "Tuning.ExpiredScanCycleMs", Add);
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
+            ColoGuardConfigValidator.Validate(config, Add);
             return problems;
         }
 
