@@ -16,7 +16,8 @@
         'Invoke-QmpCommand', 'Get-QmpEvent', 'Wait-QmpEvent',
         'New-ColoConfig', 'Import-ColoConfig', 'Export-ColoConfig',
         'Start-ColoSecondary', 'Start-ColoPrimary', 'Get-ColoStatus',
-        'Invoke-ColoFailover', 'Resume-ColoReplication', 'Stop-ColoNode', 'Connect-ColoNode', 'Get-ColoCommandLine'
+        'Invoke-ColoFailover', 'Resume-ColoReplication', 'Stop-ColoNode', 'Connect-ColoNode', 'Get-ColoCommandLine',
+        'Start-ColoGuard', 'Get-ColoGuardStatus', 'Get-ColoGuardUnit'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -49,6 +49,9 @@ namespace ColoPS.Colo
 
         public int FencingHookTimeoutSeconds { get; set; } = 10;
 
+        /// <summary>QEMU's second QMP monitor at a site, for observers while a guard holds the first.</summary>
+        public string WatchSocketOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".watch.qmp");
+
         public ColoSiteConfig GetSite(ColoSite site) => site == ColoSite.A ? SiteA : SiteB;
 
         public static ColoSite Other(ColoSite site) => site == ColoSite.A ? ColoSite.B : ColoSite.A;
