@@ -17,7 +17,8 @@
         'New-ColoConfig', 'Import-ColoConfig', 'Export-ColoConfig',
         'Start-ColoSecondary', 'Start-ColoPrimary', 'Get-ColoStatus',
         'Invoke-ColoFailover', 'Resume-ColoReplication', 'Stop-ColoNode', 'Connect-ColoNode', 'Get-ColoCommandLine',
-        'New-ColoCertificate'
+        'New-ColoCertificate',
+        'Start-ColoGuard', 'Get-ColoGuardStatus', 'Get-ColoGuardUnit'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -37,6 +37,24 @@ namespace ColoPS.Colo
         /// <summary>TLS on every link between the sites; null runs them in clear (a trusted, private network).</summary>
         public ColoTlsConfig? Tls { get; set; }
 
+        // --- guard (issue 10): kept as one block at the end of the members so other sections merge cleanly ---
+
+        /// <summary>The etcd witness the guards of both sites share; null when the pair runs without guards.</summary>
+        public ColoWitnessConfig? Witness { get; set; }
+
+        /// <summary>
+        /// A command line a guard runs before it takes over from a peer it cannot see (ssh poweroff,
+        /// IPMI, a switch port). Run by /bin/sh with COLOPS_PAIR, COLOPS_SITE and COLOPS_PEER set;
+        /// exit 0 within FencingHookTimeoutSeconds means the peer is fenced. Null: the peer's lease
+        /// expiry is the only fence (its guard stops the VM before the lease can expire).
+        /// </summary>
+        public string? FencingHook { get; set; }
+
+        public int FencingHookTimeoutSeconds { get; set; } = 10;
+
+        /// <summary>QEMU's second QMP monitor at a site, for observers while a guard holds the first.</summary>
+        public string WatchSocketOf(ColoSite site) => System.IO.Path.Combine(GetSite(site).WorkDirectory, Name + ".watch.qmp");
+
         public ColoSiteConfig GetSite(ColoSite site) => site == ColoSite.A ? SiteA : SiteB;
 
         public static ColoSite Other(ColoSite site) => site == ColoSite.A ? ColoSite.B : ColoSite.A;
@@ -161,5 +179,34 @@ namespace ColoPS.Colo
 
         /// <summary>colo-compare max_queue_size (packets).</summary>
         public int? MaxQueueSize { get; set; }
+    }
+}
+
+namespace ColoPS.Colo
+{
+    /// <summary>Where the witness (etcd, v3 JSON gateway) answers and the guard's lease timing.</summary>
+    public sealed class ColoWitnessConfig
+    {
+        /// <summary>One client URL per etcd member, e.g. http://10.0.0.5:2379.</summary>
+        public string[] Endpoints { get; set; } = Array.Empty<string>();
+
+        /// <summary>The pair's name under the key prefix; the configuration's Name when empty.</summary>
+        public string? Pair { get; set; }
+
+        /// <summary>The key root shared by many pairs.</summary>
+        public string Prefix { get; set; } = Witness.PairWitness.DefaultRoot;
+
+        /// <summary>2 s is etcd's minimum with its default election timeout: a lost site is taken over after about this long.</summary>
+        public int LeaseTtlSeconds { get; set; } = 2;
+
+        /// <summary>How long before its lease may expire an owner that cannot renew stops its VM; a quarter of the TTL when null.</summary>
+        public int? FenceMarginMs { get; set; }
+
+        /// <summary>The whole budget of one witness call, across every member.</summary>
+        public int CallTimeoutMs { get; set; } = 2000;
+
+        public string PairName(ColoConfig config) => string.IsNullOrEmpty(Pair) ? config.Name : Pair!;
+
+        public TimeSpan FenceMargin => FenceMarginMs.HasValue ? TimeSpan.FromMilliseconds(FenceMarginMs.Value) : TimeSpan.FromMilliseconds(LeaseTtlSeconds * 250);
     }
 }

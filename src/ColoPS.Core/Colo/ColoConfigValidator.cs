@@ -155,6 +155,7 @@ namespace ColoPS.Colo
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
 
             if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, Add, (path, field) => CheckPath(path, field, Add));
+            ColoGuardConfigValidator.Validate(config, Add);
             return problems;
         }
 

@@ -36,7 +36,10 @@ namespace ColoPS.Guard
                     ? GuardDecision.Do("own QMP does not answer: kill QEMU (a frozen VM may wake and send after the peer took over), then release the lease", KillQemu, ReleaseLease)
                     : GuardDecision.Do("own QMP does not answer: kill QEMU so it cannot wake into a pair that moved on", KillQemu);
 
-            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput)
+            // A primary still in COLO is left running: its peer can only leave COLO after a COLO_EXIT,
+            // which this side sees too and then fences by the rule below. Fencing here would end the
+            // protection whenever the witness goes down (issue 10: protection continues then).
+            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
                 return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
 
             if (i.Epoch == EpochStanding.Stale)

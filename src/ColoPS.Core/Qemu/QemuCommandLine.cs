@@ -114,6 +114,8 @@ namespace ColoPS.Qemu
                 "-display", "none",
                 "-serial", "none",
                 "-qmp", $"unix:{config.QmpSocketOf(site)},server=on,wait=off",
+                // A second monitor for observers (a status read or a test's sampler) while a guard holds the first.
+                "-qmp", $"unix:{config.WatchSocketOf(site)},server=on,wait=off",
                 "-pidfile", config.PidFileOf(site),
                 "-daemonize",
                 // A daemonized QEMU writes its error messages (start-up and later: a chardev that

@@ -49,7 +49,7 @@ namespace ColoPS.Tests.Guard
             if (i.Epoch == EpochStanding.Stale && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect) || d.Has(AnnounceSelf) || d.Has(RunFencingHook)))
                 yield return "a stale side acted to take over";
             if (i.Epoch == EpochStanding.Stale && i.MayProduceOutput && !d.SelfFences) yield return "a stale side keeps sending";
-            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && !d.SelfFences) yield return "an owner about to lose its lease did not fence";
+            if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary && !d.SelfFences) yield return "an owner about to lose its lease did not fence";
             if (i.Own == OwnObservation.StandaloneRunning && !d.SelfFences
                 && (i.Lease == LeaseRenewal.None || i.Witness is WitnessAnswer.OwnerIsPeer or WitnessAnswer.NoOwner or WitnessAnswer.ClaimConflict))
                 yield return "a side that is not the owner keeps running the VM alone";
@@ -106,7 +106,8 @@ namespace ColoPS.Tests.Guard
             // The primary.
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "protected");
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
-            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "about to expire", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "witness unreachable", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "about to expire", StopVm, ReleaseLease);
             yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsMe), "claim", Claim);
             yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "primary failover", FailOver);
             yield return Row(In(P, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, LeaseRenewal.FailingWithTimeLeft), "may not last");

@@ -141,7 +141,7 @@ namespace ColoPS.Colo.Operations
         /// <summary>The files a node creates at its site; the parent disk and the log stay.</summary>
         public void RemoveRuntimeFiles(ColoConfig config, ColoSite site)
         {
-            foreach (var f in new[] { config.QmpSocketOf(site), config.PidFileOf(site), config.ActiveOverlayOf(site), config.HiddenOverlayOf(site) })
+            foreach (var f in new[] { config.QmpSocketOf(site), config.WatchSocketOf(site), config.PidFileOf(site), config.ActiveOverlayOf(site), config.HiddenOverlayOf(site) })
                 _host.Qemu.DeleteFile(f);
         }
 

@@ -92,6 +92,30 @@ namespace ColoPS.Commands
         [Parameter]
         public string[] ExtraArgument { get; set; } = Array.Empty<string>();
 
+        /// <summary>The etcd members' client URLs; gives the configuration a Witness section, which Start-ColoGuard needs.</summary>
+        [Parameter]
+        public string[] WitnessEndpoint { get; set; } = Array.Empty<string>();
+
+        /// <summary>The pair's name under the witness's key prefix; the configuration's name when omitted.</summary>
+        [Parameter]
+        public string? WitnessPair { get; set; }
+
+        [Parameter]
+        public int WitnessLeaseTtlSeconds { get; set; }
+
+        [Parameter]
+        public int WitnessFenceMarginMs { get; set; }
+
+        [Parameter]
+        public int WitnessCallTimeoutMs { get; set; }
+
+        /// <summary>A command line the guard runs to fence a peer it cannot see before it takes over; exit 0 means fenced.</summary>
+        [Parameter]
+        public string? FencingHook { get; set; }
+
+        [Parameter]
+        public int FencingHookTimeoutSeconds { get; set; }
+
         protected override void ProcessRecord()
         {
             ColoConfig config;
@@ -121,6 +145,7 @@ namespace ColoPS.Commands
                 if (Bound(nameof(CompareTimeoutMs))) tuning.CompareTimeoutMs = CompareTimeoutMs;
                 if (Bound(nameof(ExpiredScanCycleMs))) tuning.ExpiredScanCycleMs = ExpiredScanCycleMs;
                 if (Bound(nameof(MaxQueueSize))) tuning.MaxQueueSize = MaxQueueSize;
+                ApplyGuard(config);
                 ColoConfigValidator.ThrowIfInvalid(config);
             }
             catch (ColoException ex)
@@ -132,6 +157,21 @@ namespace ColoPS.Commands
         }
 
         private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+
+        private void ApplyGuard(ColoConfig config)
+        {
+            bool witness = Bound(nameof(WitnessEndpoint)) || Bound(nameof(WitnessPair)) || Bound(nameof(WitnessLeaseTtlSeconds))
+                || Bound(nameof(WitnessFenceMarginMs)) || Bound(nameof(WitnessCallTimeoutMs));
+            if (witness)
+            {
+                var w = config.Witness = new ColoWitnessConfig { Endpoints = WitnessEndpoint, Pair = WitnessPair };
+                if (Bound(nameof(WitnessLeaseTtlSeconds))) w.LeaseTtlSeconds = WitnessLeaseTtlSeconds;
+                if (Bound(nameof(WitnessFenceMarginMs))) w.FenceMarginMs = WitnessFenceMarginMs;
+                if (Bound(nameof(WitnessCallTimeoutMs))) w.CallTimeoutMs = WitnessCallTimeoutMs;
+            }
+            if (Bound(nameof(FencingHook))) config.FencingHook = FencingHook;
+            if (Bound(nameof(FencingHookTimeoutSeconds))) config.FencingHookTimeoutSeconds = FencingHookTimeoutSeconds;
+        }
 
         private ColoSiteConfig Site(IDictionary table, string parameter)
         {

@@ -1,0 +1,215 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using ColoPS.Colo;
+using ColoPS.Colo.Host;
+using ColoPS.Witness;
+
+namespace ColoPS.Guard
+{
+    /// <summary>
+    /// One site's guard: each tick it looks at its own QEMU, the peer and the witness, lets
+    /// <see cref="GuardModel"/> decide and runs the actions. The model keeps no state; what this
+    /// class keeps (the lease, the epochs of its QEMU, the fencing outcome) is what the model's
+    /// inputs are made of. Cancelling the token stops the loop and leaves the VM as it is.
+    /// </summary>
+    public sealed class ColoGuard : IAsyncDisposable
+    {
+        /// <summary>Much shorter than the fence margin (500 ms by default), which the AboutToExpire rule needs.</summary>
+        public static readonly TimeSpan DefaultTick = TimeSpan.FromMilliseconds(200);
+
+        private readonly ColoHost _host;
+        private readonly EtcdClient _etcd;
+        private readonly GuardJournal _journal;
+        private readonly Action<GuardRecord>? _onDecision;
+        private readonly GuardActionRunner _actions;
+        private readonly PeerWatch _peer;
+        private readonly SemaphoreSlim _wake = new(0);
+        private string? _lastKey;
+        private bool _leaseGivenUp;
+        private GuardRecord? _last;
+
+        public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
+        {
+            ColoConfigValidator.ThrowIfInvalid(config, checkFiles: false);
+            var w = config.Witness ?? throw new ColoException("ColoGuardNoWitness", ColoErrorKind.InvalidConfiguration,
+                $"The configuration '{config.Name}' has no Witness section; create it with New-ColoConfig -WitnessEndpoint.");
+            Config = config;
+            Site = site;
+            _host = host ?? ColoHost.Default;
+            CallTimeout = TimeSpan.FromMilliseconds(w.CallTimeoutMs);
+            _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
+            Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
+            Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
+            _peer = new PeerWatch(_host, config, site);
+            _actions = new GuardActionRunner(this, _host);
+            _onDecision = onDecision;
+            StatePath = StatePathOf(config, site);
+            _journal = new GuardJournal(StatePath, logPath);
+            // A guard restarted next to the same QEMU takes up the epochs it knew; a new QEMU starts from none.
+            var before = GuardJournal.ReadState(StatePath);
+            if (before?.Epochs != null) Epochs = before.Epochs;
+        }
+
+        public static string StatePathOf(ColoConfig config, ColoSite site) => System.IO.Path.Combine(config.GetSite(site).WorkDirectory, config.Name + ".guard.json");
+
+        public ColoConfig Config { get; }
+        public ColoSite Site { get; }
+        public string SiteName => Site.ToString();
+        public string PairName => Witness.Pair;
+        public string StatePath { get; }
+        public TimeSpan Tick { get; init; } = DefaultTick;
+        internal TimeSpan CallTimeout { get; }
+        internal PairWitness Witness { get; }
+        internal OwnQemuWatch Own { get; }
+        internal WitnessLease? Lease { get; private set; }
+        internal GuardEpochs Epochs { get; private set; } = new();
+        internal FenceHookResult Fence { get; set; }
+        /// <summary>The last claim lost; the model hears ClaimConflict once, then reads the witness again.</summary>
+        internal bool ClaimLost { get; set; }
+
+        internal void Wake() => _wake.Release();
+
+        public async Task RunAsync(CancellationToken ct)
+        {
+            long revision = 0;
+            try
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    revision = await TickAsync(ct).ConfigureAwait(false) ?? revision;
+                    await WaitAsync(revision, ct).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            await StopAsync().ConfigureAwait(false);
+        }
+
+        // Until the next tick, or sooner: a change under the pair's prefix (a lease expiring shows as a delete) or an action's outcome.
+        private async Task WaitAsync(long revision, CancellationToken ct)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var wake = _wake.WaitAsync(Tick, cts.Token);
+            Task watch = revision > 0 ? Witness.WaitForChangeAsync(revision, Tick, cts.Token) : Task.Delay(Tick, cts.Token);
+            await Task.WhenAny(wake, watch).ConfigureAwait(false);
+            cts.Cancel();
+            try { await Task.WhenAll(wake, watch).ConfigureAwait(false); } catch (Exception) when (!ct.IsCancellationRequested) { }
+            ct.ThrowIfCancellationRequested();
+        }
+
+        private async Task<long?> TickAsync(CancellationToken ct)
+        {
+            var own = await Own.ReadAsync(ct).ConfigureAwait(false);
+            var (peer, peerWords) = _peer.Read();
+            PairState? state = null;
+            string witnessWords;
+            try
+            {
+                state = await Witness.ReadAsync(CallTimeout, ct).ConfigureAwait(false);
+                witnessWords = state.ToString();
+            }
+            catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
+            Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
+            if (own.ProcessId != null && own.ProcessId != Epochs.QemuProcessId) _leaseGivenUp = false;
+            await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
+
+            var answer = state == null ? WitnessAnswer.Unreachable
+                : ClaimLost ? WitnessAnswer.ClaimConflict
+                : GuardModel.Answer(SiteName, Epochs.ProtectedEpoch, state);
+            ClaimLost = false;
+            var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence);
+            var decision = GuardModel.Decide(input);
+            var tick = new GuardTick(input, own, state);
+            var outcomes = new System.Collections.Generic.List<string>();
+            foreach (var action in decision.Actions)
+            {
+                try { outcomes.Add(await _actions.RunAsync(action, tick, ct).ConfigureAwait(false)); }
+                catch (Exception e) when (e is ColoException || e is WitnessException || e is Qmp.QmpException)
+                {
+                    // The next tick looks again; a half-done action is what it will observe.
+                    outcomes.Add($"{action} failed: {e.Message}");
+                    break;
+                }
+            }
+            Record(input, decision, outcomes, $"own: {own.Detail}; peer: {peerWords}; {witnessWords}; lease: {LeaseWords()}", state);
+            return state?.Revision;
+        }
+
+        private async Task EnsureLeaseAsync(OwnReading own, PairState? state, CancellationToken ct)
+        {
+            if (Lease != null && Lease.IsLost) { await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
+            // No lease for a side with nothing to guard or one that gave it up: granting and releasing on every tick helps nobody.
+            if (Lease != null || state == null || _leaseGivenUp || own.Own == OwnObservation.QemuDead) return;
+            try
+            {
+                Lease = await WitnessLease.GrantAsync(_etcd, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
+                Lease.StartKeepAlive();
+            }
+            catch (WitnessException) { /* the model hears lease None and does not claim */ }
+        }
+
+        internal async Task<string> ReleaseLeaseAsync(CancellationToken ct)
+        {
+            var lease = Lease;
+            if (lease == null) return "no lease held";
+            _leaseGivenUp = true;
+            try { return await lease.ReleaseAsync(CallTimeout, ct).ConfigureAwait(false) ? "lease released" : "lease was already gone"; }
+            catch (WitnessException e) { return "lease release did not reach the witness (it expires by itself): " + e.Message; }
+            finally { Lease = null; await lease.DisposeAsync().ConfigureAwait(false); }
+        }
+
+        private string LeaseWords() => Lease == null ? "none" : $"{Lease.Id:x} {Lease.State}, {Lease.Timer.Remaining.TotalMilliseconds:0} ms left";
+
+        private void Record(GuardInput input, GuardDecision decision, System.Collections.Generic.IReadOnlyList<string> outcomes, string detail, PairState? state, bool running = true)
+        {
+            var record = new GuardRecord
+            {
+                Time = _host.Clock.GetLocalNow(), Pair = PairName, Site = SiteName, GuardProcessId = Environment.ProcessId, QemuProcessId = Epochs.QemuProcessId,
+                Input = input.ToString(), Own = input.Own.ToString(), Peer = input.Peer.ToString(), Witness = input.Witness.ToString(),
+                Lease = input.Lease.ToString(), Standing = input.Epoch.ToString(), Actions = decision.Actions.Select(a => a.ToString()).ToArray(),
+                Reason = decision.Reason, Outcomes = outcomes, Detail = detail, MyEpoch = Epochs.MyEpoch, WitnessEpoch = state?.Epoch ?? 0,
+                Warning = input.Witness == WitnessAnswer.Unreachable || input.Fence == FenceHookResult.Failed || input.Epoch == EpochStanding.Stale,
+            };
+            _last = record;
+            _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs });
+            // A waiting guard decides the same every tick: only a change is a new decision worth a line.
+            string key = input + "|" + decision;
+            if (key == _lastKey && decision.DoesNothing && running) return;
+            _lastKey = key;
+            _journal.Append(record);
+            _onDecision?.Invoke(record);
+        }
+
+        // Ctrl+C: the VM stays as it is. The lease goes at once only where that cannot let the peer
+        // start a second copy; otherwise it runs out by itself after the TTL, as after a crash.
+        private async Task StopAsync()
+        {
+            string outcome = "guard stopped; the VM is left as it is";
+            bool mayOutput = _last != null && (_last.Own is nameof(OwnObservation.ProtectedPrimary) or nameof(OwnObservation.StandaloneRunning) or nameof(OwnObservation.Frozen) or nameof(OwnObservation.ColoExitError));
+            if (Lease != null)
+            {
+                if (!mayOutput) outcome += "; " + await ReleaseLeaseAsync(CancellationToken.None).ConfigureAwait(false);
+                else { outcome += "; the lease is kept until it runs out (this side may send output)"; await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
+            }
+            var stopRecord = (_last ?? new GuardRecord { Site = SiteName, Pair = PairName }) with
+            {
+                Time = _host.Clock.GetLocalNow(), Actions = Array.Empty<string>(), Reason = "the guard was stopped", Outcomes = new[] { outcome }, Warning = true,
+            };
+            _journal.WriteState(new GuardState { Last = stopRecord, UpdatedAt = stopRecord.Time, Running = false, Epochs = Epochs });
+            _journal.Append(stopRecord);
+            _onDecision?.Invoke(stopRecord);
+            Own.Drop();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Lease != null) await Lease.DisposeAsync().ConfigureAwait(false);
+            Own.Drop();
+            _journal.Dispose();
+            _etcd.Dispose();
+            _wake.Dispose();
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using ColoPS.Witness;
+
+namespace ColoPS.Guard
+{
+    /// <summary>
+    /// The epochs this side's QEMU is known by, kept per QEMU process: a new QEMU at the site knows
+    /// no epoch until the witness names it. MyEpoch feeds GuardModel.Standing, ProtectedEpoch
+    /// GuardModel.Answer (a claim that left COLO moves MyEpoch only, so the next tick sees
+    /// ClaimSucceeded and carries the takeover out).
+    /// </summary>
+    public sealed class GuardEpochs
+    {
+        public int? QemuProcessId { get; set; }
+        public long MyEpoch { get; set; }
+        public long ProtectedEpoch { get; set; }
+        /// <summary>The epoch this QEMU became the secondary in (the record's secondarySince when first named).</summary>
+        public long? JoinEpoch { get; set; }
+
+        public void Observe(string site, OwnObservation own, int? pid, PairState? witness)
+        {
+            if (pid != null && pid != QemuProcessId)
+            {
+                QemuProcessId = pid;
+                MyEpoch = ProtectedEpoch = 0;
+                JoinEpoch = null;
+            }
+            var r = witness?.Record;
+            if (r == null || pid == null) return;
+            bool knowsNothing = MyEpoch == 0 && ProtectedEpoch == 0 && JoinEpoch == null;
+            if (knowsNothing && r.Primary == site && (own == OwnObservation.ProtectedPrimary || (own == OwnObservation.StandaloneRunning && r.Owner == site && r.Secondary == null)))
+            {
+                // A guard (re)started next to the QEMU the witness names as primary: take its epoch up, claim nothing.
+                MyEpoch = ProtectedEpoch = r.Epoch;
+                return;
+            }
+            if (own == OwnObservation.ProtectedSecondary && r.Secondary == site && r.SecondarySince != 0)
+            {
+                // Only the first naming of this QEMU counts: a later epoch naming the site anew names another QEMU there.
+                if (JoinEpoch == null && knowsNothing) JoinEpoch = r.SecondarySince;
+                if (r.SecondarySince == JoinEpoch && r.Epoch >= MyEpoch) MyEpoch = ProtectedEpoch = r.Epoch;
+            }
+        }
+
+        /// <summary>A claim this side made committed.</summary>
+        public void Claimed(long epoch, bool keptRoles)
+        {
+            MyEpoch = epoch;
+            if (keptRoles) ProtectedEpoch = epoch;
+        }
+    }
+}
