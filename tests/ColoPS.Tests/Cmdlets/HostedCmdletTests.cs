@@ -140,6 +140,28 @@ namespace ColoPS.Tests.Cmdlets
             Assert.Equal("it failed", ex.Description);
         }
 
+        [Theory] // a plain call waits on the pipeline thread, a -Verbose one through the message pump: Ctrl+C must end both
+        [InlineData(false)]
+        [InlineData(true)]
+        public async Task Stopping_the_pipeline_ends_an_unanswered_Invoke_QmpCommand_at_once(bool verbose)
+        {
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
+            ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status").AddParameter("TimeoutSec", 600);
+            if (verbose) ps.AddParameter("Verbose");
+            var invoke = ps.InvokeAsync();
+            var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal("query-status", cmd.Name);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await ps.StopAsync(null, null).WaitAsync(FakeQmpServer.Timeout);   // what Ctrl+C does
+            await Assert.ThrowsAsync<PipelineStoppedException>(() => invoke.WaitAsync(FakeQmpServer.Timeout));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the call did not stop promptly");
+            Assert.Equal(QmpSessionState.Running, session.State);
+            await qemu.ReplyAsync(cmd, JsonNode.Parse("{}"));
+            for (int i = 0; i < 100 && session.LateReplyCount == 0; i++) await Task.Delay(20);
+            Assert.Equal(1, session.LateReplyCount); // the reply to the stopped call is dropped, not given to the next one
+        }
+
         [Fact]
         public async Task Stopping_the_pipeline_ends_a_wait_at_once()
         {
