@@ -66,6 +66,8 @@ namespace ColoPS.Commands
                 OutOfBand = OutOfBand.IsPresent,
                 Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : (TimeSpan?)null,
             };
+            // Read before sending: the event this command causes may come before its reply.
+            QmpEventCursors.For(Session).CommandSent(Session.LastEventSequence);
             try
             {
                 if (ParameterSetName == HmpSet)
