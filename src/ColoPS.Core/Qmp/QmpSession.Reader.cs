@@ -14,7 +14,7 @@ namespace ColoPS.Qmp
         private async Task ReadLoopAsync()
         {
             var buffer = new byte[64 * 1024];
-            var messages = new List<byte[]>();
+            Action<ReadOnlyMemory<byte>> dispatch = Dispatch;
             Exception cause;
             try
             {
@@ -28,9 +28,7 @@ namespace ColoPS.Qmp
                             : "QEMU closed the connection.");
                         break;
                     }
-                    messages.Clear();
-                    _framer.Feed(buffer.AsSpan(0, n), messages);
-                    foreach (var m in messages) Dispatch(m);
+                    _framer.Feed(buffer.AsMemory(0, n), dispatch);
                 }
             }
             catch (Exception ex)
@@ -40,9 +38,9 @@ namespace ColoPS.Qmp
             FaultSession(cause);
         }
 
-        private void Dispatch(byte[] bytes)
+        private void Dispatch(ReadOnlyMemory<byte> bytes)
         {
-            if (Logging) Log(QmpLogLevel.Trace, "<-- " + QmpRedactor.RedactReceived(bytes));
+            if (Logging) Log(QmpLogLevel.Trace, "<-- " + QmpRedactor.RedactReceived(bytes.Span));
             JsonDocument doc;
             try
             {
@@ -50,7 +48,7 @@ namespace ColoPS.Qmp
             }
             catch (JsonException ex)
             {
-                throw new QmpProtocolException("QEMU sent a message that is not valid JSON: " + ex.Message, Snip(bytes), ex);
+                throw new QmpProtocolException("QEMU sent a message that is not valid JSON: " + ex.Message, Snip(bytes.Span), ex);
             }
 
             using (doc)
@@ -58,7 +56,7 @@ namespace ColoPS.Qmp
                 var root = doc.RootElement;
                 if (root.ValueKind != JsonValueKind.Object)
                 {
-                    throw new QmpProtocolException($"QEMU sent a JSON {root.ValueKind} where a message object was expected.", Snip(bytes));
+                    throw new QmpProtocolException($"QEMU sent a JSON {root.ValueKind} where a message object was expected.", Snip(bytes.Span));
                 }
 
                 if (root.TryGetProperty("event", out _))
@@ -77,7 +75,7 @@ namespace ColoPS.Qmp
                     catch (QmpGreetingException ex)
                     {
                         _greeting.TrySetException(ex);
-                        throw new QmpProtocolException(ex.Message, Snip(bytes), ex);
+                        throw new QmpProtocolException(ex.Message, Snip(bytes.Span), ex);
                     }
                     return;
                 }
@@ -92,11 +90,11 @@ namespace ColoPS.Qmp
             }
         }
 
-        private void HandleEvent(JsonElement root, byte[] bytes)
+        private void HandleEvent(JsonElement root, ReadOnlyMemory<byte> bytes)
         {
             if (!root.TryGetProperty("event", out var nameElement) || nameElement.ValueKind != JsonValueKind.String)
             {
-                Log(QmpLogLevel.Warning, "Dropped an event whose name is not a string: " + Snip(bytes));
+                Log(QmpLogLevel.Warning, "Dropped an event whose name is not a string: " + Snip(bytes.Span));
                 return;
             }
             long seconds = -1, micros = -1;
@@ -106,17 +104,32 @@ namespace ColoPS.Qmp
                 if (ts.TryGetProperty("microseconds", out var u) && u.ValueKind == JsonValueKind.Number) u.TryGetInt64(out micros);
             }
             JsonElement? data = root.TryGetProperty("data", out var d) ? d.Clone() : (JsonElement?)null;
-            string name = nameElement.GetString()!;
-            long before = _events.DiscardedCount;
-            _events.Append(seq => new QmpEvent(this, seq, name, data, seconds, micros, DateTimeOffset.Now));
-            if (before == 0 && _events.DiscardedCount == 1)
+            var evt = new QmpEvent(this, 0, EventName(nameElement), data, seconds, micros, DateTime.UtcNow);
+            if (_events.Append(evt))
             {
                 Log(QmpLogLevel.Warning, string.Format(CultureInfo.InvariantCulture,
                     "The event history is full ({0} events); the oldest events are being discarded.", _events.Capacity));
             }
         }
 
-        private void HandleReply(JsonElement root, byte[] bytes)
+        // A session sees a handful of distinct event names over and over: reuse their strings
+        // instead of allocating one per event. Only the reader touches the cache.
+        private string EventName(JsonElement nameElement)
+        {
+            var cache = _eventNames;
+            for (int i = 0; i < cache.Length; i++)
+            {
+                var known = cache[i];
+                if (known == null) break;
+                if (nameElement.ValueEquals(known)) return known;
+            }
+            string name = nameElement.GetString()!;
+            Array.Copy(cache, 0, cache, 1, cache.Length - 1);
+            cache[0] = name;
+            return name;
+        }
+
+        private void HandleReply(JsonElement root, ReadOnlyMemory<byte> bytes)
         {
             QmpPendingCall? pending;
             if (root.TryGetProperty("id", out var idElement))
@@ -124,7 +137,7 @@ namespace ColoPS.Qmp
                 if (idElement.ValueKind != JsonValueKind.String || !_pending.TryRemove(idElement.GetString()!, out pending))
                 {
                     Interlocked.Increment(ref _unknownReplies);
-                    Log(QmpLogLevel.Warning, "Dropped a reply with an unknown id: " + Snip(bytes));
+                    Log(QmpLogLevel.Warning, "Dropped a reply with an unknown id: " + Snip(bytes.Span));
                     return;
                 }
             }
@@ -133,12 +146,12 @@ namespace ColoPS.Qmp
                 if (!root.TryGetProperty("error", out _))
                 {
                     Interlocked.Increment(ref _unknownReplies);
-                    Log(QmpLogLevel.Warning, "Dropped a reply without an id: " + Snip(bytes));
+                    Log(QmpLogLevel.Warning, "Dropped a reply without an id: " + Snip(bytes.Span));
                     return;
                 }
                 if (TryConsumeExpectedIdlessError())
                 {
-                    Log(QmpLogLevel.Debug, "Swallowed the id-less error that follows a parser reset: " + Snip(bytes));
+                    Log(QmpLogLevel.Debug, "Swallowed the id-less error that follows a parser reset: " + Snip(bytes.Span));
                     return;
                 }
                 pending = TakeIdlessTarget(bytes);
@@ -155,7 +168,7 @@ namespace ColoPS.Qmp
             if (pending.Observer != null)
             {
                 // Caller code on the reader thread: if it throws, the reply must still reach its caller.
-                try { pending.Observer.OnReceive(this, pending.Command, QmpRedactor.RedactReceived(bytes)); }
+                try { pending.Observer.OnReceive(this, pending.Command, QmpRedactor.RedactReceived(bytes.Span)); }
                 catch (Exception ex) { Log(QmpLogLevel.Warning, $"A command observer threw on the reply to '{pending.Command}': {ex.Message}"); }
             }
             Complete(pending, root, bytes);
@@ -175,17 +188,17 @@ namespace ColoPS.Qmp
         // QEMU answers a command it could not parse without an id. Without OOB it handles one
         // request at a time, in order, so the error belongs to the oldest command in flight. With
         // OOB the order is not fixed: nothing can be attributed, and the session is no longer sound.
-        private QmpPendingCall? TakeIdlessTarget(byte[] bytes)
+        private QmpPendingCall? TakeIdlessTarget(ReadOnlyMemory<byte> bytes)
         {
             if (_pending.IsEmpty)
             {
                 Interlocked.Increment(ref _unknownReplies);
-                Log(QmpLogLevel.Warning, "Dropped an id-less error with no command in flight: " + Snip(bytes));
+                Log(QmpLogLevel.Warning, "Dropped an id-less error with no command in flight: " + Snip(bytes.Span));
                 return null;
             }
             if (OobEnabled)
             {
-                throw new QmpProtocolException("QEMU sent an id-less error while commands were in flight with OOB on; it cannot be matched to a command.", Snip(bytes));
+                throw new QmpProtocolException("QEMU sent an id-less error while commands were in flight with OOB on; it cannot be matched to a command.", Snip(bytes.Span));
             }
             QmpPendingCall? oldest = null;
             foreach (var p in _pending.Values)
@@ -195,12 +208,12 @@ namespace ColoPS.Qmp
             return oldest != null && _pending.TryRemove(oldest.Id, out var taken) ? taken : null;
         }
 
-        private static void Complete(QmpPendingCall pending, JsonElement root, byte[] bytes)
+        private static void Complete(QmpPendingCall pending, JsonElement root, ReadOnlyMemory<byte> bytes)
         {
             if (HasDuplicateMember(root))
             {
                 // The spec calls the outcome of repeated keys unpredictable: refuse to guess.
-                pending.TrySetException(new QmpProtocolException($"The reply to '{pending.Command}' repeats a member name.", Snip(bytes)));
+                pending.TrySetException(new QmpProtocolException($"The reply to '{pending.Command}' repeats a member name.", Snip(bytes.Span)));
                 return;
             }
             bool hasReturn = root.TryGetProperty("return", out var ret);
@@ -208,7 +221,7 @@ namespace ColoPS.Qmp
             if (hasReturn == hasError)
             {
                 pending.TrySetException(new QmpProtocolException(
-                    $"The reply to '{pending.Command}' has {(hasReturn ? "both" : "neither")} \"return\" {(hasReturn ? "and" : "nor")} \"error\".", Snip(bytes)));
+                    $"The reply to '{pending.Command}' has {(hasReturn ? "both" : "neither")} \"return\" {(hasReturn ? "and" : "nor")} \"error\".", Snip(bytes.Span)));
                 return;
             }
             if (hasReturn)
@@ -221,10 +234,10 @@ namespace ColoPS.Qmp
                 || !err.TryGetProperty("desc", out var desc) || desc.ValueKind != JsonValueKind.String)
             {
                 pending.TrySetException(new QmpProtocolException(
-                    $"The error reply to '{pending.Command}' lacks a string \"class\" and \"desc\".", Snip(bytes)));
+                    $"The error reply to '{pending.Command}' lacks a string \"class\" and \"desc\".", Snip(bytes.Span)));
                 return;
             }
-            pending.TrySetException(new QmpCommandException(pending.Command, cls.GetString()!, desc.GetString()!, pending.SentJson, QmpRedactor.RedactReceived(bytes)));
+            pending.TrySetException(new QmpCommandException(pending.Command, cls.GetString()!, desc.GetString()!, pending.SentJson, QmpRedactor.RedactReceived(bytes.Span)));
         }
 
         private static bool HasDuplicateMember(JsonElement obj)

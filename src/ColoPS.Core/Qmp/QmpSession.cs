@@ -50,6 +50,7 @@ namespace ColoPS.Qmp
         private long _lateReplies;
         private int _idlessErrorsExpected;
         private QmpGreeting? _greetingValue;
+        private readonly string?[] _eventNames = new string?[16];
 
         private QmpSession(QmpEndpoint endpoint, Socket socket, QmpSessionOptions options)
         {
