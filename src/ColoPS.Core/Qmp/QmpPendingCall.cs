@@ -63,7 +63,6 @@ namespace ColoPS.Qmp
         public void Arm(QmpSession session, CancellationToken cancellationToken)
         {
             _session = session;
-            Volatile.Write(ref _writeState, Writing);
             var due = Remaining;
             _timer = new Timer(static s => ((QmpPendingCall)s!).OnTimeout(), this, due > TimeSpan.Zero ? due : TimeSpan.Zero, System.Threading.Timeout.InfiniteTimeSpan);
             if (cancellationToken.CanBeCanceled)
@@ -71,6 +70,9 @@ namespace ColoPS.Qmp
                 _cancellation = cancellationToken.UnsafeRegister(static (s, token) => ((QmpPendingCall)s!).OnCancel(token), this);
             }
         }
+
+        /// <summary>False when the timer or the token ended the call before its write began: then nothing may be written.</summary>
+        public bool BeginWrite() => Interlocked.CompareExchange(ref _writeState, Writing, NotWritten) == NotWritten;
 
         /// <summary>True when the whole message went out; false when a timeout or cancellation cut the write short.</summary>
         public bool EndWrite() => Interlocked.CompareExchange(ref _writeState, Written, Writing) == Writing;
@@ -104,6 +106,7 @@ namespace ColoPS.Qmp
             Disarm();
         }
 
-        private bool TryAbortWrite() => Interlocked.CompareExchange(ref _writeState, WriteAborted, Writing) == Writing;
+        // Also stops a write that has not begun; only one that is under way needs the session torn down.
+        private bool TryAbortWrite() => Interlocked.Exchange(ref _writeState, WriteAborted) == Writing;
     }
 }

@@ -146,6 +146,12 @@ namespace ColoPS.Qmp
                 }
 
                 call.Arm(this, cancellationToken);
+                if (!call.BeginWrite())
+                {
+                    // Timed out or cancelled just now, before a byte went out: the stream is intact.
+                    if (_pending.TryRemove(call.Id, out _)) call.ReleaseSlot();
+                    return call.Task;
+                }
                 ValueTask write;
                 try
                 {
@@ -163,7 +169,8 @@ namespace ColoPS.Qmp
                     _ = FinishWriteAsync(call, write);
                     return call.Task;
                 }
-                if (!call.EndWrite()) { /* the timer or the token cut in: the call already has its outcome */ }
+                // When the timer or the token cut in during the write, the call already has its outcome.
+                call.EndWrite();
                 return call.Task;
             }
             catch

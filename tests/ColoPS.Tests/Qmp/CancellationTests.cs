@@ -37,6 +37,31 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
+        [Fact] // cancelled in the instant between taking the write lock and writing: nothing sent, and the session is not torn down for it
+        public async Task CancelJustBeforeTheWrite_SendsNothingAndKeepsTheSession()
+        {
+            using var h = await QmpHarness.StartAsync();
+            using var cts = new CancellationTokenSource();
+            Task<System.Text.Json.JsonElement> task;
+            // The observer runs after the last cancellation check and before the write: the latest a token can fire unsent.
+            using (QmpCommandObserver.Use(new CancellingObserver(cts)))
+            {
+                task = h.Session.ExecuteAsync("stop", null, cts.Token);
+            }
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.Within());
+            Assert.Equal(QmpSessionState.Running, h.Session.State);
+            Assert.Equal(0, h.Session.PendingCommandCount);
+            Assert.Equal("query-after", (await RoundTrip(h, "query-after")).GetString()); // "stop" never reached QEMU
+        }
+
+        private sealed class CancellingObserver : IQmpCommandObserver
+        {
+            private readonly CancellationTokenSource _cts;
+            public CancellingObserver(CancellationTokenSource cts) => _cts = cts;
+            public void OnSend(QmpSession session, string command, string json) => _cts.Cancel();
+            public void OnReceive(QmpSession session, string command, string json) { }
+        }
+
         [Fact] // cancelled while waiting for an in-band slot (OOB on, slots full): nothing sent
         public async Task CancelWhileWaitingForAnInBandSlot_SendsNothing()
         {
