@@ -27,7 +27,8 @@ namespace ColoPS.Qmp
                 connectCts.CancelAfter(options.ConnectTimeout);
                 try
                 {
-                    await socket.ConnectAsync(socketEndPoint, connectCts.Token).ConfigureAwait(false);
+                    if (endpoint.Transport == QmpTransport.Unix) ConnectUnixBlocking(socket, socketEndPoint);
+                    else await socket.ConnectAsync(socketEndPoint, connectCts.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -40,7 +41,9 @@ namespace ColoPS.Qmp
                     socket.Dispose();
                     string reason = endpoint.Transport == QmpTransport.Unix && !System.IO.File.Exists(endpoint.Path)
                         ? "no socket exists at that path (is QEMU running with -qmp unix:" + endpoint.Path + ",server=on?)"
-                        : ex.Message;
+                        : endpoint.Transport == QmpTransport.Unix && ex.SocketErrorCode == SocketError.TimedOut
+                            ? "the monitor's queue of waiting connections is full (is another client holding it?)"
+                            : ex.Message;
                     throw new QmpConnectException(endpoint, $"Cannot connect to {endpoint}: {reason}", ex);
                 }
                 catch
@@ -53,7 +56,7 @@ namespace ColoPS.Qmp
             var session = new QmpSession(endpoint, socket, options);
             try
             {
-                session._reader = Task.Run(session.ReadLoopAsync);
+                session.StartReader();
                 QmpGreeting greeting;
                 try
                 {
@@ -99,6 +102,18 @@ namespace ColoPS.Qmp
                 session.Dispose();
                 throw;
             }
+        }
+
+        // A socket that never saw an asynchronous operation stays in the kernel's blocking mode, and
+        // then the reader's receive wakes the reader thread itself, with no hop through .NET's epoll
+        // thread. A unix connect does not wait for the network: it succeeds, is refused, or finds
+        // the listener's queue full, and the 1 ms send timeout turns the last into a prompt error
+        // instead of a wait for room in the queue.
+        private static void ConnectUnixBlocking(Socket socket, System.Net.EndPoint endPoint)
+        {
+            socket.SendTimeout = 1;
+            socket.Connect(endPoint);
+            socket.SendTimeout = 0;
         }
 
         private static bool Contains(IReadOnlyList<string> list, string value)

@@ -11,7 +11,20 @@ namespace ColoPS.Qmp
     /// <summary>The reader: cut the stream into messages, and route each to the history (events), the greeting or its command (replies).</summary>
     public sealed partial class QmpSession
     {
-        private async Task ReadLoopAsync()
+        // A dedicated thread blocked in receive: a reply wakes it directly, and it completes the
+        // caller's task at once. It never runs caller code that could block it (continuations run
+        // asynchronously), and it ends when the socket is shut down.
+        private void StartReader()
+        {
+            var thread = new Thread(static s => ((QmpSession)s!).ReadLoop(), 256 * 1024)
+            {
+                IsBackground = true,
+                Name = "QMP reader " + Endpoint,
+            };
+            thread.Start(this);
+        }
+
+        private void ReadLoop()
         {
             var buffer = new byte[64 * 1024];
             Action<ReadOnlyMemory<byte>> dispatch = Dispatch;
@@ -20,7 +33,7 @@ namespace ColoPS.Qmp
             {
                 while (true)
                 {
-                    int n = await _stream.ReadAsync(buffer, _readerStop.Token).ConfigureAwait(false);
+                    int n = _socket.Receive(buffer);
                     if (n == 0)
                     {
                         cause = new EndOfStreamException(_framer.PendingBytes > 0

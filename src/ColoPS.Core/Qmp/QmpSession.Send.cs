@@ -52,15 +52,21 @@ namespace ColoPS.Qmp
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 ThrowIfUnusable(negotiating: false);
-                var write = _stream.WriteAsync(bytes, CancellationToken.None);
-                if (!write.IsCompletedSuccessfully)
+                // Writing = 1, done = 2, cut short = 3: as for a command, a stall or Ctrl+C mid-write ends the session.
+                int state = 1;
+                void Cut(object? _) { if (Interlocked.Exchange(ref state, 3) == 1) AbortWrite(null); }
+                using (new Timer(Cut, null, _options.CommandTimeout, Timeout.InfiniteTimeSpan))
+                using (cancellationToken.UnsafeRegister(Cut, null))
                 {
-                    var pending = write.AsTask();
-                    try { await pending.WaitAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false); }
-                    catch (Exception ex) when (ex is TimeoutException || ex is OperationCanceledException)
+                    try { WriteAll(bytes.Span); }
+                    catch (Exception) when (Volatile.Read(ref state) == 3)
                     {
-                        AbortWrite(ex);
-                        if (ex is OperationCanceledException) throw;
+                        cancellationToken.ThrowIfCancellationRequested();
+                        throw Unusable();
+                    }
+                    if (Interlocked.CompareExchange(ref state, 2, 1) != 1)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
                         throw Unusable();
                     }
                 }
@@ -128,7 +134,6 @@ namespace ColoPS.Qmp
         /// <summary>Registers and writes the call; entered holding the write lock, which it releases.</summary>
         private Task<JsonElement> StartLocked(QmpPendingCall call, bool negotiating, CancellationToken cancellationToken)
         {
-            bool releaseLock = true;
             try
             {
                 // Cancelled while queued for the lock: nothing was written, the stream is intact.
@@ -152,21 +157,13 @@ namespace ColoPS.Qmp
                     if (_pending.TryRemove(call.Id, out _)) call.ReleaseSlot();
                     return call.Task;
                 }
-                ValueTask write;
                 try
                 {
-                    write = _stream.WriteAsync(call.Wire, CancellationToken.None);
+                    WriteAll(call.Wire);
                 }
                 catch (Exception ex) when (ex is IOException || ex is SocketException || ex is ObjectDisposedException)
                 {
                     FailWrite(call, ex);
-                    return call.Task;
-                }
-                if (!write.IsCompletedSuccessfully)
-                {
-                    // QEMU is not reading fast enough: finish in the background; the call's timer and token still bound it.
-                    releaseLock = false;
-                    _ = FinishWriteAsync(call, write);
                     return call.Task;
                 }
                 // When the timer or the token cut in during the write, the call already has its outcome.
@@ -181,24 +178,19 @@ namespace ColoPS.Qmp
             }
             finally
             {
-                if (releaseLock) _writeLock.Release();
+                _writeLock.Release();
             }
         }
 
-        private async Task FinishWriteAsync(QmpPendingCall call, ValueTask write)
+        // A blocking send: an asynchronous one would switch the socket to non-blocking mode for good
+        // and put .NET's epoll thread between QEMU and the reader (see ConnectUnixBlocking). A send
+        // QEMU does not drain is ended by the call's timer or token, which shut the socket down.
+        private void WriteAll(ReadOnlySpan<byte> bytes)
         {
-            try
+            while (!bytes.IsEmpty)
             {
-                await write.ConfigureAwait(false);
-                call.EndWrite();
-            }
-            catch (Exception ex)
-            {
-                FailWrite(call, ex);
-            }
-            finally
-            {
-                _writeLock.Release();
+                int sent = _socket.Send(bytes);
+                bytes = bytes.Slice(sent);
             }
         }
 

@@ -19,7 +19,7 @@ namespace ColoPS.Qmp
     /// history, every wait bounded by a timeout and a cancellation token.
     /// </summary>
     /// <remarks>
-    /// Thread-safe: any number of threads may send commands at once. A single reader task reads
+    /// Thread-safe: any number of threads may send commands at once. A single reader thread reads
     /// continuously (QEMU's output buffer grows while nobody reads) and never waits on a caller.
     /// When the connection fails, every pending call fails at once with
     /// <see cref="QmpDisconnectedException"/> carrying the cause, and later calls fail fast.
@@ -31,18 +31,15 @@ namespace ColoPS.Qmp
         private static long s_serial;
 
         private readonly Socket _socket;
-        private readonly NetworkStream _stream;
         private readonly QmpSessionOptions _options;
         private readonly QmpFramer _framer;
         private readonly QmpEventLog _events;
         private readonly ConcurrentDictionary<string, QmpPendingCall> _pending = new ConcurrentDictionary<string, QmpPendingCall>(StringComparer.Ordinal);
         private readonly SemaphoreSlim _writeLock = new SemaphoreSlim(1, 1);
-        private readonly CancellationTokenSource _readerStop = new CancellationTokenSource();
         private readonly TaskCompletionSource<QmpGreeting> _greeting = new TaskCompletionSource<QmpGreeting>(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly object _stateGate = new object();
         private readonly string _idPrefix;
         private SemaphoreSlim? _inBandSlots;
-        private Task? _reader;
         private QmpSessionState _state = QmpSessionState.Connecting;
         private Exception? _fault;
         private long _nextId;
@@ -56,7 +53,6 @@ namespace ColoPS.Qmp
         {
             Endpoint = endpoint;
             _socket = socket;
-            _stream = new NetworkStream(socket, ownsSocket: true);
             _options = options;
             _framer = new QmpFramer(options.MaxMessageBytes);
             _events = new QmpEventLog(options.EventHistoryCapacity);
@@ -204,8 +200,9 @@ namespace ColoPS.Qmp
                 }
             }
             _events.Complete(error);
-            _readerStop.Cancel();
-            try { _stream.Dispose(); } catch (Exception) { /* already gone */ }
+            // Shutdown first: it wakes the reader and any writer blocked in the kernel.
+            try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* not connected any more */ }
+            try { _socket.Dispose(); } catch (Exception) { /* already gone */ }
             try { Disconnected?.Invoke(this, EventArgs.Empty); }
             catch (Exception ex) { Log(QmpLogLevel.Warning, "A Disconnected handler threw: " + ex.Message); }
         }
