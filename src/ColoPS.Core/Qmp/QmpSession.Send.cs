@@ -155,6 +155,7 @@ namespace ColoPS.Qmp
                 {
                     // Timed out or cancelled just now, before a byte went out: the stream is intact.
                     if (_pending.TryRemove(call.Id, out _)) call.ReleaseSlot();
+                    call.Disarm();
                     return call.Task;
                 }
                 try

@@ -129,7 +129,7 @@ namespace ColoPS.Qmp
 
         /// <summary>
         /// A live feed of matching events. The queue holds <paramref name="capacity"/> events and
-        /// drops the oldest when a slow reader falls behind, so the reader task never blocks.
+        /// drops the oldest when a slow reader falls behind, so the reader thread never blocks.
         /// Dispose the handle to stop.
         /// </summary>
         public ChannelReader<QmpEvent> SubscribeEvents(Func<QmpEvent, bool>? match, int capacity, out IDisposable subscription)
