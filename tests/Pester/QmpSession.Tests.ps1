@@ -125,6 +125,34 @@ Describe 'QMP session against real QEMU' -Tag 'E2E', 'Qmp' -Skip:(-not $HasQemu)
         $history.Name | Should -Contain 'RESUME'
     }
 
+    It 'returns the STOP that came before the wait, when the wait follows the command that caused it' {
+        Invoke-QmpCommand $session cont | Out-Null
+        $resume = Wait-QmpEvent $session RESUME -TimeoutSec 10
+        $resume.Name | Should -BeExactly 'RESUME'
+
+        Invoke-QmpCommand $session stop | Out-Null
+        # QEMU sends STOP before the reply to stop: it is in the history before the wait begins.
+        $before = @(Get-QmpEvent $session STOP | Where-Object Sequence -gt $resume.Sequence)
+        $before | Should -HaveCount 1
+        $stop = Wait-QmpEvent $session STOP -TimeoutSec 10
+        $stop.Sequence | Should -Be $before[0].Sequence
+
+        # That wait took it: the next default wait wants a newer STOP, and there is none.
+        $null = Wait-QmpEvent $session STOP -TimeoutSec 1 -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'QmpEventWaitTimeout,ColoPS.Commands.WaitQmpEventCommand'
+        # -AfterSequence still finds it again.
+        (Wait-QmpEvent $session STOP -AfterSequence $resume.Sequence -TimeoutSec 5).Sequence | Should -Be $stop.Sequence
+    }
+
+    It 'does not return an event from before the last command' {
+        Invoke-QmpCommand $session cont | Out-Null
+        Invoke-QmpCommand $session stop | Out-Null
+        Invoke-QmpCommand $session query-status | Out-Null
+        # The STOP came before query-status was sent: it belongs to the earlier command.
+        $null = Wait-QmpEvent $session STOP -TimeoutSec 1 -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'QmpEventWaitTimeout,ColoPS.Commands.WaitQmpEventCommand'
+    }
+
     It 'times out a wait for an event that never comes, with a timeout error' {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
         $null = Wait-QmpEvent -Session $session -Name NEVER_HAPPENS -TimeoutSec 1 -ErrorVariable err -ErrorAction SilentlyContinue

@@ -6,7 +6,16 @@ namespace ColoPS.Qmp
     /// <summary>An asynchronous event from QEMU, numbered in the order the session received it.</summary>
     public sealed class QmpEvent
     {
+        private readonly long _receivedUtcTicks;
+
         internal QmpEvent(QmpSession? session, long sequence, string name, JsonElement? data, long seconds, long microseconds, DateTimeOffset receivedAt)
+            : this(session, sequence, name, data, seconds, microseconds, receivedAt.UtcDateTime)
+        {
+        }
+
+        // The reader stamps each event with the UTC clock: the local offset is looked up only when
+        // someone reads ReceivedAt, not 100,000 times in an event flood.
+        internal QmpEvent(QmpSession? session, long sequence, string name, JsonElement? data, long seconds, long microseconds, DateTime receivedAtUtc)
         {
             Session = session;
             Sequence = sequence;
@@ -14,11 +23,11 @@ namespace ColoPS.Qmp
             Data = data;
             Seconds = seconds;
             Microseconds = microseconds;
-            ReceivedAt = receivedAt;
+            _receivedUtcTicks = receivedAtUtc.Ticks;
         }
 
         /// <summary>Position in the session's event stream, from 1, without gaps (discarded history keeps its numbers).</summary>
-        public long Sequence { get; }
+        public long Sequence { get; internal set; }
         public string Name { get; }
 
         /// <summary>When QEMU raised the event. Null when QEMU could not read the host clock (it sends -1/-1 then).</summary>
@@ -28,7 +37,7 @@ namespace ColoPS.Qmp
         public JsonElement? Data { get; }
         public long Seconds { get; }
         public long Microseconds { get; }
-        public DateTimeOffset ReceivedAt { get; }
+        public DateTimeOffset ReceivedAt => new DateTimeOffset(_receivedUtcTicks, TimeSpan.Zero).ToLocalTime();
         public QmpSession? Session { get; }
 
         internal static DateTimeOffset? ToTimestamp(long seconds, long microseconds)

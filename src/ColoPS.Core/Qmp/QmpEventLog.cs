@@ -40,20 +40,23 @@ namespace ColoPS.Qmp
 
         public long NextSequence() { lock (_gate) return _lastSequence + 1; }
 
-        public void Append(Func<long, QmpEvent> create)
+        /// <summary>Numbers and stores the event, and hands it to matching waiters and subscribers.</summary>
+        /// <returns>True when this event is the first to push an older one out of the history.</returns>
+        public bool Append(QmpEvent evt)
         {
+            bool firstDiscard = false;
             List<Waiter>? fired = null;
             List<(Waiter, Exception)>? failedWaiters = null;
             List<(Subscription, Exception)>? failedSubs = null;
             lock (_gate)
             {
-                if (_completion != null) return;
-                var evt = create(++_lastSequence);
+                if (_completion != null) return false;
+                evt.Sequence = ++_lastSequence;
                 if (_count == _ring.Length)
                 {
                     _ring[_head] = evt;
                     _head = (_head + 1) % _ring.Length;
-                    _discarded++;
+                    firstDiscard = ++_discarded == 1;
                 }
                 else
                 {
@@ -110,6 +113,7 @@ namespace ColoPS.Qmp
             {
                 foreach (var (s, ex) in failedSubs) s.Channel.Writer.TryComplete(ex);
             }
+            return firstDiscard;
         }
 
         public IReadOnlyList<QmpEvent> Snapshot(long afterSequence = 0)

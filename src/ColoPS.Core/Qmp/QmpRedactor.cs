@@ -23,7 +23,7 @@ namespace ColoPS.Qmp
         }
 
         /// <summary>A message QEMU sent, as text for a log: replies can carry secrets too (a secret object's properties, a password in a query).</summary>
-        public static string RedactReceived(byte[] bytes)
+        public static string RedactReceived(ReadOnlySpan<byte> bytes)
         {
             string text = System.Text.Encoding.UTF8.GetString(bytes);
             // Every reply passes here when a cmdlet observes the session: parse only the rare ones

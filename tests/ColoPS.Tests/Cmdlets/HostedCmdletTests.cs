@@ -140,6 +140,96 @@ namespace ColoPS.Tests.Cmdlets
             Assert.Equal("it failed", ex.Description);
         }
 
+        [Theory] // a plain call waits on the pipeline thread, a -Verbose one through the message pump: Ctrl+C must end both
+        [InlineData(false)]
+        [InlineData(true)]
+        public async Task Stopping_the_pipeline_ends_an_unanswered_Invoke_QmpCommand_at_once(bool verbose)
+        {
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
+            ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", "query-status").AddParameter("TimeoutSec", 600);
+            if (verbose) ps.AddParameter("Verbose");
+            var invoke = ps.InvokeAsync();
+            var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal("query-status", cmd.Name);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await ps.StopAsync(null, null).WaitAsync(FakeQmpServer.Timeout);   // what Ctrl+C does
+            await Assert.ThrowsAsync<PipelineStoppedException>(() => invoke.WaitAsync(FakeQmpServer.Timeout));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "the call did not stop promptly");
+            Assert.Equal(QmpSessionState.Running, session.State);
+            await qemu.ReplyAsync(cmd, JsonNode.Parse("{}"));
+            for (int i = 0; i < 100 && session.LateReplyCount == 0; i++) await Task.Delay(20);
+            Assert.Equal(1, session.LateReplyCount); // the reply to the stopped call is dropped, not given to the next one
+        }
+
+        [Fact] // QEMU sends STOP before the reply to stop: a wait typed after the command must still find it
+        public async Task Wait_QmpEvent_after_Invoke_QmpCommand_returns_the_event_the_command_caused()
+        {
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
+            await InvokeAsync(ps, qemu, session, "cont", "RESUME");      // an older STOP-free history: RESUME only
+            await qemu.SendEventAsync("STOP");                  // a STOP nobody asked for, before our command
+            await WaitForSequenceAsync(session, 2);
+            await InvokeAsync(ps, qemu, session, "stop", "STOP");        // the STOP this command causes, #3
+
+            var stop = await WaitEventAsync(ps, session, "STOP", 5);
+            Assert.NotNull(stop);
+            Assert.Equal(3L, stop!.Properties["Sequence"].Value);
+
+            // Taken by that wait: the next default wait wants a later STOP, and times out without one.
+            Assert.Null(await WaitEventAsync(ps, session, "STOP", 1));
+            Assert.Equal("QmpEventWaitTimeout,ColoPS.Commands.WaitQmpEventCommand", Assert.Single(ps.Streams.Error).FullyQualifiedErrorId);
+
+            // -AfterSequence is exact and ignores what earlier waits took.
+            ps.Streams.Error.Clear();
+            ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", "STOP").AddParameter("AfterSequence", 0L).AddParameter("TimeoutSec", 5);
+            var again = (await ps.InvokeAsync().WaitAsync(FakeQmpServer.Timeout)).Single();
+            ps.Commands.Clear();
+            Assert.Equal(2L, again.Properties["Sequence"].Value);
+        }
+
+        [Fact] // the stale STOP came before the last command: a default wait ignores it and waits for a new one
+        public async Task Wait_QmpEvent_ignores_events_from_before_the_last_command()
+        {
+            using var h = await Hosted.ConnectAsync();
+            var (ps, qemu, session) = (h.Shell, h.Qemu, h.Session);
+            await qemu.SendEventAsync("STOP");
+            await WaitForSequenceAsync(session, 1);
+            await InvokeAsync(ps, qemu, session, "query-status", null);
+            var wait = WaitEventAsync(ps, session, "STOP", 10);
+            await Task.Delay(500);
+            Assert.False(wait.IsCompleted, "the wait returned the stale STOP");
+            await qemu.SendEventAsync("STOP");
+            var stop = await wait.WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal(2L, stop!.Properties["Sequence"].Value);
+        }
+
+        private static async Task InvokeAsync(PowerShell ps, FakeQmpConnection qemu, QmpSession session, string command, string? eventBeforeReply)
+        {
+            ps.AddCommand("Invoke-QmpCommand").AddParameter("Session", session).AddParameter("Command", command);
+            var invoke = ps.InvokeAsync();
+            var cmd = await qemu.ReadCommandAsync().WaitAsync(FakeQmpServer.Timeout);
+            Assert.Equal(command, cmd.Name);
+            if (eventBeforeReply != null) await qemu.SendEventAsync(eventBeforeReply);
+            await qemu.ReplyAsync(cmd, JsonNode.Parse("{}"));
+            await invoke.WaitAsync(FakeQmpServer.Timeout);
+            ps.Commands.Clear();
+        }
+
+        private static async Task<PSObject?> WaitEventAsync(PowerShell ps, QmpSession session, string name, int timeoutSec)
+        {
+            ps.AddCommand("Wait-QmpEvent").AddParameter("Session", session).AddParameter("Name", name).AddParameter("TimeoutSec", timeoutSec);
+            var output = await ps.InvokeAsync().WaitAsync(TimeSpan.FromSeconds(timeoutSec + 10));
+            ps.Commands.Clear();
+            return output.SingleOrDefault();
+        }
+
+        private static async Task WaitForSequenceAsync(QmpSession session, long sequence)
+        {
+            for (int i = 0; i < 250 && session.LastEventSequence < sequence; i++) await Task.Delay(20);
+            Assert.Equal(sequence, session.LastEventSequence);
+        }
+
         [Fact]
         public async Task Stopping_the_pipeline_ends_a_wait_at_once()
         {

@@ -10,7 +10,7 @@ namespace ColoPS.Tests.Qmp
 {
     /// <summary>
     /// Caller code runs on the reader thread (observers, event filters, log and Disconnected handlers):
-    /// when it throws, only the caller's own wait may fail, never the session (§2.15 "keep reading").
+    /// when it throws, only the caller's own wait may fail, never the session: the reader must keep reading.
     /// </summary>
     public class CallbackTests
     {
@@ -56,7 +56,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("query-status", (await RoundTrip(h, "query-status")).GetString()); // "stop" never went out
         }
 
-        [Fact] // §3.39: a data predicate that throws (an event without the member it reads) fails its own wait/subscription only
+        [Fact] // a data predicate that throws (an event without the member it reads) fails its own wait/subscription only
         public async Task ThrowingEventFilter_FailsOnlyItsOwnWait()
         {
             using var h = await QmpHarness.StartAsync();

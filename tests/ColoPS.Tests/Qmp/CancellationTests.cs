@@ -11,7 +11,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 40–43 (and 46): cancellation, timeouts, dispose.</summary>
+    /// <summary>Cancellation, command timeouts and Dispose while commands are in flight, with and without OOB.</summary>
     public class CancellationTests
     {
         private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(200);
@@ -25,7 +25,7 @@ namespace ColoPS.Tests.Qmp
             return await task.Within();
         }
 
-        [Fact] // §3.40: a token cancelled before the write: nothing reaches QEMU, nothing stays pending
+        [Fact] // a token cancelled before the write: nothing reaches QEMU, nothing stays pending
         public async Task CancelBeforeWrite_SendsNothing()
         {
             using var h = await QmpHarness.StartAsync();
@@ -37,7 +37,32 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
-        [Fact] // §3.40: cancelled while waiting for an in-band slot (OOB on, slots full): nothing sent
+        [Fact] // cancelled in the instant between taking the write lock and writing: nothing sent, and the session is not torn down for it
+        public async Task CancelJustBeforeTheWrite_SendsNothingAndKeepsTheSession()
+        {
+            using var h = await QmpHarness.StartAsync();
+            using var cts = new CancellationTokenSource();
+            Task<System.Text.Json.JsonElement> task;
+            // The observer runs after the last cancellation check and before the write: the latest a token can fire unsent.
+            using (QmpCommandObserver.Use(new CancellingObserver(cts)))
+            {
+                task = h.Session.ExecuteAsync("stop", null, cts.Token);
+            }
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.Within());
+            Assert.Equal(QmpSessionState.Running, h.Session.State);
+            Assert.Equal(0, h.Session.PendingCommandCount);
+            Assert.Equal("query-after", (await RoundTrip(h, "query-after")).GetString()); // "stop" never reached QEMU
+        }
+
+        private sealed class CancellingObserver : IQmpCommandObserver
+        {
+            private readonly CancellationTokenSource _cts;
+            public CancellingObserver(CancellationTokenSource cts) => _cts = cts;
+            public void OnSend(QmpSession session, string command, string json) => _cts.Cancel();
+            public void OnReceive(QmpSession session, string command, string json) { }
+        }
+
+        [Fact] // cancelled while waiting for an in-band slot (OOB on, slots full): nothing sent
         public async Task CancelWhileWaitingForAnInBandSlot_SendsNothing()
         {
             using var h = await QmpHarness.StartAsync(oob: true, options: new QmpSessionOptions { MaxInBandInFlight = 2 });
@@ -57,7 +82,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(0, h.Session.LateReplyCount);
         }
 
-        [Fact] // §3.41: cancelled after the write: the late reply is dropped by id and counted; the next command is unaffected
+        [Fact] // cancelled after the write: the late reply is dropped by id and counted; the next command is unaffected
         public async Task CancelAfterWrite_LateReplyIsDroppedByIdAndNextCommandIsFine()
         {
             using var h = await QmpHarness.StartAsync();
@@ -99,7 +124,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(Short, (await Assert.ThrowsAsync<QmpTimeoutException>(() => call.Within())).Timeout);
         }
 
-        [Fact] // §3.42: an in-band command times out while OOB is on: yank via exec-oob still gets through, the late in-band reply is dropped
+        [Fact] // an in-band command times out while OOB is on: yank via exec-oob still gets through, the late in-band reply is dropped
         public async Task InBandTimeoutWithOob_ExecOobStillAnswered()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -121,7 +146,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(1, h.Session.LateReplyCount);
         }
 
-        [Fact] // §3.42/45: timed-out in-band commands keep their slots until QEMU answers; exec-oob is never blocked by them
+        [Fact] // timed-out in-band commands keep their slots until QEMU answers; exec-oob is never blocked by them
         public async Task TimedOutInBandCommandsKeepTheirSlots_ExecOobStillWorks()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -144,7 +169,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(1, h.Session.LateReplyCount);
         }
 
-        [Fact] // §3.46: exec-oob of a command without allow-oob: QEMU's error is surfaced, no hang
+        [Fact] // exec-oob of a command without allow-oob: QEMU's error is surfaced, no hang
         public async Task ExecOobOfANonOobCommand_SurfacesTheError()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -156,7 +181,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Contains("does not support OOB", ex.Description);
         }
 
-        [Fact] // §3.43: Dispose with calls pending: they fail with QmpDisconnectedException; State is Closed; the socket is closed
+        [Fact] // Dispose with calls pending: they fail with QmpDisconnectedException; State is Closed; the socket is closed
         public async Task DisposeWithPendingCalls_FailsThemAndCloses()
         {
             using var h = await QmpHarness.StartAsync();
@@ -181,7 +206,7 @@ namespace ColoPS.Tests.Qmp
             h.Session.Dispose(); // idempotent
         }
 
-        [Theory] // §3.12/43: a caller queued behind full in-band slots also fails at once when the session ends (no wait for its timeout)
+        [Theory] // a caller queued behind full in-band slots also fails at once when the session ends (no wait for its timeout)
         [InlineData(true)]
         [InlineData(false)]
         public async Task CallerWaitingForASlot_FailsAtOnceWhenTheSessionEnds(bool dispose)

@@ -11,7 +11,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 44–45: many callers on one session; OOB back-pressure.</summary>
+    /// <summary>Many callers on one session, and OOB back-pressure: QEMU queues at most 8 in-band commands, exec-oob overtakes them.</summary>
     public class ConcurrencyTests
     {
         private sealed class ServeStats
@@ -61,7 +61,7 @@ namespace ColoPS.Tests.Qmp
                 }
             })).ToArray();
 
-        [Fact] // §3.44: 8 threads × 200 commands, replies in random order: every caller gets its own reply
+        [Fact] // 8 threads × 200 commands, replies in random order: every caller gets its own reply
         public async Task ManyThreads_RandomReplyOrder_NoCrossTalk()
         {
             using var h = await QmpHarness.StartAsync();
@@ -73,7 +73,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(0, h.Session.PendingCommandCount);
         }
 
-        [Fact] // §3.45: with OOB on, never more than 8 in-band commands in flight at the server, however many callers
+        [Fact] // with OOB on, never more than 8 in-band commands in flight at the server, however many callers
         public async Task WithOob_AtMostEightInBandInFlight()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -84,7 +84,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(1600, stats.Ids.Count);
         }
 
-        [Fact] // §3.45: with 20 in-band commands queued, QEMU sees exactly 8; an exec-oob overtakes them; each answer frees one slot
+        [Fact] // with 20 in-band commands queued, QEMU sees exactly 8; an exec-oob overtakes them; each answer frees one slot
         public async Task WithOob_BackPressureAndExecOobOvertakes()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -118,7 +118,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(8, maxInFlight);
         }
 
-        [Fact] // §3.45: exec-oob answered while an in-band command is blocked in QEMU
+        [Fact] // exec-oob answered while an in-band command is blocked in QEMU
         public async Task ExecOob_OvertakesABlockedInBandCommand()
         {
             using var h = await QmpHarness.StartAsync(oob: true);

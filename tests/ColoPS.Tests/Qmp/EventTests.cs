@@ -10,7 +10,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 34–39: events.</summary>
+    /// <summary>Events: optional data, timestamps, floods while a command is in flight, slow consumers, and waiting without missing an event.</summary>
     public class EventTests
     {
         // A round trip after some events: once its reply is in, every message sent before it has been dispatched.
@@ -21,7 +21,7 @@ namespace ColoPS.Tests.Qmp
             await call.Within();
         }
 
-        [Fact] // §3.34: data is optional
+        [Fact] // data is optional
         public async Task EventWithoutData_HasNullData()
         {
             using var h = await QmpHarness.StartAsync();
@@ -33,7 +33,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("colo-disk0", events[1].Data!.Value.GetProperty("device").GetString());
         }
 
-        [Fact] // §3.35: -1/-1 means QEMU could not read the clock: Timestamp is null, the raw values are kept
+        [Fact] // -1/-1 means QEMU could not read the clock: Timestamp is null, the raw values are kept
         public async Task TimestampMinusOne_IsNull()
         {
             using var h = await QmpHarness.StartAsync();
@@ -45,7 +45,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(-1, e.Microseconds);
         }
 
-        [Theory] // §3.35: microseconds convert exactly (the govmm µs-as-ns bug)
+        [Theory] // microseconds convert exactly (the govmm µs-as-ns bug)
         [InlineData(0L, 0L)]
         [InlineData(1700000000L, 1L)]
         [InlineData(1700000000L, 999999L)]
@@ -60,7 +60,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(seconds * TimeSpan.TicksPerSecond + micros * 10, (ts - DateTimeOffset.UnixEpoch).Ticks);
         }
 
-        [Fact] // §3.36: 10k events while a command is in flight: the reply arrives, the history stays bounded and counts what it dropped
+        [Fact] // 10k events while a command is in flight: the reply arrives, the history stays bounded and counts what it dropped
         public async Task EventStormDuringACommand_ReplyDeliveredHistoryBounded()
         {
             const int Storm = 10_000, Capacity = 100;
@@ -81,7 +81,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(Storm, kept[^1].Data!.Value.GetProperty("n").GetInt32());
         }
 
-        [Fact] // §3.37: a subscriber that never reads and a waiter whose continuation blocks do not stall the reader
+        [Fact] // a subscriber that never reads and a waiter whose continuation blocks do not stall the reader
         public async Task SlowSubscriber_DoesNotBlockTheReader()
         {
             using var h = await QmpHarness.StartAsync();
@@ -110,7 +110,7 @@ namespace ColoPS.Tests.Qmp
             await feed.Completion.Within();
         }
 
-        [Fact] // §3.38: the event came before the wait started; waiting from the sequence read before sending still sees it
+        [Fact] // the event came before the wait started; waiting from the sequence read before sending still sees it
         public async Task WaitForEvent_WithAfterSequence_CatchesAnEventThatAlreadyArrived()
         {
             using var h = await QmpHarness.StartAsync();
@@ -134,7 +134,7 @@ namespace ColoPS.Tests.Qmp
             await Assert.ThrowsAsync<QmpTimeoutException>(() => again.Within());
         }
 
-        [Theory] // §3.38: ExecuteAndWaitForEventAsync never misses the event, whether it comes before or after the reply
+        [Theory] // ExecuteAndWaitForEventAsync never misses the event, whether it comes before or after the reply
         [InlineData(true)]
         [InlineData(false)]
         public async Task ExecuteAndWaitForEvent_GetsTheEventBeforeOrAfterTheReply(bool eventFirst)
@@ -158,7 +158,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("aborting", e.Data!.Value.GetProperty("status").GetString());
         }
 
-        [Fact] // §3.38: a command error surfaces from ExecuteAndWaitForEventAsync instead of a long wait
+        [Fact] // a command error surfaces from ExecuteAndWaitForEventAsync instead of a long wait
         public async Task ExecuteAndWaitForEvent_CommandErrorSurfaces()
         {
             using var h = await QmpHarness.StartAsync();
@@ -169,7 +169,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpCommandException.CommandNotFound, ex.ErrorClass);
         }
 
-        [Fact] // §3.39: filters by name and by a predicate on data, for waiters and subscriptions
+        [Fact] // filters by name and by a predicate on data, for waiters and subscriptions
         public async Task Filters_ByNameAndByData()
         {
             using var h = await QmpHarness.StartAsync();

@@ -11,7 +11,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 1–5: cutting the byte stream into messages.</summary>
+    /// <summary>Framing: cutting QEMU's byte stream into whole messages, however the reads split it.</summary>
     public class FramingTests
     {
         // Raw UTF-8 (2-, 3- and 4-byte sequences) and \uXXXX escapes, braces and quotes inside strings.
@@ -29,7 +29,7 @@ namespace ColoPS.Tests.Qmp
             return messages.Select(m => Encoding.UTF8.GetString(m)).ToList();
         }
 
-        [Fact] // §3.1 (framer alone, deterministic): every split point of a greeting + reply + event stream
+        [Fact] // every split point of a greeting + reply + event stream
         public void Framer_SplitAtEveryByteBoundary_YieldsTheSameMessages()
         {
             byte[] stream = Encoding.UTF8.GetBytes(Greeting + "\r\n" + Reply + "\r\n" + Event + "\r\n");
@@ -42,7 +42,7 @@ namespace ColoPS.Tests.Qmp
             }
         }
 
-        [Fact] // §3.1: one byte per read, so every UTF-8 sequence and every \r\n pair is torn apart
+        [Fact] // one byte per read, so every UTF-8 sequence and every \r\n pair is torn apart
         public void Framer_OneBytePerRead_YieldsTheSameMessages()
         {
             byte[] stream = Encoding.UTF8.GetBytes(Greeting + "\r\n" + Reply + "\r\n");
@@ -50,7 +50,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(new[] { Greeting, Reply }, got);
         }
 
-        [Fact] // §3.1 end to end: the greeting cut at every byte boundary, one connection per cut
+        [Fact] //  end to end: the greeting cut at every byte boundary, one connection per cut
         public async Task Session_GreetingSplitAtEveryByteBoundary_IsRead()
         {
             using var server = new FakeQmpServer();
@@ -69,7 +69,7 @@ namespace ColoPS.Tests.Qmp
             }
         }
 
-        [Fact] // §3.1 end to end: a reply with raw multi-byte UTF-8 and escapes, cut at every byte (incl. between \r and \n)
+        [Fact] //  end to end: a reply with raw multi-byte UTF-8 and escapes, cut at every byte (incl. between \r and \n)
         public async Task Session_ReplySplitAtEveryByteBoundary_IsDecodedExactly()
         {
             using var h = await QmpHarness.StartAsync();
@@ -89,7 +89,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
-        [Fact] // §3.2: events and several replies arrive in one write
+        [Fact] // events and several replies arrive in one write
         public async Task Session_SeveralMessagesInOneRead_AreAllDispatched()
         {
             using var h = await QmpHarness.StartAsync();
@@ -107,7 +107,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(new[] { "STOP", "RESUME" }, h.Session.GetEvents().Select(e => e.Name));
         }
 
-        [Theory] // §3.3: LF-only and CRLF line ends, greeting and replies alike
+        [Theory] // LF-only and CRLF line ends, greeting and replies alike
         [InlineData("\r\n")]
         [InlineData("\n")]
         public async Task Session_LineEnds_LfAndCrlfBothWork(string eol)
@@ -127,7 +127,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Single(session.GetEvents());
         }
 
-        [Fact] // §3.4: pretty=on spreads one message over many CRLF lines (QEMU puts \r before every \n)
+        [Fact] // pretty=on spreads one message over many CRLF lines (QEMU puts \r before every \n)
         public async Task Session_PrettyMultiLineMessages_AreParsed()
         {
             static string Pretty(string json) => JsonNode.Parse(json)!.ToJsonString(new JsonSerializerOptions { WriteIndented = true }).Replace("\r\n", "\n").Replace("\n", "\r\n") + "\r\n";
@@ -153,7 +153,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("BLOCK_JOB_READY", session.GetEvents().Single().Name);
         }
 
-        [Fact] // §3.5: blank lines and stray whitespace before the greeting and between messages
+        [Fact] // blank lines and stray whitespace before the greeting and between messages
         public async Task Session_BlankLinesAndWhitespace_AreSkipped()
         {
             using var server = new FakeQmpServer();

@@ -8,10 +8,10 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 17–21: greeting and capability negotiation.</summary>
+    /// <summary>The greeting and capability negotiation: events around the handshake, malformed greetings, refused qmp_capabilities, oob offered or not.</summary>
     public class HandshakeTests
     {
-        [Fact] // §3.17: events before the greeting and between qmp_capabilities and its reply are events, not the greeting/reply
+        [Fact] // events before the greeting and between qmp_capabilities and its reply are events, not the greeting/reply
         public async Task EventsBeforeGreetingAndDuringNegotiation_AreKeptAsEvents()
         {
             using var server = new FakeQmpServer();
@@ -36,7 +36,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("running", (await call.Within()).GetProperty("status").GetString());
         }
 
-        [Fact] // §3.18: unknown capabilities and extra members are ignored; only oob is enabled
+        [Fact] // unknown capabilities and extra members are ignored; only oob is enabled
         public async Task GreetingWithExtraCapabilitiesAndMembers_IsAccepted()
         {
             using var server = new FakeQmpServer();
@@ -56,7 +56,7 @@ namespace ColoPS.Tests.Qmp
             Assert.True(session.OobEnabled);
         }
 
-        [Theory] // §3.19: a first message that is not a valid greeting → QmpGreetingException
+        [Theory] // a first message that is not a valid greeting → QmpGreetingException
         [InlineData("{\"return\": {}}")]
         [InlineData("{\"qmp\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, \"capabilities\": []}}")]
         [InlineData("{\"QMP\": \"7.2.0\"}")]
@@ -78,7 +78,7 @@ namespace ColoPS.Tests.Qmp
             Assert.True(await qemu.WaitForClientCloseAsync(), "the client must close the connection after a bad greeting");
         }
 
-        [Fact] // §3.20: qmp_capabilities refused → QmpNegotiationException carrying the command error
+        [Fact] // qmp_capabilities refused → QmpNegotiationException carrying the command error
         public async Task CapabilitiesError_IsANegotiationError()
         {
             using var server = new FakeQmpServer();
@@ -94,7 +94,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Contains("Capability 'oob' not available", ex.Message);
         }
 
-        [Fact] // §3.21: oob offered → enable:["oob"] and OobEnabled
+        [Fact] // oob offered → enable:["oob"] and OobEnabled
         public async Task OobOffered_IsEnabled()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -106,7 +106,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(new[] { "oob" }, h.Session.Capabilities);
         }
 
-        [Theory] // §3.21: oob not offered (or offered but disabled by the caller) → no enable, OobEnabled false, exec-oob refused locally
+        [Theory] // oob not offered (or offered but disabled by the caller) → no enable, OobEnabled false, exec-oob refused locally
         [InlineData(false, true)]
         [InlineData(true, false)]
         public async Task OobNotOfferedOrNotWanted_IsNotEnabled(bool offered, bool wanted)
@@ -117,7 +117,7 @@ namespace ColoPS.Tests.Qmp
             await Assert.ThrowsAsync<InvalidOperationException>(() => h.Session.ExecuteAsync("yank", null, new QmpCallOptions { OutOfBand = true }));
         }
 
-        [Fact] // §2.4: QEMU greets once per connection; a stray second greeting is dropped, not taken as a reply
+        [Fact] // QEMU greets once per connection; a stray second greeting is dropped, not taken as a reply
         public async Task SecondGreeting_IsDropped()
         {
             using var h = await QmpHarness.StartAsync();

@@ -10,12 +10,12 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 30–33: routing replies by id.</summary>
+    /// <summary>Routing replies by id: unknown ids, id-less errors after a parser reset or a parse failure, ids of the wrong JSON type.</summary>
     public class IdTests
     {
         private const string IdlessParseError = "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'x'\"}}";
 
-        [Fact] // §3.30: an unknown id is dropped, counted and logged; the next command is fine
+        [Fact] // an unknown id is dropped, counted and logged; the next command is fine
         public async Task UnknownId_IsDroppedCountedAndLogged()
         {
             var log = new ConcurrentQueue<QmpLogRecord>();
@@ -35,7 +35,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
-        [Fact] // §3.31: after a parser-recovery byte, the id-less GenericError is swallowed, not given to a command
+        [Fact] // after a parser-recovery byte, the id-less GenericError is swallowed, not given to a command
         public async Task IdlessErrorAfterRawRecoveryByte_IsSwallowed()
         {
             using var h = await QmpHarness.StartAsync();
@@ -51,7 +51,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(0, h.Session.UnknownReplyCount);
         }
 
-        [Fact] // §3.32: with OOB off and one command in flight, an id-less error belongs to it
+        [Fact] // with OOB off and one command in flight, an id-less error belongs to it
         public async Task IdlessErrorWithOneCommandPending_IsAttributedToIt()
         {
             using var h = await QmpHarness.StartAsync();
@@ -68,7 +68,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(1, (await next.Within()).GetInt32());
         }
 
-        [Fact] // §3.32: with OOB off the oldest command in flight gets it (QEMU answers in order)
+        [Fact] // with OOB off the oldest command in flight gets it (QEMU answers in order)
         public async Task IdlessErrorWithSeveralPendingAndOobOff_GoesToTheOldest()
         {
             using var h = await QmpHarness.StartAsync();
@@ -83,7 +83,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("cmd-first", c1.Name);
         }
 
-        [Fact] // §3.32: with OOB on the order is not fixed: an id-less error with commands in flight cannot be matched → session fault
+        [Fact] // with OOB on the order is not fixed: an id-less error with commands in flight cannot be matched → session fault
         public async Task IdlessErrorWithOobOn_FaultsTheSession()
         {
             using var h = await QmpHarness.StartAsync(oob: true);
@@ -95,7 +95,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Broken, h.Session.State);
         }
 
-        [Fact] // §3.30/32: an id-less message with nothing in flight is dropped and counted
+        [Fact] // an id-less message with nothing in flight is dropped and counted
         public async Task IdlessMessagesWithNothingPending_AreDropped()
         {
             using var h = await QmpHarness.StartAsync();
@@ -109,7 +109,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(2, h.Session.UnknownReplyCount);
         }
 
-        [Theory] // §3.33: ids of other JSON types cannot be ours: dropped and counted
+        [Theory] // ids of other JSON types cannot be ours: dropped and counted
         [InlineData("1")]
         [InlineData("null")]
         [InlineData("true")]
@@ -126,7 +126,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(1, h.Session.UnknownReplyCount);
         }
 
-        [Fact] // §4: generated ids are unique per session and prefixed, so caller ids never collide
+        [Fact] // generated ids are unique per session and prefixed, so caller ids never collide
         public async Task GeneratedIds_AreUniqueAndPrefixed()
         {
             using var h = await QmpHarness.StartAsync();

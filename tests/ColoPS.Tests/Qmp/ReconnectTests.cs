@@ -6,7 +6,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 case 50: QEMU restarts.</summary>
+    /// <summary>QEMU restarts behind a session: the old session breaks, a new one gets a new greeting, and pending commands are failed, not re-sent.</summary>
     public class ReconnectTests
     {
         private const string Qemu82Greeting =

@@ -9,7 +9,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>Secrets sent to QEMU never reach a log, an observer or an exception (§4 "Logging").</summary>
+    /// <summary>Secrets sent to QEMU never reach a log, an observer or an exception.</summary>
     public class RedactionTests
     {
         private sealed class Observer : IQmpCommandObserver

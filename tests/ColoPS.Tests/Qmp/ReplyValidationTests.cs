@@ -7,7 +7,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 22–29: what a reply must look like.</summary>
+    /// <summary>What a reply must look like: a JSON object with exactly one of return or error, a well-formed error, any JSON return value.</summary>
     public class ReplyValidationTests
     {
         // Runs one command; the fake answers with the given JSON, "{id}" replaced by the command's id.
@@ -26,7 +26,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
-        [Theory] // §3.22: a message that is JSON but not an object breaks the session with a protocol cause
+        [Theory] // a message that is JSON but not an object breaks the session with a protocol cause
         [InlineData("[]")]
         [InlineData("[{\"return\": {}}]")]
         [InlineData("1")]
@@ -44,7 +44,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Same(cause, h.Session.Fault);
         }
 
-        [Theory] // §3.23: invalid JSON breaks the session (the stream can no longer be trusted)
+        [Theory] // invalid JSON breaks the session (the stream can no longer be trusted)
         [InlineData("{\"return\": }")]
         [InlineData("{\"return\": {}, \"id\": {id},}")]
         [InlineData("{'return': {}}")]
@@ -59,7 +59,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Broken, h.Session.State);
         }
 
-        [Theory] // §3.24: repeated members: refuse to guess, fail that call only
+        [Theory] // repeated members: refuse to guess, fail that call only
         [InlineData("{\"return\": 1, \"return\": 2, \"id\": {id}}")]
         [InlineData("{\"return\": 1, \"id\": {id}, \"id\": {id}}")]
         public async Task DuplicateKeys_FailThatCallOnly(string message)
@@ -71,7 +71,7 @@ namespace ColoPS.Tests.Qmp
             await AssertStillWorks(h);
         }
 
-        [Fact] // §3.25: unknown top-level members are ignored
+        [Fact] // unknown top-level members are ignored
         public async Task UnknownTopLevelMembers_AreIgnored()
         {
             using var h = await QmpHarness.StartAsync();
@@ -80,7 +80,7 @@ namespace ColoPS.Tests.Qmp
             await AssertStillWorks(h);
         }
 
-        [Theory] // §3.26: both or neither of return/error → protocol error for that call; the session keeps working
+        [Theory] // both or neither of return/error → protocol error for that call; the session keeps working
         [InlineData("{\"return\": {}, \"error\": {\"class\": \"GenericError\", \"desc\": \"d\"}, \"id\": {id}}", "both")]
         [InlineData("{\"id\": {id}}", "neither")]
         [InlineData("{\"result\": {}, \"id\": {id}}", "neither")]
@@ -94,7 +94,7 @@ namespace ColoPS.Tests.Qmp
             await AssertStillWorks(h);
         }
 
-        [Theory] // §3.27: error object missing class or desc, or with wrong types
+        [Theory] // error object missing class or desc, or with wrong types
         [InlineData("{\"error\": {\"desc\": \"no class\"}, \"id\": {id}}")]
         [InlineData("{\"error\": {\"class\": \"GenericError\"}, \"id\": {id}}")]
         [InlineData("{\"error\": {\"class\": 1, \"desc\": \"x\"}, \"id\": {id}}")]
@@ -109,7 +109,7 @@ namespace ColoPS.Tests.Qmp
             await AssertStillWorks(h);
         }
 
-        [Theory] // §3.28: the error class is an open set: unknown and downstream classes are kept as strings
+        [Theory] // the error class is an open set: unknown and downstream classes are kept as strings
         [InlineData("__com.redhat_SomeNewError")]
         [InlineData("FutureErrorClass2031")]
         [InlineData("DeviceNotFound")]
@@ -138,7 +138,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("VM status: running\r\n", await call.Within());
         }
 
-        [Theory] // §3.29: return may be any JSON value
+        [Theory] // return may be any JSON value
         [InlineData("{}", JsonValueKind.Object)]
         [InlineData("{\"a\":[1,2,{\"b\":null}]}", JsonValueKind.Object)]
         [InlineData("[]", JsonValueKind.Array)]

@@ -8,7 +8,7 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 6–8: message size limits.</summary>
+    /// <summary>Message size limits: the cap on one message from QEMU, large replies, and the 64 KiB read boundary.</summary>
     public class SizeTests
     {
         private const int SmallCap = 4096;
@@ -24,7 +24,7 @@ namespace ColoPS.Tests.Qmp
             return head + new string('x', payload) + tail;
         }
 
-        [Theory] // §3.6: at the cap −1 and at the cap a reply is accepted
+        [Theory] // at the cap −1 and at the cap a reply is accepted
         [InlineData(SmallCap - 1)]
         [InlineData(SmallCap)]
         public async Task ReplyAtOrBelowTheCap_IsAccepted(int size)
@@ -40,7 +40,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Running, h.Session.State);
         }
 
-        [Fact] // §3.6: one byte over the cap fails the session with a clear protocol error; the caller is not left hanging
+        [Fact] // one byte over the cap fails the session with a clear protocol error; the caller is not left hanging
         public async Task ReplyOneByteOverTheCap_BreaksTheSessionWithProtocolError()
         {
             using var h = await QmpHarness.StartAsync(options: new QmpSessionOptions { MaxMessageBytes = SmallCap });
@@ -54,7 +54,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Same(cause, h.Session.Fault);
         }
 
-        [Fact] // §3.6: a greeting over the cap is a greeting error, not a hang
+        [Fact] // a greeting over the cap is a greeting error, not a hang
         public async Task GreetingOverTheCap_IsAGreetingError()
         {
             using var server = new FakeQmpServer();
@@ -67,7 +67,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Contains("cap", ex.Message);
         }
 
-        [Fact] // §3.7: a query-qmp-schema-sized reply (≈200 KB) with the default cap
+        [Fact] // a query-qmp-schema-sized reply (≈200 KB) with the default cap
         public async Task SchemaSizedReply_IsDelivered()
         {
             using var h = await QmpHarness.StartAsync();
@@ -90,7 +90,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("x-command-1999", result[1999].GetProperty("name").GetString());
         }
 
-        [Theory] // §3.8: the 64 KiB boundary (the go-qemu / govmm bufio bug), alone or after an event that shifts it across a read
+        [Theory] // the 64 KiB boundary (the go-qemu / govmm bufio bug), alone or after an event that shifts it across a read
         [InlineData(65535, 0)]
         [InlineData(65536, 0)]
         [InlineData(65537, 0)]

@@ -14,12 +14,12 @@ using Xunit;
 
 namespace ColoPS.Tests.Qmp
 {
-    /// <summary>qmp-client.md §3 cases 9–16: EOF and transport faults.</summary>
+    /// <summary>End of stream and transport faults: EOF at each stage of the handshake and of a reply, write failures, refused or stuck connections.</summary>
     public class TransportTests
     {
         private static readonly QmpSessionOptions ShortConnect = new QmpSessionOptions { ConnectTimeout = TimeSpan.FromMilliseconds(500) };
 
-        [Fact] // §3.9
+        [Fact] // QEMU closes the connection before sending any greeting
         public async Task EofBeforeGreeting_IsAGreetingError()
         {
             using var server = new FakeQmpServer();
@@ -31,7 +31,7 @@ namespace ColoPS.Tests.Qmp
             Assert.IsType<QmpDisconnectedException>(ex.InnerException);
         }
 
-        [Fact] // §3.10
+        [Fact] // QEMU closes the connection halfway through its greeting
         public async Task EofMidGreeting_IsAGreetingErrorNamingThePartialMessage()
         {
             using var server = new FakeQmpServer();
@@ -44,7 +44,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Contains("middle of a message (40 bytes", eof.Message);
         }
 
-        [Fact] // §3.11
+        [Fact] // QEMU closes the connection after its greeting, before answering qmp_capabilities
         public async Task EofAfterGreetingBeforeCapabilitiesReply_IsANegotiationError()
         {
             using var server = new FakeQmpServer();
@@ -58,7 +58,7 @@ namespace ColoPS.Tests.Qmp
             Assert.IsType<QmpDisconnectedException>(ex.InnerException);
         }
 
-        [Fact] // §3.12: EOF in the middle of a reply with several commands pending: all fail at once, with the cause
+        [Fact] // EOF in the middle of a reply with several commands pending: all fail at once, with the cause
         public async Task EofMidReply_FailsEveryPendingCommandWithTheCause()
         {
             using var h = await QmpHarness.StartAsync();
@@ -80,7 +80,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(0, h.Session.PendingCommandCount);
         }
 
-        [Fact] // §3.13: EOF while idle: Broken, Disconnected raised once, event waiters and subscribers end, later calls fail fast
+        [Fact] // EOF while idle: Broken, Disconnected raised once, event waiters and subscribers end, later calls fail fast
         public async Task EofWhileIdle_BreaksTheSessionRaisesDisconnectedAndLaterCallsFailFast()
         {
             using var h = await QmpHarness.StartAsync();
@@ -120,7 +120,7 @@ namespace ColoPS.Tests.Qmp
             Assert.True(await qemu.WaitForClientCloseAsync());
         }
 
-        [Fact] // §3.14: the write fails (EPIPE: QEMU shut its reading side) → Broken, typed error with the socket cause
+        [Fact] // the write fails (EPIPE: QEMU shut its reading side) → Broken, typed error with the socket cause
         public async Task WriteFailure_BreaksTheSessionWithTheSocketCause()
         {
             using var h = await QmpHarness.StartAsync();
@@ -131,7 +131,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Same(h.Session.Fault, ex.InnerException);
         }
 
-        [Fact] // §3.14: a TCP reset while a command is pending
+        [Fact] // a TCP reset while a command is pending
         public async Task TcpReset_FailsThePendingCommand()
         {
             using var h = await QmpHarness.StartAsync(tcp: true);
@@ -144,7 +144,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(QmpSessionState.Broken, h.Session.State);
         }
 
-        [Fact] // §3.15: socket file present, nobody listening → ECONNREFUSED
+        [Fact] // socket file present, nobody listening → ECONNREFUSED
         public async Task ConnectionRefused_Unix_IsAConnectError()
         {
             using var server = new FakeQmpServer();
@@ -155,7 +155,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(server.Endpoint.Path, ex.Endpoint.Path);
         }
 
-        [Fact] // §3.15: TCP port with nobody listening
+        [Fact] // TCP port with nobody listening
         public async Task ConnectionRefused_Tcp_IsAConnectError()
         {
             var l = new TcpListener(IPAddress.Loopback, 0);
@@ -166,7 +166,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(ex.InnerException).SocketErrorCode);
         }
 
-        [Fact] // §3.15
+        [Fact] // no socket file at the given path
         public async Task MissingSocketPath_IsAConnectError()
         {
             using var server = new FakeQmpServer();
@@ -175,7 +175,7 @@ namespace ColoPS.Tests.Qmp
             Assert.IsType<SocketException>(ex.InnerException);
         }
 
-        [Fact] // §3.15: sun_path holds 108 bytes with the NUL
+        [Fact] // a unix socket path longer than sun_path (108 bytes with the NUL)
         public async Task SocketPathTooLong_IsAConnectError()
         {
             string path = "/tmp/" + new string('p', 120) + ".sock";
@@ -183,7 +183,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Contains("107 bytes", ex.Message);
         }
 
-        [Fact] // §3.16: a unix listener whose backlog is full (QEMU busy with another client) refuses at once (EAGAIN), no hang
+        [Fact] // a unix listener whose backlog is full (QEMU busy with another client) refuses at once (EAGAIN), no hang
         public async Task FullBacklog_FailsPromptlyWithAConnectError()
         {
             using var server = new FakeQmpServer(backlog: 1);
@@ -210,7 +210,7 @@ namespace ColoPS.Tests.Qmp
             }
         }
 
-        [Fact] // §2.15 mirrored: QEMU stops reading, a large command's write stalls: the call fails within its timeout, the session is Broken
+        [Fact] // QEMU stops reading, a large command's write stalls: the call fails within its timeout, the session is Broken
         public async Task StalledWrite_FailsWithinTheTimeoutAndBreaksTheSession()
         {
             using var h = await QmpHarness.StartAsync();
@@ -224,7 +224,7 @@ namespace ColoPS.Tests.Qmp
             await Assert.ThrowsAsync<QmpDisconnectedException>(() => h.Session.ExecuteAsync("query-status").Within());
         }
 
-        [Theory] // §3.16: a listener that never accepts (the kernel queues the connection) or accepts but never greets
+        [Theory] // a listener that never accepts (the kernel queues the connection) or accepts but never greets
         [InlineData("unix-never-accepts")]
         [InlineData("tcp-never-accepts")]
         [InlineData("unix-accepts-never-greets")]

@@ -120,6 +120,7 @@ namespace ColoPS.Commands
             }
             log?.Attach(session);
             QmpSessionRegistry.Add(session);
+            QmpEventCursors.Connected(session);
             WriteVerbose(Format("Connected: QEMU {0}, capabilities [{1}], oob {2}.", session.QemuVersion, string.Join(", ", session.Capabilities), session.OobEnabled ? "on" : "off"));
             WriteObject(session);
         }

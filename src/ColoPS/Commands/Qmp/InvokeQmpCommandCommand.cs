@@ -66,22 +66,53 @@ namespace ColoPS.Commands
                 OutOfBand = OutOfBand.IsPresent,
                 Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : (TimeSpan?)null,
             };
+            // Read before sending: the event this command causes may come before its reply.
+            QmpEventCursors.For(Session).CommandSent(Session.LastEventSequence);
             try
             {
                 if (ParameterSetName == HmpSet)
                 {
-                    WriteObject(Run(ct => Session.ExecuteHumanAsync(Hmp, call.Timeout, ct)));
+                    WriteObject(WantsTraffic()
+                        ? Run(ct => Session.ExecuteHumanAsync(Hmp, call.Timeout, ct))
+                        : RunOnPipelineThread(Session.ExecuteHumanAsync(Hmp, call.Timeout, StopToken)));
                     return;
                 }
 
                 var arguments = PSJson.ToArguments(Arguments);
-                JsonElement reply = Run(ct => Session.ExecuteAsync(Command, arguments, call, ct));
+                JsonElement reply = WantsTraffic()
+                    ? Run(ct => Session.ExecuteAsync(Command, arguments, call, ct))
+                    : RunOnPipelineThread(Session.ExecuteAsync(Command, arguments, call, StopToken));
                 // Like any cmdlet, an array is written item by item unless -NoEnumerate; {} (no data) is written as an empty object.
                 WriteObject(PSJson.ToPSValue(reply), enumerateCollection: !NoEnumerate.IsPresent);
             }
             catch (Exception ex) when (ex is QmpException || ex is ArgumentException || ex is InvalidOperationException)
             {
                 WriteMappedError(ex, Session);
+            }
+        }
+
+        // Verbose and Debug show each command and reply, which the reader reports from its own
+        // thread: only then is the message pump of Run needed.
+        private bool WantsTraffic() => Wants("Verbose", "VerbosePreference") || Wants("Debug", "DebugPreference");
+
+        private bool Wants(string parameter, string preference)
+        {
+            if (MyInvocation.BoundParameters.ContainsKey(parameter)) return true;
+            return !LanguagePrimitives.TryConvertTo(GetVariableValue(preference), out ActionPreference value)
+                || (value != ActionPreference.SilentlyContinue && value != ActionPreference.Ignore);
+        }
+
+        // A plain command waits on the pipeline thread itself: the reader wakes it directly, with no
+        // hop through the thread pool and no pump. Ctrl+C still ends the wait (StopToken).
+        private T RunOnPipelineThread<T>(System.Threading.Tasks.Task<T> task)
+        {
+            try
+            {
+                return task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
             }
         }
     }

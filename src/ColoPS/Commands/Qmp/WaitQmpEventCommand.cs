@@ -10,9 +10,10 @@ namespace ColoPS.Commands
     /// Waits for the first event with one of the given names and writes it.
     /// </summary>
     /// <remarks>
-    /// Without -AfterSequence it waits for an event newer than the call. To wait for an event a
-    /// command causes, read $session.LastEventSequence before sending it and pass that number:
-    /// an event that came in between is found in the history.
+    /// Without -AfterSequence the wait starts where this runspace's cursor on the session is: after
+    /// the last Invoke-QmpCommand (or the Connect-QmpSession) of this runspace on it, skipping events
+    /// earlier waits returned. So `Invoke-QmpCommand stop; Wait-QmpEvent STOP` finds the STOP that
+    /// QEMU sent before the reply. -AfterSequence sets the start exactly instead.
     /// </remarks>
     [Cmdlet(VerbsLifecycle.Wait, "QmpEvent", DefaultParameterSetName = PositionalSet)]
     [OutputType(typeof(QmpEvent))]
@@ -26,7 +27,7 @@ namespace ColoPS.Commands
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; } = Array.Empty<string>();
 
-        /// <summary>Accept only events numbered above this; default: the session's newest event when the wait starts.</summary>
+        /// <summary>Accept only events numbered above this; default: the events since this runspace's last command on the session that no earlier wait returned.</summary>
         [Parameter]
         [ValidateRange(0, long.MaxValue)]
         public long AfterSequence { get; set; } = -1;
@@ -37,14 +38,21 @@ namespace ColoPS.Commands
 
         protected override void ProcessRecord()
         {
-            long after = AfterSequence >= 0 ? AfterSequence : Session.LastEventSequence;
+            var cursor = QmpEventCursors.For(Session);
+            var match = NameFilter(Name);
+            long after = AfterSequence;
+            if (after < 0)
+            {
+                after = cursor.Mark;
+                match = cursor.Untaken(match);
+            }
             var timeout = TimeSpan.FromSeconds(TimeoutSec);
             string names = string.Join(", ", Name);
             try
             {
                 var evt = Run(async ct =>
                 {
-                    var wait = Session.WaitForEventAsync(NameFilter(Name), after, timeout, ct);
+                    var wait = Session.WaitForEventAsync(match, after, timeout, ct);
                     string status = Format("{0} on {1}", names, Session.Name);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     while (!wait.IsCompleted)
@@ -60,6 +68,7 @@ namespace ColoPS.Commands
                     PostProgress(new ProgressRecord(0x51A7, "Waiting for QMP event", status) { RecordType = ProgressRecordType.Completed });
                     return await wait.ConfigureAwait(false);
                 });
+                cursor.Take(evt);
                 WriteObject(PSQmpEvent.Wrap(evt));
             }
             catch (QmpTimeoutException ex)
