@@ -59,13 +59,13 @@ namespace ColoPS.Commands
                     {
                         await Task.WhenAny(wait, Task.Delay(500, ct)).ConfigureAwait(false);
                         ct.ThrowIfCancellationRequested();
-                        PostProgress(new ProgressRecord(0x51A7, "Waiting for QMP event", status)
+                        PostProgress(new ProgressRecord(ProgressActivity.WaitQmpEvent, "Waiting for QMP event", status)
                         {
                             PercentComplete = (int)Math.Min(99, clock.Elapsed.TotalSeconds * 100 / timeout.TotalSeconds),
                             SecondsRemaining = (int)Math.Max(0, (timeout - clock.Elapsed).TotalSeconds),
                         });
                     }
-                    PostProgress(new ProgressRecord(0x51A7, "Waiting for QMP event", status) { RecordType = ProgressRecordType.Completed });
+                    PostProgress(new ProgressRecord(ProgressActivity.WaitQmpEvent, "Waiting for QMP event", status) { RecordType = ProgressRecordType.Completed });
                     return await wait.ConfigureAwait(false);
                 });
                 cursor.Take(evt);
