@@ -188,7 +188,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module ColoPS
 $m = Get-Module ColoPS
 $help = Get-ColoStatus -? | Out-String -Width 400
-$cfg = New-ColoConfig -Name pkg -MemoryMB 128 -DiskSizeGB 1 -CheckpointIntervalMs 3600000 `
+$cfg = New-ColoConfig -Name pkg -MemoryMB 128 -DiskSizeGB 1 -CheckpointIntervalMs 2000 `
     -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$WorkDirectory/a" } `
     -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$WorkDirectory/b" } `
     -Ports @{ CompareIn = 46901; Mirror = 46903; Compare = 46904; CompareOut = 46905; Migration = 46908; Nbd = 46909 }

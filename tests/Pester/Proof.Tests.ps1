@@ -75,7 +75,7 @@ Describe 'COLO keeps every acknowledged write across 10 failovers' -Tag 'E2E', '
         Remove-TestDirectory $tmp
     }
 
-    It 'kills the primary 10 times, alternating sites, with a client writing all along: 0 acknowledged writes lost' {
+    It 'kills the primary and the secondary in turn, 10 times over both sites, with a client writing all along: 0 acknowledged writes lost' {
         if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
         $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 10 -PortBase 51000 -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof.json')
         Write-Host ("proof: acknowledged {0}, lost {1}, failovers {2}, checkpoints {3} (median {4} ms), longest client wait across a failover {5} ms (over the whole run, resume pauses included, {6} ms), QEMU {7} ({8}), {9} s" -f
@@ -86,8 +86,9 @@ Describe 'COLO keeps every acknowledged write across 10 failovers' -Tag 'E2E', '
         # About one a second while protected; far fewer means the pair was not checkpointing.
         $r.checkpoints | Should -BeGreaterOrEqual 50
         $r.accelerator | Should -Not -BeNullOrEmpty
-        # Sites alternate: A, B, A, B ...
-        @($r.cycles.lost) | Should -Be @('A', 'B', 'A', 'B', 'A', 'B', 'A', 'B', 'A', 'B')
+        # The primary and the secondary die in turn, and each site loses each role.
+        @($r.cycles.role) | Should -Be @('primary', 'secondary', 'primary', 'secondary', 'primary', 'secondary', 'primary', 'secondary', 'primary', 'secondary')
+        @($r.cycles.lost) | Should -Be @('A', 'A', 'B', 'B', 'A', 'A', 'B', 'B', 'A', 'A')
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
     }
 }
@@ -155,12 +156,15 @@ Describe 'COLO keeps every acknowledged write across 20 failovers (long run)' -T
         Remove-TestDirectory $tmp
     }
 
-    It 'kills the primary 20 times, alternating sites: 0 acknowledged writes lost' {
+    It 'kills the primary and the secondary in turn, 20 times over both sites: 0 acknowledged writes lost' {
         if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
         $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 20 -PortBase 51900 -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof-long.json')
-        Write-Host ("long proof: acknowledged {0}, lost {1}, failovers {2}, longest client wait across a failover {3} ms (whole run {4} ms), {5} s" -f $r.acknowledged, $r.lost, $r.failovers, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.durationSeconds)
+        Write-Host ("long proof: acknowledged {0}, lost {1}, failovers {2}, checkpoints {3} (median {4} ms), longest client wait across a failover {5} ms (whole run {6} ms), {7} s" -f $r.acknowledged, $r.lost, $r.failovers, $r.checkpoints, $r.checkpointMs.median, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.durationSeconds)
         Assert-ProofResult $r -MinFailovers 20
         $r.failovers | Should -Be 20
+        $r.onlineChecks | Should -Be 20
+        @($r.cycles.role | Select-Object -Unique) | Should -Be @('primary', 'secondary')
+        $r.checkpoints | Should -BeGreaterOrEqual 100
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
     }
 }

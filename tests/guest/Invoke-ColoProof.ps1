@@ -558,7 +558,7 @@ esac
         Note "primary $($P.Name) lost ($signal), $($S.Name) serves alone after $fo s; the client waited $wait ms across it"
         Show-Status "After SIGKILL of the primary and Invoke-ColoFailover on $($S.Name)"
         $check = Test-Survivor "after failover $($result.failovers) to $($S.Name)"
-        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($P.Site)"; survivor = "$($S.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
+        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($P.Site)"; role = 'primary'; survivor = "$($S.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
         $script:dead = $P
         $script:P = $S
         $script:S = $null
@@ -582,7 +582,7 @@ esac
         $wait = Get-FailoverWait $before
         Note "secondary $($S.Name) lost ($signal), $($P.Name) serves alone after $fo s; the client waited $wait ms across it"
         $check = Test-Survivor "after losing the secondary $($S.Name)"
-        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($S.Site)"; survivor = "$($P.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
+        $script:result.cycles += [ordered]@{ failover = $result.failovers; lost = "$($S.Site)"; role = 'secondary'; survivor = "$($P.Site)"; failoverSeconds = $fo; clientWaitMs = $wait; check = $check }
         $script:dead = $S
         $script:S = $null
         $script:nodes["$($dead.Site)"] = $null
@@ -683,8 +683,10 @@ esac
 
     switch ($Scenario) {
         'Proof' {
+            # The primary and the secondary die in turn, so each site loses each role: primary A,
+            # secondary A, primary B, secondary B, ...
             for ($i = 1; $i -le $Failovers; $i++) {
-                Invoke-PrimaryLoss
+                if ($i % 2 -eq 1) { Invoke-PrimaryLoss } else { Invoke-SecondaryLoss }
                 Invoke-Reprotect
             }
         }
