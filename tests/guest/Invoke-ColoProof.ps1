@@ -99,7 +99,7 @@ $taps = @{ A = $TapA; B = $TapB }
 $result = [ordered]@{
     scenario = $Scenario; passed = $false; acknowledged = 0; lost = 0; failovers = 0; longestFailoverWaitMs = 0; longestClientWaitMs = 0
     fault = $null; qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
-    onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; checkpoints = 0; checkpointMs = $null; hangs = 0; checkpointStrike = $null
+    onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; survivorCrashed = $false; checkpoints = 0; checkpointMs = $null; hangs = 0; checkpointStrike = $null
     connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
     durationSeconds = 0
 }
@@ -654,8 +654,20 @@ esac
             Invoke-ColdStart $lostSite
             return
         }
-        if ($phase -eq 'Migration') { $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = $savedBandwidth } }
         if ($outcome -eq 'ok') { throw "Resume-ColoReplication reported success although its secondary was killed $what." }
+        if (-not $P.IsProcessAlive) {
+            # Seen with QEMU 11.1.3: the survivor segfaults when the new secondary (its drive-mirror's
+            # NBD target) dies around the end of the mirror. Nothing runs the VM then; ColoPS must
+            # still have removed the new secondary, and the survivor's disk must hold every write.
+            $script:result.survivorCrashed = $true
+            Note "the survivor $($P.Name) itself ended (QEMU crashed: $(Get-Content $P.LogPath -Tail 1 -ErrorAction Ignore)); cold start from its disk"
+            Assert-NothingAtSite $lostSite
+            $survivorSite = "$($P.Site)"
+            $script:nodes[$survivorSite] = $null
+            Invoke-ColdStart $survivorSite
+            return
+        }
+        if ($phase -eq 'Migration') { $null = Invoke-QmpCommand -Session $P.Session -Command migrate-set-parameters -Arguments @{ 'max-bandwidth' = $savedBandwidth } }
         Assert-NothingAtSite $lostSite
         # The roll-back left the survivor as it was before the resume: running alone.
         if (-not $received.Rollback) { throw 'The failed resume carries no roll-back result.' }

@@ -62,12 +62,14 @@ namespace ColoPS.Colo.Operations
             {
                 await new ColoPlanRunner(survivor.Session, _timeouts, _progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (survivor.Session.State == QmpSessionState.Running)
+            catch (Exception ex)
             {
-                // The survivor must keep serving: the new secondary (possibly a second live copy if
-                // the migration ended without COLO) goes when it runs on this host, and what the
-                // resume added is taken away.
+                // The new secondary goes when it runs on this host: it never became a replica (or,
+                // after a migration that ended without COLO, it is a second live copy), also when
+                // the survivor itself is gone.
                 await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
+                if (survivor.Session.State != QmpSessionState.Running) throw;
+                // The survivor must keep serving: what the resume added is taken away.
                 var rollback = await new RollbackOperation(_timeouts, _progress).RunAsync(survivor, "resume", RollbackOperation.PlanResume).ConfigureAwait(false);
                 rollback.AttachTo(ex);
                 survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
