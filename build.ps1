@@ -11,7 +11,7 @@
       Test     install what the tests need (QEMU from apt, QEMU 11 into out/fixtures, Pester from NuGet), run xunit and Pester
       Demo     a COLO pair on loopback: start, status, failover, re-protect, clean up
       Package  a .nupkg of the staged module in out/
-      Bench    benchmarks in bench/, printed as a table
+      Bench    benchmarks in bench/, printed as a table (checkpoints: bench/CHECKPOINTS.md)
 
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
@@ -198,6 +198,9 @@ function Invoke-Bench {
     $quick = @(if ($env:COLOPS_BENCH_QUICK -and $env:COLOPS_BENCH_QUICK -ne '0') { '-Quick' })
     & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-ColoBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
     if ($LASTEXITCODE -ne 0) { throw 'The benchmarks failed.' }
+    # Checkpoints with the real test guest on QEMU 11 (root, namespaces): report in bench/CHECKPOINTS.md (quick: out/bench).
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-CheckpointBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
+    if ($LASTEXITCODE -ne 0) { throw 'The checkpoint benchmark failed.' }
 }
 
 $needsBuild = $Task | Where-Object { $_ -in 'Help', 'Test', 'Demo', 'Package', 'Bench' }
