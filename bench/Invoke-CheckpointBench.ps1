@@ -69,6 +69,8 @@ param(
     [int] $WindowSec = 0,
     [int] $MemoryMB = 256,
     [int] $PortBase = 53000,
+    # The divergence window's ICMP timestamp requests: one every this many ms.
+    [int] $ProbePeriodMs = 250,
     # Plain, Multifd; a comma-separated string works too (pwsh -File passes one).
     [string[]] $Variant = @('Plain', 'Multifd'),
     # Internal: the measuring half, run inside the network namespace.
@@ -88,6 +90,7 @@ $Variant = @($Variant | ForEach-Object { $_ -split ',' } | ForEach-Object Trim |
 foreach ($v in $Variant) { if ($v -notin 'Plain', 'Multifd') { throw "-Variant: unknown '$v'; use Plain or Multifd." } }
 if ($Quick -and -not $PSBoundParameters.ContainsKey('Runs')) { $Runs = 1 }
 if ($WindowSec -le 0) { $WindowSec = if ($Quick) { 12 } else { 30 } }
+$DivergeSec = [math]::Max(8, [int]($WindowSec / 2))
 $ModulePath = (Resolve-Path $ModulePath).ProviderPath
 $Repo = Split-Path $PSScriptRoot
 
@@ -114,11 +117,17 @@ if ($Inner) {
     #region Inner: inside the namespace, one pair per run and variant
     Import-Module $ModulePath -Force
     Add-Type -Path (Join-Path $Repo 'tests/guest/ProofClient.cs')
+    Add-Type -Path (Join-Path $PSScriptRoot 'DivergenceProbe.cs')
     $guest = & (Join-Path $Repo 'tests/guest/Build-TestGuest.ps1')
     $GuestIp = '10.77.0.2'
     $GuestPort = 50080
     $GuestMac = '52:54:00:77:00:02'
     $taps = @{ A = $TapA; B = $TapB }
+    # A guest kernel that crashed: what a secondary whose RAM went wrong prints.
+    $OopsPattern = 'Oops|BUG: |general protection fault|Kernel panic|end trace'
+    function Get-OopsLine([string] $Text) {
+        @($Text -split "`r?`n" | Where-Object { $_ -match 'BUG: |Oops|general protection|Kernel panic|RIP: ' } | ForEach-Object { ($_ -replace '^\[\s*[\d.]+\]\s*', '').Trim() } | Select-Object -First 4)
+    }
     $null = New-Item -ItemType Directory -Force -Path $WorkDirectory
 
     function Invoke-Ip {
@@ -208,7 +217,7 @@ if ($Inner) {
         $dir = Join-Path $WorkDirectory "$($Kind.ToLowerInvariant())$Run"
         $b = $PortBase + 20 * $Index
         $ports = @{ CompareIn = $b + 1; Mirror = $b + 3; Compare = $b + 4; CompareOut = $b + 5; Migration = $b + 8; Nbd = $b + 9 }
-        $r = [ordered]@{ run = $Run; variant = $Kind; error = $null; diagnostics = @(); secondary = $null; multifd = $null; checkpoints = @(); protected = $null; unprotected = $null; ram = $null; qemuVersion = $null; accelerator = $null }
+        $r = [ordered]@{ run = $Run; variant = $Kind; error = $null; diagnostics = @(); secondary = $null; diverging = $null; multifd = $null; checkpoints = @(); protected = $null; unprotected = $null; ram = $null; qemuVersion = $null; accelerator = $null }
         $client = $null; $S = $null; $P = $null; $session = $null
         function New-BenchConfig([string[]] $More = @()) {
             New-ColoConfig -Name ckb -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs $CheckpointDelayMs `
@@ -255,36 +264,75 @@ if ($Inner) {
             # Checkpoints are read from the primary's events after this point (all of them are COLO's).
             $mark = $P.Session.LastEventSequence
 
-            Wait-GuestReady @($P, $S)
+            # The primary's console only: with periodic checkpoints the secondary may be overwritten
+            # by the primary's state (which has printed it already) before it prints GUEST-READY itself.
+            Wait-GuestReady @($P)
+            # ... and the client connects only after the next checkpoint has copied that state (its
+            # service listening) to the secondary: the secondary's filter-rewriter must see the
+            # connection's SYN handled by a listening guest, or every answer of the connection differs.
+            $ready = $P.Session.LastEventSequence
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (-not @(Get-QmpEvent -Session $P.Session -AfterSequence $ready | Where-Object Name -eq 'RESUME')) {
+                if ([DateTime]::UtcNow -gt $deadline) { throw 'No checkpoint within 60 s after the guest booted.' }
+                Start-Sleep -Milliseconds 50
+            }
             $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
             $client.Start()
             Wait-Acks $client 20 -What 'protected writes after boot'
             # Settle: one checkpoint period with the client writing.
             Start-Sleep -Milliseconds ($CheckpointDelayMs + 500)
 
-            $ram0 = Get-RamStat $P.Session
             $t0 = [DateTime]::UtcNow
             Start-Sleep -Seconds $WindowSec
             $t1 = [DateTime]::UtcNow
-            $ram1 = Get-RamStat $P.Session
             $cps = @(Get-Checkpoints $P.Session $mark $t0 $t1)
             $r.checkpoints = @($cps | ForEach-Object { [ordered]@{ pauseMs = [math]::Round($_.PauseMs, 3); gapMs = [math]::Round($_.GapMs, 1); forced = $_.Forced } })
             $r.protected = Measure-Client $client $t0 $t1
-            $r.ram = [ordered]@{ status = $ram1.status; bytes = if ($null -ne $ram1.transferred) { $ram1.transferred - $ram0.transferred } else { $null }; multifdBytes = if ($null -ne $ram1.multifd) { $ram1.multifd - $ram0.multifd } else { $null } }
             # The secondary's side of the window: its run state and what its guest printed.
             $bs = Invoke-QmpCommand -Session $S.Session -Command query-status -TimeoutSec 10
             $bc = "$(Invoke-QmpCommand -Session $S.Session -Command ringbuf-read -Arguments @{ device = 'con0'; size = 65536; format = 'utf8' } -TimeoutSec 10)"
-            $r.secondary = [ordered]@{ status = "$($bs.status)"; console = $bc.Substring([math]::Max(0, $bc.Length - 1500)) }
+            $r.secondary = [ordered]@{ status = "$($bs.status)"; console = $bc.Substring([math]::Max(0, $bc.Length - 1500)); oops = $bc -match $OopsPattern; oopsLines = @(Get-OopsLine $bc) }
+            # Divergence: the same client plus ICMP timestamp requests, whose replies differ between
+            # the two guests (each answers with its own clock), so colo-compare forces checkpoints.
+            $probe = [ColoBench.DivergenceProbe]::new($GuestIp, $ProbePeriodMs)
+            try {
+                $d0 = [DateTime]::UtcNow
+                $probe.Start()
+                Start-Sleep -Seconds $DivergeSec
+                $probe.Stop()
+                $d1 = [DateTime]::UtcNow
+            }
+            finally { $probe.Dispose() }
+            $dcps = @(Get-Checkpoints $P.Session $mark $d0 $d1)
+            $bc2 = "$(Invoke-QmpCommand -Session $S.Session -Command ringbuf-read -Arguments @{ device = 'con0'; size = 65536; format = 'utf8' } -TimeoutSec 10)"
+            if ($bc2 -match $OopsPattern) { $r.secondary.oops = $true; $r.secondary.console = $bc2.Substring([math]::Max(0, $bc2.Length - 1500)); $r.secondary.oopsLines += @(Get-OopsLine $bc2) }
+            if ($r.secondary.oops) { Write-Step "  ${Kind}: the SECONDARY's guest kernel crashed (console): $(@($r.secondary.oopsLines | Select-Object -First 3) -join ' / ')" }
+            $r.diverging = [ordered]@{
+                probes = $probe.Sent; client = Measure-Client $client $d0 $d1
+                checkpoints = @($dcps | ForEach-Object { [ordered]@{ pauseMs = [math]::Round($_.PauseMs, 3); gapMs = [math]::Round($_.GapMs, 1); forced = $_.Forced } })
+            }
+            $dp = [double[]]@($dcps | ForEach-Object PauseMs)
+            $fp = [double[]]@($dcps | Where-Object Forced | ForEach-Object PauseMs)
+            Write-Step ("  {0}: with {1} ICMP timestamp probes in {2} s: {3} checkpoints ({4} forced), pause median {5:N1} ms (forced {6:N1} ms), p99 {7:N1} ms; client {8:N1}/s" -f $Kind,
+                $probe.Sent, $DivergeSec, $dcps.Count, $fp.Count, (Get-Median $dp), (Get-Median $fp), (Get-Percentile $dp 99), $r.diverging.client.throughput)
+
             $pauses = [double[]]@($cps | ForEach-Object PauseMs)
-            Write-Step ("  {0}: {1} checkpoints ({2} forced), pause median {3:N1} ms, p99 {4:N1} ms; client {5} requests, {6:N1}/s, latency median {7:N1} ms, p99 {8:N1} ms; RAM sent {9:N1} MiB (multifd {10})" -f $Kind,
+            Write-Step ("  {0}: {1} checkpoints ({2} forced), pause median {3:N1} ms, p99 {4:N1} ms; client {5} requests, {6:N1}/s, latency median {7:N1} ms, p99 {8:N1} ms" -f $Kind,
                 $cps.Count, @($cps | Where-Object Forced).Count, (Get-Median $pauses), (Get-Percentile $pauses 99), $r.protected.requests, $r.protected.throughput,
-                $r.protected.latencyMedianMs, $r.protected.latencyP99Ms, ($r.ram.bytes / 1MB), $(if ($null -ne $r.ram.multifdBytes) { '{0:N1} MiB' -f ($r.ram.multifdBytes / 1MB) } else { 'n/a' }))
+                $r.protected.latencyMedianMs, $r.protected.latencyP99Ms)
 
             # The same guest alone: the secondary dies, the primary leaves COLO and serves by itself.
             & kill -KILL $S.ProcessId
             $deadline = [DateTime]::UtcNow.AddSeconds(10)
             while ($S.IsProcessAlive -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
             $null = Invoke-ColoFailover -Node $P -Confirm:$false -TimeoutSec 30
+            # The migration has ended (completed): query-migrate now has its RAM totals, multifd's share
+            # included, over the whole protected time (first migration and every checkpoint).
+            $ram = Get-RamStat $P.Session
+            $all = @(Get-Checkpoints $P.Session $mark ([DateTime]::MinValue) ([DateTime]::MaxValue))
+            $r.ram = [ordered]@{ status = $ram.status; bytes = $ram.transferred; multifdBytes = $ram.multifd; checkpoints = $all.Count }
+            Write-Step ("  {0}: after failover the migration is {1}: {2:N1} MiB of RAM sent in all, {3} over multifd channels, {4} checkpoints" -f $Kind, $ram.status,
+                ($ram.transferred / 1MB), $(if ($null -ne $ram.multifd) { '{0:N1} MiB' -f ($ram.multifd / 1MB) } else { 'n/a' }), $all.Count)
             Wait-Acks $client 10 -What 'writes after the failover'
             Start-Sleep -Seconds 1
             $u0 = [DateTime]::UtcNow
@@ -381,7 +429,7 @@ try {
     $pwsh = @(Get-PwshInvocation)
     $argv = @('netns', 'exec', $ns) + $pwsh + @('-NoProfile', '-NonInteractive', '-File', $PSCommandPath, '-Inner', '-ModulePath', $ModulePath,
         '-WorkDirectory', "$Root/w", '-ResultPath', $resultFile, '-Runs', "$Runs", '-WindowSec', "$WindowSec", '-CheckpointDelayMs', "$CheckpointDelayMs",
-        '-MultifdChannels', "$MultifdChannels", '-MemoryMB', "$MemoryMB", '-PortBase', "$PortBase", '-Variant', ($Variant -join ','),
+        '-MultifdChannels', "$MultifdChannels", '-ProbePeriodMs', "$ProbePeriodMs", '-MemoryMB', "$MemoryMB", '-PortBase', "$PortBase", '-Variant', ($Variant -join ','),
         '-Bridge', $Bridge, '-TapA', $TapA, '-TapB', $TapB) + @(if ($Quick) { '-Quick' })
     Write-Step "Measuring in network namespace $ns ($Runs run(s), windows of $WindowSec s, x-checkpoint-delay $CheckpointDelayMs ms; load $LoadAtStart)"
     & ip @argv
@@ -419,17 +467,22 @@ $cpu = (Get-Content /proc/cpuinfo -ErrorAction Ignore | Where-Object { $_ -like 
 
 function Get-PairStat($p) {
     $pauses = [double[]]@($p.checkpoints | ForEach-Object pauseMs)
-    $forced = [double[]]@($p.checkpoints | Where-Object forced | ForEach-Object pauseMs)
-    $periodic = [double[]]@($p.checkpoints | Where-Object { -not $_.forced } | ForEach-Object pauseMs)
+    $dv = if ($p.PSObject.Properties['diverging'] -and $p.diverging) { @($p.diverging.checkpoints) } else { @() }
+    $dall = [double[]]@($dv | ForEach-Object pauseMs)
+    $dforced = [double[]]@($dv | Where-Object forced | ForEach-Object pauseMs)
     [pscustomobject]@{
-        Run = [int]$p.run; Variant = $p.variant; Count = $pauses.Count; Forced = $forced.Count
+        Oops = [double][int]($p.secondary -and $p.secondary.oops)
+        Run = [int]$p.run; Variant = $p.variant; Count = $pauses.Count; Forced = @($p.checkpoints | Where-Object forced).Count
         Median = Get-Median $pauses; P99 = Get-Percentile $pauses 99
-        PeriodicMedian = Get-Median $periodic; ForcedMedian = Get-Median $forced
+        DCount = $dall.Count; DForced = $dforced.Count; DMedian = Get-Median $dall; DP99 = Get-Percentile $dall 99; DForcedMedian = Get-Median $dforced
+        DProbes = if ($p.diverging) { [double]$p.diverging.probes } else { [double]::NaN }
+        DTp = if ($p.diverging) { [double]$p.diverging.client.throughput } else { [double]::NaN }
         LatProt = [double]$p.protected.latencyMedianMs; LatUnprot = [double]$p.unprotected.latencyMedianMs
         P99Prot = [double]$p.protected.latencyP99Ms; P99Unprot = [double]$p.unprotected.latencyP99Ms
         TpProt = [double]$p.protected.throughput; TpUnprot = [double]$p.unprotected.throughput
-        MiBPerCheckpoint = if ($p.ram -and $null -ne $p.ram.bytes -and $pauses.Count) { [double]$p.ram.bytes / 1MB / $pauses.Count } else { [double]::NaN }
+        MiB = if ($p.ram -and $null -ne $p.ram.bytes) { [double]$p.ram.bytes / 1MB } else { [double]::NaN }
         MultifdMiB = if ($p.ram -and $null -ne $p.ram.multifdBytes) { [double]$p.ram.multifdBytes / 1MB } else { [double]::NaN }
+        MiBPerCheckpoint = if ($p.ram -and $null -ne $p.ram.bytes -and $p.ram.checkpoints) { [double]$p.ram.bytes / 1MB / [double]$p.ram.checkpoints } else { [double]::NaN }
     }
 }
 $stats = @($ok | ForEach-Object { Get-PairStat $_ })
@@ -444,7 +497,7 @@ $lines.Add("- QEMU $qemuVersion, accelerator $("$accel".ToUpperInvariant()); gue
 $lines.Add("- Load average (1, 5, 15 min) at start: $LoadAtStart; at end: $($loadSamples[-1]) (other jobs were running on this machine)")
 $lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); per pair a protected window and an unprotected window of $WindowSec s each; x-checkpoint-delay $CheckpointDelayMs ms; multifd-channels $MultifdChannels; total $([math]::Round($clock.Elapsed.TotalMinutes, 1)) min")
 $lines.Add('- Load: one client (tests/guest/ProofClient.cs), one request at a time: "write record n to sector n with O_DIRECT and fsync, answer ACK n", through colo-compare')
-$lines.Add('- Figures: median (min–max over runs); ratios are computed run by run. Pause = primary STOP → RESUME from QEMU''s event timestamps; p99 = nearest rank over one run''s checkpoints (the longest when fewer than 100)')
+$lines.Add('- Figures: median (min–max over runs); ratios are computed run by run. Pause = primary STOP → RESUME from QEMU''s event timestamps; p99 = nearest rank over one run''s checkpoints (the longest when fewer than 100). A checkpoint counts as forced by colo-compare when its STOP came sooner than 90 % of x-checkpoint-delay after the one before')
 $lines.Add('')
 $lines.Add('| Measure | Plain (x-colo, return-path) | Multifd | Ratio |')
 $lines.Add('|---|---|---|---|')
@@ -460,14 +513,20 @@ $row = {
     $c = if ($ratio) { (Format-Spread (Get-RunRatio $prop) '0.00' '×') + ' multifd ÷ plain' } else { '' }
     $lines.Add("| $name | $a | $b | $c |")
 }
-& $row 'Checkpoints in the protected window' 'Count' '0' ''
-& $row '… of them forced by colo-compare (sooner than 90 % of the delay)' 'Forced' '0' ''
-& $row 'Checkpoint pause, median' 'Median' '0.0' ' ms' -ratio
-& $row 'Checkpoint pause, p99' 'P99' '0.0' ' ms' -ratio
-& $row 'Pause of periodic checkpoints, median' 'PeriodicMedian' '0.0' ' ms'
-& $row 'Pause of forced checkpoints, median' 'ForcedMedian' '0.0' ' ms'
-& $row 'RAM sent per checkpoint (query-migrate ram.transferred)' 'MiBPerCheckpoint' '0.00' ' MiB'
-& $row 'of it over multifd channels in the window (ram.multifd-bytes)' 'MultifdMiB' '0.0' ' MiB'
+& $row "Steady (client only, $WindowSec s): checkpoints" 'Count' '0' ''
+& $row '… of them forced by colo-compare' 'Forced' '0' ''
+& $row 'Steady: checkpoint pause, median' 'Median' '0.0' ' ms' -ratio
+& $row 'Steady: checkpoint pause, p99' 'P99' '0.0' ' ms' -ratio
+& $row "With divergence (client + an ICMP timestamp request every $ProbePeriodMs ms, $DivergeSec s): checkpoints" 'DCount' '0' ''
+& $row '… of them forced by colo-compare' 'DForced' '0' ''
+& $row 'With divergence: checkpoint pause, median (all)' 'DMedian' '0.0' ' ms' -ratio
+& $row 'With divergence: checkpoint pause, p99 (all)' 'DP99' '0.0' ' ms' -ratio
+& $row 'With divergence: pause of the forced checkpoints, median' 'DForcedMedian' '0.0' ' ms' -ratio
+& $row 'With divergence: client throughput' 'DTp' '0.0' ' req/s' -ratio
+$lines.Add("| Runs whose secondary guest kernel crashed (its console: Oops / BUG / panic) | $(@($plain | Where-Object Oops).Count) of $($plain.Count) | $(@($mfd | Where-Object Oops).Count) of $($mfd.Count) |  |")
+& $row 'RAM sent over the pair''s life (query-migrate after failover)' 'MiB' '0.0' ' MiB'
+& $row '… of it over multifd channels (ram.multifd-bytes)' 'MultifdMiB' '0.0' ' MiB'
+& $row '… per checkpoint (first migration included)' 'MiBPerCheckpoint' '0.00' ' MiB'
 $lines.Add('')
 $lines.Add('| Client through the pair | Protected | Same guest alone (after failover) | Ratio protected ÷ alone |')
 $lines.Add('|---|---|---|---|')
@@ -486,6 +545,13 @@ $lines.Add('')
 foreach ($p in $ok | Group-Object variant | ForEach-Object { $_.Group[0] }) {
     $lines.Add("- $($p.variant): primary (A) ``$($p.multifd.A)``; secondary (B) ``$($p.multifd.B)``")
 }
+$crashed = @($ok | Where-Object { $_.secondary -and $_.secondary.oops })
+if ($crashed) {
+    $lines.Add('')
+    $lines.Add('Secondary guest kernel crashes (from its console):')
+    $lines.Add('')
+    foreach ($c in $crashed) { $lines.Add("- $($c.variant), run $([int]$c.run + 1): ``$((@($c.secondary.oopsLines) | Select-Object -First 3) -join ' / ')``") }
+}
 $failed = @($pairs | Where-Object { $_.error })
 if ($failed) {
     $lines.Add('')
@@ -500,13 +566,13 @@ if ($failed) {
 $lines.Add('')
 $lines.Add('Per pair:')
 $lines.Add('')
-$lines.Add('| Run | Variant | Checkpoints (forced) | Pause median / p99 / max | Protected: req/s, latency median / p99 | Alone: req/s, latency median / p99 |')
-$lines.Add('|---|---|---|---|---|---|')
+$lines.Add('| Run | Variant | Steady: checkpoints (forced) | Steady: pause median / p99 / max | Divergence: checkpoints (forced), pause median / p99 | Protected: req/s, latency median / p99 | Alone: req/s, latency median / p99 |')
+$lines.Add('|---|---|---|---|---|---|---|')
 foreach ($p in $ok) {
     $s = Get-PairStat $p
     $max = if ($s.Count) { (@($p.checkpoints | ForEach-Object pauseMs) | Measure-Object -Maximum).Maximum } else { [double]::NaN }
-    $lines.Add(('| {0} | {1} | {2} ({3}) | {4:0.0} / {5:0.0} / {6:0.0} ms | {7:0.0}, {8:0.0} / {9:0.0} ms | {10:0.0}, {11:0.0} / {12:0.0} ms |' -f ($s.Run + 1), $s.Variant, $s.Count, $s.Forced,
-            $s.Median, $s.P99, $max, $s.TpProt, $s.LatProt, $s.P99Prot, $s.TpUnprot, $s.LatUnprot, $s.P99Unprot))
+    $lines.Add(('| {0} | {1} | {2} ({3}) | {4:0.0} / {5:0.0} / {6:0.0} ms | {13} ({14}), {15:0.0} / {16:0.0} ms | {7:0.0}, {8:0.0} / {9:0.0} ms | {10:0.0}, {11:0.0} / {12:0.0} ms |' -f ($s.Run + 1), $s.Variant, $s.Count, $s.Forced,
+            $s.Median, $s.P99, $max, $s.TpProt, $s.LatProt, $s.P99Prot, $s.TpUnprot, $s.LatUnprot, $s.P99Unprot, $s.DCount, $s.DForced, $s.DMedian, $s.DP99))
 }
 
 Write-Host ''
@@ -514,5 +580,6 @@ $lines | ForEach-Object { Write-Output $_ }
 $null = New-Item -ItemType Directory -Force -Path (Split-Path $OutputPath)
 $lines | Set-Content -Path $OutputPath -Encoding utf8
 Write-Host "Report written to $OutputPath"
-if ($innerExit -ne 0 -or $failed.Count -gt 0 -or $ok.Count -eq 0) { exit 1 }
+# A failed Multifd pair is a finding about QEMU's experimental multifd for COLO (reported above), not a failed benchmark.
+if ($innerExit -ne 0 -or @($failed | Where-Object variant -ne 'Multifd').Count -gt 0 -or @($ok | Where-Object variant -eq 'Plain').Count -eq 0) { exit 1 }
 #endregion
