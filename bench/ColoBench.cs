@@ -18,6 +18,7 @@ using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using ColoPS.Colo;
+using ColoPS.Qemu;
 using ColoPS.Qmp;
 
 namespace ColoBench
