@@ -30,12 +30,22 @@
                           of x-checkpoint-delay after the one before) or forced by colo-compare
                           (sooner: the outputs differed); the client's acknowledged requests
                           (latency = first send to ACK) and throughput (ACKs per second);
+      divergence window   -WindowSec/2 s (at least 8) of the same client plus an ICMP timestamp
+                          request every -ProbePeriodMs ms (bench/DivergenceProbe.cs): each guest
+                          answers with its own clock, the answers differ, colo-compare forces
+                          checkpoints; their pauses are reported apart;
       secondary killed    SIGKILL, Invoke-ColoFailover on the primary: the same guest now runs alone
                           on the same QEMU, command line, tap and bridge;
       unprotected window  -WindowSec s of the same client on the same connection.
     Ratios are computed run by run (protected / unprotected, multifd / plain) and reported as the
     median and min-max over runs; the pause p99 is the nearest-rank 99th percentile of one run's
     checkpoints (with fewer than 100 checkpoints it is the longest one).
+
+    After each window the secondary guest's console is read: a kernel Oops/BUG/panic there means the
+    secondary's copy of the VM went bad (reported per run; such a run's client figures measure a
+    broken pair, so the report repeats them over the healthy runs). The raw result (every
+    checkpoint, the consoles) is kept in out/bench/checkpoints.json; -FromResult writes the report
+    again from it.
 
     Every QEMU, the network namespace and every folder (/tmp/colops-ckb-*) are removed in finally
     blocks. COLO ports start at 53000 (inside the namespace).
@@ -73,6 +83,8 @@ param(
     [int] $ProbePeriodMs = 250,
     # Plain, Multifd; a comma-separated string works too (pwsh -File passes one).
     [string[]] $Variant = @('Plain', 'Multifd'),
+    # Write the report again from a saved result (out/bench/checkpoints.json) without measuring.
+    [string] $FromResult,
     # Internal: the measuring half, run inside the network namespace.
     [switch] $Inner,
     [string] $WorkDirectory,
@@ -414,6 +426,11 @@ function Get-PwshInvocation {
 
 $LoadAtStart = Get-Load
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
+if ($FromResult) {
+    $data = Get-Content $FromResult -Raw | ConvertFrom-Json
+    $LoadAtStart = $data.loadAtStart
+    $innerExit = 0
+} else {
 $id = [guid]::NewGuid().ToString('N').Substring(0, 6)
 $Root = Join-Path '/tmp' "colops-ckb-$id"
 $ns = "colops-ckb-$id"
@@ -437,15 +454,20 @@ try {
     $loadSamples.Add((Get-Load))
     if (-not (Test-Path $resultFile)) { throw "The measuring run wrote no result (exit $innerExit)." }
     $data = Get-Content $resultFile -Raw | ConvertFrom-Json
-    # The raw figures (every checkpoint, the secondary's console) stay in out/bench for a closer look.
+    $data | Add-Member -NotePropertyName loadAtStart -NotePropertyValue $LoadAtStart -Force
+    $data | Add-Member -NotePropertyName loadAtEnd -NotePropertyValue $loadSamples[-1] -Force
+    $data | Add-Member -NotePropertyName minutes -NotePropertyValue ([math]::Round($clock.Elapsed.TotalMinutes, 1)) -Force
+    $data | Add-Member -NotePropertyName date -NotePropertyValue (Get-Date -Format 'yyyy-MM-dd HH:mm') -Force
+    # The raw figures (every checkpoint, the secondary's console) stay in out/bench for a closer look (and -FromResult).
     $null = New-Item -ItemType Directory -Force -Path (Join-Path $Repo 'out/bench')
-    Copy-Item $resultFile (Join-Path $Repo "out/bench/checkpoints$(if ($Quick) { '-quick' }).json")
+    $data | ConvertTo-Json -Depth 10 | Set-Content (Join-Path $Repo "out/bench/checkpoints$(if ($Quick) { '-quick' }).json")
 }
 finally {
     Remove-ProofNetwork -Namespace $ns
     $left = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$Root/*" })
     foreach ($p in $left) { Stop-Process -Id $p.Id -Force -ErrorAction Ignore }
     Remove-Item $Root -Recurse -Force -ErrorAction Ignore
+}
 }
 
 #region Report
@@ -490,12 +512,12 @@ $stats = @($ok | ForEach-Object { Get-PairStat $_ })
 $lines = [System.Collections.Generic.List[string]]::new()
 $lines.Add('# Checkpoint benchmark (QEMU 11, real test guest)')
 $lines.Add('')
-$lines.Add("Written by ``bench/Invoke-CheckpointBench.ps1`` (``./build.ps1 Bench``), ColoPS $($module.Version), $(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC.")
+$lines.Add("Written by ``bench/Invoke-CheckpointBench.ps1`` (``./build.ps1 Bench``), ColoPS $($module.Version), $($data.date) UTC.")
 $lines.Add('')
 $lines.Add("- Machine: $([Environment]::ProcessorCount) cores ($cpu), $(([double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '') / 1MB).ToString('0', $inv)) GiB, $([System.Runtime.InteropServices.RuntimeInformation]::OSDescription)")
 $lines.Add("- QEMU $qemuVersion, accelerator $("$accel".ToUpperInvariant()); guest: $($data.guestKernel) + $($data.busybox), $MemoryMB MiB, rtl8139 on a tap, 64 MiB disk; both sites on one machine (loopback)")
-$lines.Add("- Load average (1, 5, 15 min) at start: $LoadAtStart; at end: $($loadSamples[-1]) (other jobs were running on this machine)")
-$lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); per pair a protected window and an unprotected window of $WindowSec s each; x-checkpoint-delay $CheckpointDelayMs ms; multifd-channels $MultifdChannels; total $([math]::Round($clock.Elapsed.TotalMinutes, 1)) min")
+$lines.Add("- Load average (1, 5, 15 min) at start: $LoadAtStart; at end: $($data.loadAtEnd) (other jobs were running on this machine)")
+$lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); per pair a protected window and an unprotected window of $WindowSec s each; x-checkpoint-delay $CheckpointDelayMs ms; multifd-channels $MultifdChannels; total $($data.minutes) min")
 $lines.Add('- Load: one client (tests/guest/ProofClient.cs), one request at a time: "write record n to sector n with O_DIRECT and fsync, answer ACK n", through colo-compare')
 $lines.Add('- Figures: median (min–max over runs); ratios are computed run by run. Pause = primary STOP → RESUME from QEMU''s event timestamps; p99 = nearest rank over one run''s checkpoints (the longest when fewer than 100). A checkpoint counts as forced by colo-compare when its STOP came sooner than 90 % of x-checkpoint-delay after the one before')
 $lines.Add('')
@@ -530,7 +552,14 @@ $lines.Add("| Runs whose secondary guest kernel crashed (its console: Oops / BUG
 $lines.Add('')
 $lines.Add('| Client through the pair | Protected | Same guest alone (after failover) | Ratio protected ÷ alone |')
 $lines.Add('|---|---|---|---|')
-foreach ($set in @(@{ Name = 'Plain'; S = $plain }, @{ Name = 'Multifd'; S = $mfd })) {
+$sets = @(@{ Name = 'Plain'; S = $plain }, @{ Name = 'Multifd'; S = $mfd })
+# A run whose secondary crashed measures a broken pair (every answer waits for the next periodic
+# checkpoint): the same rows over the runs whose secondary stayed healthy.
+foreach ($x in @(@{ Name = 'Plain'; S = $plain }, @{ Name = 'Multifd'; S = $mfd })) {
+    $healthy = @($x.S | Where-Object { -not $_.Oops })
+    if ($healthy.Count -and $healthy.Count -lt $x.S.Count) { $sets += @{ Name = "$($x.Name), the $($healthy.Count) run(s) with a healthy secondary"; S = $healthy } }
+}
+foreach ($set in $sets) {
     if (-not $set.S) { continue }
     $s = $set.S
     foreach ($m in @(@{ N = 'latency, median'; P = 'LatProt'; U = 'LatUnprot'; F = '0.0'; Unit = ' ms' }, @{ N = 'latency, p99'; P = 'P99Prot'; U = 'P99Unprot'; F = '0.0'; Unit = ' ms' },
@@ -539,6 +568,11 @@ foreach ($set in @(@{ Name = 'Plain'; S = $plain }, @{ Name = 'Multifd'; S = $mf
         $lines.Add("| $($set.Name): $($m.N) | $(Format-Spread ([double[]]@($s | ForEach-Object $m.P)) $m.F $m.Unit) | $(Format-Spread ([double[]]@($s | ForEach-Object $m.U)) $m.F $m.Unit) | $(Format-Spread $ratios '0.00' '×') |")
     }
 }
+$lines.Add('')
+$lines.Add('How the Multifd pairs enabled multifd (QEMU 11: capability `multifd` on both sides, the same `multifd-channels` on both, with `x-colo` and `return-path`):')
+$lines.Add('')
+$lines.Add("- secondary: ``-global migration.x-multifd=on -global migration.multifd-channels=$MultifdChannels`` on its command line. Over QMP, ``migrate-set-capabilities multifd`` on a QEMU started with ``-incoming tcp:…`` (as ColoPS starts the secondary) fails with ``Multifd must be set before incoming starts`` (seen on 11.1.3); the other way is ``-incoming defer``, then the capability, then ``migrate-incoming``")
+$lines.Add("- primary: ``migrate-set-capabilities {multifd: true}`` and ``migrate-set-parameters {multifd-channels: $MultifdChannels}`` sent by the benchmark to the primary QEMU it started, before ``Start-ColoPrimary -Session`` (which adds return-path and x-colo and sends migrate)")
 $lines.Add('')
 $lines.Add('Migration settings as each side reported them (query-migrate-capabilities / -parameters) after the pair was protected:')
 $lines.Add('')
