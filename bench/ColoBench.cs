@@ -166,13 +166,13 @@ namespace ColoBench
                         Poll(() =>
                         {
                             var jobs = node.Execute("{\"execute\":\"query-block-jobs\"}");
-                            var job = jobs.EnumerateArray().FirstOrDefault(j => Str(j, "device") == step.Command);
+                            var job = jobs.EnumerateArray().FirstOrDefault(j => Str(j, "device") == step.JobId);
                             if (job.ValueKind == JsonValueKind.Undefined) throw new InvalidOperationException("The mirror job ended before it was ready.");
                             return job.TryGetProperty("ready", out var r) && r.ValueKind == JsonValueKind.True;
                         });
                         break;
                     case ColoStepKind.WaitForJobGone:
-                        Poll(() => !node.Execute("{\"execute\":\"query-block-jobs\"}").EnumerateArray().Any(j => Str(j, "device") == step.Command));
+                        Poll(() => !node.Execute("{\"execute\":\"query-block-jobs\"}").EnumerateArray().Any(j => Str(j, "device") == step.JobId));
                         break;
                     case ColoStepKind.WaitForColoExit:
                         Poll(() => Str(node.Execute("{\"execute\":\"query-colo-status\"}"), "mode") == "none");
