@@ -9,6 +9,7 @@ using System.Threading.Tasks;
 using ColoPS.Qemu;
 using ColoPS.Qmp;
 using ColoPS.Qemu.States;
+using ColoPS.Colo.Operations;
 
 namespace ColoPS.Colo
 {
@@ -104,7 +105,7 @@ namespace ColoPS.Colo
                     await PollAsync(plan, "COLO mode none", _timeouts.Failover, async () =>
                     {
                         var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                        return ColoMode.Parse(Str(s, "mode")) == ColoMode.None;
+                        return ColoMode.Parse(Json.Str(s, "mode")) == ColoMode.None;
                     }, ct).ConfigureAwait(false);
                     break;
                 default:
@@ -121,7 +122,7 @@ namespace ColoPS.Colo
             await PollAsync(plan, "migration status colo", _timeouts.Migration, async () =>
             {
                 var m = await _session.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
-                var status = MigrationStatus.Parse(Str(m, "status"));
+                var status = MigrationStatus.Parse(Json.Str(m, "status"));
                 if (status.Name != last)
                 {
                     last = status.Name;
@@ -147,19 +148,19 @@ namespace ColoPS.Colo
                 await PollAsync(plan, "secondary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
                 {
                     var s = await _peer.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                    return ColoMode.Parse(Str(s, "mode")) == ColoMode.Secondary;
+                    return ColoMode.Parse(Json.Str(s, "mode")) == ColoMode.Secondary;
                 }, ct).ConfigureAwait(false);
             }
             // The primary's own word too: its COLO thread sets mode primary once it runs.
             await PollAsync(plan, "primary in COLO mode", _timeouts.Migration - clock.Elapsed, async () =>
             {
                 var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-                return ColoMode.Parse(Str(s, "mode")) == ColoMode.Primary;
+                return ColoMode.Parse(Json.Str(s, "mode")) == ColoMode.Primary;
             }, ct).ConfigureAwait(false);
             await PollAsync(plan, "primary running", _timeouts.Migration - clock.Elapsed, async () =>
             {
                 var s = await _session.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-                return RunState.Parse(Str(s, "status")) == RunState.Running;
+                return RunState.Parse(Json.Str(s, "status")) == RunState.Running;
             }, ct).ConfigureAwait(false);
 
             // The secondary dials the primary's mirror and compare sockets with a reconnect delay;
@@ -168,8 +169,8 @@ namespace ColoPS.Colo
             {
                 var chardevs = await _session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
                 return chardevs.EnumerateArray().Count(c =>
-                    (Str(c, "label") == QemuCommandLine.Ids.Mirror || Str(c, "label") == QemuCommandLine.Ids.Compare)
-                    && Str(c, "filename") is string f && !f.StartsWith("disconnected", StringComparison.Ordinal)) == 2;
+                    QemuCommandLine.Ids.PeerFacingChardevs(secondary: false).Contains(Json.Str(c, "label"))
+                    && Json.Str(c, "filename") is string f && !f.StartsWith("disconnected", StringComparison.Ordinal)) == 2;
             }, ct).ConfigureAwait(false);
         }
 
@@ -178,7 +179,7 @@ namespace ColoPS.Colo
             await PollAsync(plan, ready ? $"block job {jobId} ready" : $"block job {jobId} gone", timeout, async () =>
             {
                 var jobs = await _session.ExecuteAsync("query-block-jobs", null, ct).ConfigureAwait(false);
-                var job = jobs.EnumerateArray().FirstOrDefault(j => Str(j, "device") == jobId);
+                var job = jobs.EnumerateArray().FirstOrDefault(j => Json.Str(j, "device") == jobId);
                 if (job.ValueKind == JsonValueKind.Undefined)
                 {
                     if (ready)
@@ -214,8 +215,5 @@ namespace ColoPS.Colo
 
         private void Report(string activity, string status, int percent, bool completed = false)
             => _progress?.Invoke(new ColoProgress(activity, status, percent, completed));
-
-        internal static string? Str(JsonElement e, string name)
-            => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
     }
 }

@@ -38,6 +38,10 @@ namespace ColoPS.Qemu
             public const string SecondaryMirrorChardev = "red0";
             public const string SecondaryCompareChardev = "red1";
             public const string Rewriter = "rew0";
+
+            /// <summary>The chardevs that carry traffic to the peer: what a failover yanks and a status read checks.</summary>
+            public static string[] PeerFacingChardevs(bool secondary)
+                => secondary ? new[] { SecondaryMirrorChardev, SecondaryCompareChardev } : new[] { Mirror, Compare };
             public const string TlsServer = "tls-server0";
             public const string TlsClient = "tls-client0";
             public const string TlsAuthz = "authz0";

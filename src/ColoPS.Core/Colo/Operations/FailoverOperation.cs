@@ -26,9 +26,7 @@ namespace ColoPS.Colo.Operations
             var s = survivor.Session;
             var role = FailoverDecision.RoleToFailOver(survivor, await QemuSnapshot.ReadAsync(s, null, ct).ConfigureAwait(false));
             var peer = await new PeerProbe(_host, _timeouts).ProbeAsync(survivor, ct).ConfigureAwait(false);
-            var yank = await QemuReadings.YankTargetsAsync(s, role == ColoRole.Secondary
-                ? new[] { Ids.SecondaryMirrorChardev, Ids.SecondaryCompareChardev }
-                : new[] { Ids.Mirror, Ids.Compare }, ct).ConfigureAwait(false);
+            var yank = await QemuReadings.YankTargetsAsync(s, Ids.PeerFacingChardevs(role == ColoRole.Secondary), ct).ConfigureAwait(false);
             string? child = role == ColoRole.Primary ? await QemuReadings.QuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false) : null;
             return new FailoverPlan(FailoverDecision.Plan(survivor, role, child, yank), role, peer);
         }

@@ -15,7 +15,8 @@ namespace ColoPS.Colo.Operations
     /// </summary>
     public static class LinkReader
     {
-        public static async Task<IReadOnlyList<ColoLink>> ReadAsync(QmpSession session, ColoPS.Qemu.States.ColoMode? mode, QmpCallOptions call, CancellationToken ct)
+        /// <param name="chardevs">This QEMU's query-chardev answer, read once by the caller.</param>
+        public static async Task<IReadOnlyList<ColoLink>> ReadAsync(QmpSession session, ColoPS.Qemu.States.ColoMode? mode, JsonElement chardevs, QmpCallOptions call, CancellationToken ct)
         {
             var links = new List<ColoLink>();
             var parameters = await session.ExecuteAsync("query-migrate-parameters", null, call, ct).ConfigureAwait(false);
@@ -41,7 +42,6 @@ namespace ColoPS.Colo.Operations
                 links.Add(await NbdClientAsync(session, call, ct).ConfigureAwait(false));
             }
 
-            var chardevs = await session.ExecuteAsync("query-chardev", null, call, ct).ConfigureAwait(false);
             var peerFacing = mode == ColoPS.Qemu.States.ColoMode.Secondary
                 ? new[] { ("Mirror", Ids.SecondaryMirrorChardev), ("Compare", Ids.SecondaryCompareChardev) }
                 : new[] { ("Mirror", Ids.Mirror), ("Compare", Ids.Compare) };

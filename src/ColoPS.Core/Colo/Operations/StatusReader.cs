@@ -48,6 +48,7 @@ namespace ColoPS.Colo.Operations
             if (processId.HasValue && processId.Value > 0 && _host.Processes.IsFrozen(processId.Value))
                 return Down(result, $"The QEMU process {processId} is stopped (SIGSTOP) and cannot answer.");
             var call = new QmpCallOptions { Timeout = _timeouts.StatusQuery };
+            JsonElement chardevs;
             try
             {
                 var snapshot = await QemuSnapshot.ReadAsync(session, call, ct).ConfigureAwait(false);
@@ -57,7 +58,9 @@ namespace ColoPS.Colo.Operations
                 result.LastMode = snapshot.LastMode;
                 result.Reason = snapshot.Reason;
                 result.MigrationStatus = snapshot.Migration;
-                result.Links = await LinkReader.ReadAsync(session, snapshot.Mode, call, ct).ConfigureAwait(false);
+                // One read of the chardevs serves the links and the peer-link check below.
+                chardevs = await session.ExecuteAsync("query-chardev", null, call, ct).ConfigureAwait(false);
+                result.Links = await LinkReader.ReadAsync(session, snapshot.Mode, chardevs, call, ct).ConfigureAwait(false);
             }
             catch (QmpCommandException ex) when (ex.ErrorClass == QmpCommandException.CommandNotFound && ex.Command == "query-colo-status")
             {
@@ -77,20 +80,15 @@ namespace ColoPS.Colo.Operations
             {
                 // COLO_EXIT is sent once; a session opened later never sees it. The peer-facing
                 // sockets tell the same story at any time.
-                string? down;
-                try { down = await PeerLinkDownAsync(session, result.Mode == ColoMode.Secondary, call, ct).ConfigureAwait(false); }
-                catch (QmpException ex) { return Down(result, "QMP stopped answering: " + ex.Message); }
+                string? down = PeerLinkDown(chardevs, result.Mode == ColoMode.Secondary);
                 if (down != null) (result.Protection, result.Message) = (ColoProtection.Failed, down);
             }
             return result;
         }
 
-        private static async Task<string?> PeerLinkDownAsync(QmpSession session, bool secondary, QmpCallOptions call, CancellationToken ct)
+        private static string? PeerLinkDown(JsonElement chardevs, bool secondary)
         {
-            var peerFacing = secondary ? new[] { Ids.SecondaryMirrorChardev, Ids.SecondaryCompareChardev } : new[] { Ids.Mirror, Ids.Compare };
-            JsonElement chardevs;
-            try { chardevs = await session.ExecuteAsync("query-chardev", null, call, ct).ConfigureAwait(false); }
-            catch (QmpCommandException) { return null; }
+            var peerFacing = Ids.PeerFacingChardevs(secondary);
             foreach (var c in chardevs.EnumerateArray())
             {
                 string? label = Json.Str(c, "label");
