@@ -230,6 +230,14 @@ namespace ColoBench
             return clock.Elapsed.TotalMilliseconds;
         }
 
+        /// <summary>n sequential query-status with the synchronous Execute: the calling thread reads its own reply.</summary>
+        public static double Synchronous(QmpSession session, int n)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) session.Execute("query-status");
+            return clock.Elapsed.TotalMilliseconds;
+        }
+
         /// <summary>n sequential query-status in one async loop (await, no blocking).</summary>
         public static double SequentialAsync(QmpSession session, int n)
         {

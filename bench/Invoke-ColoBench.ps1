@@ -188,12 +188,14 @@ function Invoke-RoundTripBench([int] $Run) {
         $cs = Connect-QmpSession -Path $qemus[1].Socket -Name "bench-rt$Run" -TimeoutSec 20
         $s = $cs
 
-        $total = [ordered]@{ raw = 0.0; pipe = 0.0; api = 0.0; async = 0.0; ps = 0.0; cmdlet = 0.0; concurrent = 0.0 }
+        $total = [ordered]@{ raw = 0.0; pipe = 0.0; sync = 0.0; api = 0.0; async = 0.0; pssync = 0.0; ps = 0.0; cmdlet = 0.0; concurrent = 0.0 }
         $loops = [ordered]@{
             raw        = { param($n) $raw.QueryStatusLoop($n) }
             pipe       = { param($n) $raw.PipelinedLoop($n, $Callers) }
+            sync       = { param($n) [ColoBench.ApiLoop]::Synchronous($s, $n) }
             api        = { param($n) [ColoBench.ApiLoop]::Sequential($s, $n) }
             async      = { param($n) [ColoBench.ApiLoop]::SequentialAsync($s, $n) }
+            pssync     = { param($n) Measure-Ms { for ($i = 0; $i -lt $n; $i++) { $null = $s.Execute('query-status') } } }
             ps         = { param($n) Measure-Ms { for ($i = 0; $i -lt $n; $i++) { $null = $s.ExecuteAsync('query-status', $null, $None).GetAwaiter().GetResult() } } }
             cmdlet     = { param($n) Measure-Ms { for ($i = 0; $i -lt $n; $i++) { $null = Invoke-QmpCommand -Session $cs -Command query-status } } }
             concurrent = { param($n) [ColoBench.ApiLoop]::Concurrent($s, $Callers, $n) }
@@ -208,12 +210,14 @@ function Invoke-RoundTripBench([int] $Run) {
         $us = @{}
         foreach ($k in $total.Keys) { $us[$k] = $total[$k] * 1000.0 / $n }
 
+        Add-Sample 'rt.sync' $us.sync $us.raw
         Add-Sample 'rt.api' $us.api $us.raw
         Add-Sample 'rt.async' $us.async $us.raw
+        Add-Sample 'rt.pssync' $us.pssync $us.raw
         Add-Sample 'rt.ps' $us.ps $us.raw
         Add-Sample 'rt.cmdlet' $us.cmdlet $us.raw
         Add-Sample 'rt.concurrent' $us.concurrent $us.pipe
-        Write-Step ("  round trip (us/call): raw {0:N1}, API {1:N1}, API async {2:N1}, API from PS {3:N1}, Invoke-QmpCommand {4:N1}; 8 callers {5:N1} vs raw pipelined {6:N1}" -f $us.raw, $us.api, $us.async, $us.ps, $us.cmdlet, $us.concurrent, $us.pipe)
+        Write-Step ("  round trip (us/call): raw {0:N1}, Execute {1:N1}, ExecuteAsync blocked {2:N1}, awaited {3:N1}, Execute from PS {4:N1}, ExecuteAsync from PS {5:N1}, Invoke-QmpCommand {6:N1}; 8 callers {7:N1} vs raw pipelined {8:N1}" -f $us.raw, $us.sync, $us.api, $us.async, $us.pssync, $us.ps, $us.cmdlet, $us.concurrent, $us.pipe)
     }
     finally {
         if ($raw) { $raw.Dispose() }
@@ -429,8 +433,10 @@ function Format-Stat($Stat, [string] $Format, [string] $Unit = '') {
 }
 
 $Rows = @(
+    @{ Key = 'rt.sync'; Name = 'QMP round trip, C# API: compiled loop, Execute() (synchronous; the caller reads its reply)'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.api'; Name = 'QMP round trip, C# API: compiled loop, ExecuteAsync().GetAwaiter().GetResult()'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.async'; Name = 'QMP round trip, C# API: compiled async loop (await)'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
+    @{ Key = 'rt.pssync'; Name = 'QMP round trip, C# API Execute() from a PowerShell for loop'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.ps'; Name = 'QMP round trip, C# API from a PowerShell for loop'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.cmdlet'; Name = 'QMP round trip, Invoke-QmpCommand in a PowerShell for loop'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.concurrent'; Name = "$Callers concurrent callers (tasks) on one QmpSession, wall time per call"; Raw = "raw socket, $Callers requests pipelined"; Unit = ' µs'; Format = '0.0' }

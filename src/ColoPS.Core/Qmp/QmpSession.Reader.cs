@@ -11,9 +11,10 @@ namespace ColoPS.Qmp
     /// <summary>The reader: cut the stream into messages, and route each to the history (events), the greeting or its command (replies).</summary>
     public sealed partial class QmpSession
     {
-        // A dedicated thread blocked in receive: a reply wakes it directly, and it completes the
-        // caller's task at once. It never runs caller code that could block it (continuations run
-        // asynchronously), and it ends when the socket is shut down.
+        // A dedicated thread reads whenever no synchronous caller does (see QmpSession.CallerRead.cs).
+        // It waits for data without the read token and takes it only to read what is there, so it
+        // never blocks a caller that wants to read; it never runs caller code that could block it
+        // (continuations run asynchronously), and it ends with the session.
         private void StartReader()
         {
             var thread = new Thread(static s => ((QmpSession)s!).ReadLoop(), 256 * 1024)
@@ -26,29 +27,39 @@ namespace ColoPS.Qmp
 
         private void ReadLoop()
         {
-            var buffer = new byte[64 * 1024];
-            Action<ReadOnlyMemory<byte>> dispatch = Dispatch;
-            Exception cause;
             try
             {
-                while (true)
+                while (!Volatile.Read(ref _ended))
                 {
-                    int n = _socket.Receive(buffer);
-                    if (n == 0)
+                    if (CallersRead())
                     {
-                        cause = new EndOfStreamException(_framer.PendingBytes > 0
-                            ? string.Format(CultureInfo.InvariantCulture, "QEMU closed the connection in the middle of a message ({0} bytes of it received).", _framer.PendingBytes)
-                            : "QEMU closed the connection.");
-                        break;
+                        _readerWake.Wait(LingerWaitMs);
+                        continue;
                     }
-                    _framer.Feed(buffer.AsMemory(0, n), dispatch);
+                    if (!_socket.Poll(-1, System.Net.Sockets.SelectMode.SelectRead)) continue;
+                    // A caller that holds the token reads what woke us; look again once it is done.
+                    if (!TryTakeReadToken())
+                    {
+                        _readerWake.Wait(LingerWaitMs);
+                        continue;
+                    }
+                    try
+                    {
+                        // Nothing waiting and not readable: a caller read it between the poll and the
+                        // token. Readable with nothing waiting is the end of the stream: read it.
+                        if (_socket.Available == 0 && !_socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead)) continue;
+                        if (!ReadOnce()) return;
+                    }
+                    finally
+                    {
+                        ReleaseReadToken();
+                    }
                 }
             }
             catch (Exception ex)
             {
-                cause = ex;
+                FaultSession(ex);
             }
-            FaultSession(cause);
         }
 
         private void Dispatch(ReadOnlyMemory<byte> bytes)

@@ -69,6 +69,7 @@ namespace ColoPS.Qmp
                         cancellationToken.ThrowIfCancellationRequested();
                         throw Unusable();
                     }
+                    WakeReaderAfterWrite();
                 }
             }
             catch (Exception ex) when (ex is IOException || ex is SocketException || ex is ObjectDisposedException)
@@ -169,6 +170,7 @@ namespace ColoPS.Qmp
                 }
                 // When the timer or the token cut in during the write, the call already has its outcome.
                 call.EndWrite();
+                WakeReaderAfterWrite();
                 return call.Task;
             }
             catch

@@ -19,12 +19,15 @@ namespace ColoPS.Qmp
     /// history, every wait bounded by a timeout and a cancellation token.
     /// </summary>
     /// <remarks>
-    /// Thread-safe: any number of threads may send commands at once. A single reader thread reads
-    /// continuously (QEMU's output buffer grows while nobody reads) and never waits on a caller.
+    /// Thread-safe: any number of threads may send commands at once. The socket is read all the
+    /// time (QEMU's output buffer grows while nobody reads): by a caller of the synchronous
+    /// <see cref="Execute"/> waiting for its reply, or else by the session's reader thread, which
+    /// never waits on a caller.
     /// When the connection fails, every pending call fails at once with
     /// <see cref="QmpDisconnectedException"/> carrying the cause, and later calls fail fast.
     /// The parts live in QmpSession.Connect.cs (handshake), QmpSession.Send.cs (commands) and
-    /// QmpSession.Reader.cs (the reader and reply routing).
+    /// QmpSession.Reader.cs (the reader thread and reply routing), QmpSession.CallerRead.cs (the
+    /// synchronous call and the read token).
     /// </remarks>
     public sealed partial class QmpSession : IDisposable
     {
@@ -48,6 +51,8 @@ namespace ColoPS.Qmp
         private int _idlessErrorsExpected;
         private QmpGreeting? _greetingValue;
         private readonly string?[] _eventNames = new string?[16];
+        private readonly Action<ReadOnlyMemory<byte>> _dispatch;
+        private bool _ended;
 
         private QmpSession(QmpEndpoint endpoint, Socket socket, QmpSessionOptions options)
         {
@@ -59,6 +64,7 @@ namespace ColoPS.Qmp
             Name = options.Name ?? string.Empty;
             long serial = Interlocked.Increment(ref s_serial);
             _idPrefix = "colops-" + serial.ToString(CultureInfo.InvariantCulture) + "-";
+            _dispatch = Dispatch;
         }
 
         #region Properties
@@ -90,7 +96,7 @@ namespace ColoPS.Qmp
         public int PendingCommandCount => _pending.Count;
         public TimeSpan CommandTimeout => _options.CommandTimeout;
 
-        /// <summary>Raised once, on the reader thread, when the connection ends for any reason.</summary>
+        /// <summary>Raised once, on the thread that saw the connection end (the reader, a synchronous caller, or Dispose), for any reason.</summary>
         public event EventHandler? Disconnected;
 
         #endregion
@@ -200,6 +206,8 @@ namespace ColoPS.Qmp
                 }
             }
             _events.Complete(error);
+            Volatile.Write(ref _ended, true);
+            WakeReader();
             // Shutdown first: it wakes the reader and any writer blocked in the kernel.
             try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* not connected any more */ }
             try { _socket.Dispose(); } catch (Exception) { /* already gone */ }

@@ -74,14 +74,14 @@ namespace ColoPS.Commands
                 {
                     WriteObject(WantsTraffic()
                         ? Run(ct => Session.ExecuteHumanAsync(Hmp, call.Timeout, ct))
-                        : RunOnPipelineThread(Session.ExecuteHumanAsync(Hmp, call.Timeout, StopToken)));
+                        : RunOnPipelineThread(() => Session.ExecuteHuman(Hmp, call.Timeout, StopToken)));
                     return;
                 }
 
                 var arguments = PSJson.ToArguments(Arguments);
                 JsonElement reply = WantsTraffic()
                     ? Run(ct => Session.ExecuteAsync(Command, arguments, call, ct))
-                    : RunOnPipelineThread(Session.ExecuteAsync(Command, arguments, call, StopToken));
+                    : RunOnPipelineThread(() => Session.Execute(Command, arguments, call, StopToken));
                 // Like any cmdlet, an array is written item by item unless -NoEnumerate; {} (no data) is written as an empty object.
                 WriteObject(PSJson.ToPSValue(reply), enumerateCollection: !NoEnumerate.IsPresent);
             }
@@ -102,13 +102,13 @@ namespace ColoPS.Commands
                 || (value != ActionPreference.SilentlyContinue && value != ActionPreference.Ignore);
         }
 
-        // A plain command waits on the pipeline thread itself: the reader wakes it directly, with no
-        // hop through the thread pool and no pump. Ctrl+C still ends the wait (StopToken).
-        private T RunOnPipelineThread<T>(System.Threading.Tasks.Task<T> task)
+        // A plain command waits on the pipeline thread itself, which reads its own reply: no hop
+        // through the reader thread or the thread pool, and no pump. Ctrl+C still ends the wait (StopToken).
+        private T RunOnPipelineThread<T>(Func<T> call)
         {
             try
             {
-                return task.GetAwaiter().GetResult();
+                return call();
             }
             catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
             {
