@@ -55,9 +55,12 @@ namespace ColoPS.Qmp
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
 
-        public override string ToString() => Transport == QmpTransport.Unix
+        // Every command's ShouldProcess and log line names the endpoint: make the text once.
+        public override string ToString() => _text ??= Transport == QmpTransport.Unix
             ? "unix:" + Path
             : string.Format(CultureInfo.InvariantCulture, "tcp:{0}:{1}", HostName, Port);
+
+        private string? _text;
     }
 
     public enum QmpTransport { Unix, Tcp }

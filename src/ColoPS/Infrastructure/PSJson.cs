@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Collections;
 using System.Globalization;
 using System.Management.Automation;
@@ -20,11 +21,16 @@ namespace ColoPS.Commands
             {
                 case JsonValueKind.Object:
                     var obj = new PSObject();
+                    var properties = obj.Properties;
+                    HashSet<string>? seen = null;
                     foreach (var p in element.EnumerateObject())
                     {
-                        // A repeated member keeps its last value, like ConvertFrom-Json.
-                        obj.Properties.Remove(p.Name);
-                        obj.Properties.Add(new PSNoteProperty(p.Name, ToPSValue(p.Value)));
+                        // A repeated member keeps its last value, like ConvertFrom-Json. Removing a
+                        // member from a PSObject costs more than the rest of the conversion, so
+                        // only a name seen before in this object is removed.
+                        seen ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                        if (!seen.Add(p.Name)) properties.Remove(p.Name);
+                        properties.Add(new PSNoteProperty(p.Name, ToPSValue(p.Value)), preValidated: true);
                     }
                     return obj;
                 case JsonValueKind.Array:
