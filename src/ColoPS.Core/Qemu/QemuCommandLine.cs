@@ -45,6 +45,9 @@ namespace ColoPS.Qemu
             public const string TlsServer = "tls-server0";
             public const string TlsClient = "tls-client0";
             public const string TlsAuthz = "authz0";
+            /// <summary>The remote QMP monitor's socket and who may use it.</summary>
+            public const string ManagementChardev = "mgmt0";
+            public const string ManagementAuthz = "authz-mgmt0";
         }
 
         public static IReadOnlyList<string> Primary(ColoConfig config, ColoSite site, QemuVersion version, ColoAccelerator accelerator)

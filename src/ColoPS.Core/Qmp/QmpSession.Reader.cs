@@ -33,7 +33,7 @@ namespace ColoPS.Qmp
             {
                 while (true)
                 {
-                    int n = _socket.Receive(buffer);
+                    int n = _tls != null ? _tls.Read(buffer) : _socket.Receive(buffer);
                     if (n == 0)
                     {
                         cause = new EndOfStreamException(_framer.PendingBytes > 0

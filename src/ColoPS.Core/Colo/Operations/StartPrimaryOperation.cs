@@ -41,7 +41,9 @@ namespace ColoPS.Colo.Operations
                 // The caller's QEMU says itself which accelerator it runs.
                 var kvm = await existing.ExecuteAsync("query-kvm", null, ct).ConfigureAwait(false);
                 var accelerator = kvm.TryGetProperty("enabled", out var on) && on.ValueKind == JsonValueKind.True ? ColoAccelerator.Kvm : ColoAccelerator.Tcg;
-                node = new ColoNode(config, site, ColoRole.Primary, _host.Qemu.RunningPid(config.PidFileOf(site)) ?? 0, existing, version, accelerator);
+                // A remote QEMU's pid file is on its own host, not here.
+                int pid = existing.Endpoint.Transport == QmpTransport.Tcp ? 0 : _host.Qemu.RunningPid(config.PidFileOf(site)) ?? 0;
+                node = new ColoNode(config, site, ColoRole.Primary, pid, existing, version, accelerator);
             }
             else
             {
