@@ -47,9 +47,12 @@ Invoke-ColoFailover -Node $n -Confirm:$false -ErrorAction SilentlyContinue -Erro
         Resume        = $statusOf + '
 $other = if ($Arg2 -eq "A") { "B" } else { "A" }
 $s, $n = Connect-ColoNode -Config $Config -Site $Arg2, $other -Remote -CertificateDirectory $Arg1
+# Without the new secondary as a node, a remote survivor cannot find it: refused before anything runs.
+$e = $null
+Resume-ColoReplication -Node $s -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable e | Out-Null
 Resume-ColoReplication -Node $s -Secondary $n -Confirm:$false | Out-Null
 WaitCheckpoints $s
-@{ Primary = Status $s; Secondary = Status $n }'
+@{ WithoutSecondary = "$($e | Select-Object -First 1 | ForEach-Object FullyQualifiedErrorId)"; Primary = Status $s; Secondary = Status $n }'
         Status        = $statusOf + '
 @(Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1 | ForEach-Object { Status $_ })'
         Stop          = '$nodes = Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1; Stop-ColoNode -Node $nodes -Confirm:$false; @{ Stopped = @($nodes | ForEach-Object { "$($_.Role)" }) }'
@@ -107,7 +110,7 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         (& openssl x509 -in "$tmp/certs/operator/client-cert.pem" -noout -subject) | Should -Match 'CN\s*=\s*rq-operator'
         & openssl verify -CAfile "$tmp/certs/ca/ca-cert.pem" "$tmp/certs/operator/client-cert.pem" | Should -Match ': OK$'
         $cl = Get-ColoCommandLine -Config $cfg -Site B -Role Secondary
-        $cl.Arguments | Should -Contain 'chardev=mgmt0,mode=control'
+        $cl.Arguments | Should -Contain 'monitor-qmp,id=mon-mgmt0,chardev=mgmt0' -Because 'QEMU 11 takes the monitor as an object (-mon is deprecated there)'
         $cl.Arguments | Should -Contain 'socket,id=mgmt0,host=10.79.0.2,port=25011,server=on,wait=off,tls-creds=tls-server0,tls-authz=authz-mgmt0'
     }
 
@@ -178,6 +181,7 @@ $r'
         $f.Node.Protection | Should -Be 'Unprotected'
         Invoke-Host $Dies HostSecondary | Out-Null
         $r = Invoke-Operator Resume $Survivor
+        $r.WithoutSecondary | Should -BeExactly 'ColoRemoteSecondaryRequired,ColoPS.Commands.ResumeColoReplicationCommand'
         Assert-Pair $r $Survivor
     }
 

@@ -86,6 +86,10 @@ namespace ColoPS.Tests.Colo
             Assert.Equal("-chardev", args[2]);
             Assert.Equal($"socket,id=mgmt0,host={c.SiteB.Address},port=4444,server=on,wait=off,tls-creds=tls-server0,tls-authz=authz-mgmt0", args[3]);
             Assert.Equal(new[] { "-mon", "chardev=mgmt0,mode=control" }, args[4..]);
+            // QEMU 11 calls -mon deprecated and takes a monitor object instead.
+            var on11 = QemuTls.ManagementMonitor(c, ColoSite.B, QemuFeatures.Of(QemuVersion.Parse("11.1.3"))).ToArray();
+            Assert.Equal(new[] { "-object", "monitor-qmp,id=mon-mgmt0,chardev=mgmt0" }, on11[4..]);
+            Assert.Equal(args[..4], on11[..4]);
             // The server credentials the monitor names demand a client certificate.
             Assert.Contains(QemuTls.Objects(c, ColoSite.B), a => a.StartsWith("tls-creds-x509,id=tls-server0,", StringComparison.Ordinal) && a.EndsWith("endpoint=server,verify-peer=on", StringComparison.Ordinal));
         }

@@ -33,6 +33,9 @@ namespace ColoPS.Colo.Operations
             var launcher = new NodeLauncher(_host, _options.Timeouts);
             var version = existing?.QemuVersion ?? await launcher.VersionAsync(config, ct).ConfigureAwait(false);
             if (!_options.SkipVersionCheck) QemuFeatures.Of(version).ThrowIfCannotBePrimary();
+            if (existing != null && existing.Endpoint.Transport == QmpTransport.Tcp && secondary == null)
+                throw new ColoException("ColoRemoteSecondaryRequired", ColoErrorKind.InvalidArgument,
+                    $"The primary is reached over a remote monitor; pass the secondary as a node too (Connect-ColoNode -Remote -Site {ColoConfig.Other(site)}), not by its socket on this host.");
             var peer = launcher.PeerSession(config, site, secondary);
 
             ColoNode node;
