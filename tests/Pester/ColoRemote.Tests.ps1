@@ -74,6 +74,7 @@ WaitCheckpoints $s
 
     function Assert-Pair {
         param($Result, [string] $PrimarySite)
+        Write-Host "primary $($Result.Primary.Name) ($($Result.Primary.Endpoint)): $($Result.Primary.Protection), $($Result.Primary.Checkpoints) checkpoints, encrypted $($Result.Primary.Encrypted -join '/'); secondary $($Result.Secondary.Name): $($Result.Secondary.Protection)"
         $Result.Primary.Name | Should -BeExactly "rq-$PrimarySite"
         foreach ($n in $Result.Primary, $Result.Secondary) {
             $n.Remote | Should -BeTrue
