@@ -127,6 +127,21 @@ namespace ColoPS.Colo
 
         /// <summary>With a tap backend: this site's tap interface, when it differs from Vm.TapInterface (two sites on one host).</summary>
         public string? TapInterface { get; set; }
+
+        /// <summary>
+        /// A QMP monitor on a TLS socket, for a pwsh on another host (Connect-ColoNode -Remote).
+        /// Needs the Tls section: clients prove themselves with a certificate of the pair's CA whose
+        /// subject is one of Tls.OperatorIdentities. Null: the monitors are unix sockets only.
+        /// </summary>
+        public ColoManagementConfig? Management { get; set; }
+    }
+
+    /// <summary>Where a site serves its remote QMP monitor.</summary>
+    public sealed class ColoManagementConfig
+    {
+        /// <summary>The one address the monitor binds (never every interface); the site's certificate must carry it.</summary>
+        public string Address { get; set; } = string.Empty;
+        public int Port { get; set; }
     }
 
     /// <summary>The TCP ports of the procedure. Each binds the address of the site that serves it.</summary>

@@ -40,7 +40,8 @@ namespace ColoPS.Colo
         private static readonly Regex s_addressChars = new Regex(@"^[0-9A-Fa-f.:]+(%[A-Za-z0-9_.-]+)?$", RegexOptions.CultureInvariant);
         private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-msg", "-name", "-drive", "-netdev", "-nic" };
 
-        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true)
+        /// <param name="certificatesToCome">New-ColoConfig: a remote monitor may be configured before New-ColoCertificate adds the Tls section it needs.</param>
+        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false)
         {
             var problems = new List<ColoConfigProblem>();
             void Add(string id, string field, string message) => problems.Add(new ColoConfigProblem(id, field, message));
@@ -155,14 +156,15 @@ namespace ColoPS.Colo
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
 
             if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, Add, (path, field) => CheckPath(path, field, Add));
+            ColoManagementValidator.Validate(config, !certificatesToCome, Add, (address, field) => CheckAddress(address, field, Add));
             ColoGuardConfigValidator.Validate(config, Add);
             return problems;
         }
 
         /// <summary>Throws a ColoException carrying the first problem's id and all problems' text.</summary>
-        public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true)
+        public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false)
         {
-            var problems = Validate(config, checkFiles);
+            var problems = Validate(config, checkFiles, certificatesToCome);
             if (problems.Count == 0) return;
             var text = problems.Count == 1
                 ? $"The COLO configuration '{config.Name}' is not valid: {problems[0]}"

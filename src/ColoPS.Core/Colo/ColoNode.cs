@@ -73,8 +73,14 @@ namespace ColoPS.Colo
             });
         }
 
-        /// <summary>True when the QEMU process exists (it may be frozen).</summary>
-        public bool IsProcessAlive => ProcessProbe.IsAlive(ProcessId);
+        /// <summary>True when the QEMU process exists (it may be frozen); false for a remote node, whose process this host cannot see.</summary>
+        public bool IsProcessAlive => !IsRemote && ProcessProbe.IsAlive(ProcessId);
+
+        /// <summary>
+        /// Reached over a site's remote QMP monitor (Connect-ColoNode -Remote): its QEMU runs on
+        /// another host, so its process, pid file and work folder are not this host's to touch.
+        /// </summary>
+        public bool IsRemote => Session.Endpoint.Transport == QmpTransport.Tcp;
 
         public override string ToString() => $"{Name} ({Role}, pid {ProcessId})";
     }

@@ -27,6 +27,10 @@ namespace ColoPS.Colo
         public static Task<ColoNode> AttachAsync(ColoConfig config, ColoSite site, TimeSpan timeout, CancellationToken ct)
             => new AttachOperation(Host).RunAsync(config, site, timeout, ct);
 
+        /// <summary>A site's QEMU on another host, through its remote QMP monitor with the operator's certificate.</summary>
+        public static Task<ColoNode> AttachRemoteAsync(ColoConfig config, ColoSite site, QmpTlsOptions tls, TimeSpan timeout, CancellationToken ct)
+            => new AttachOperation(Host).RunRemoteAsync(config, site, tls, timeout, ct);
+
         public static Task<FailoverPlan> PlanFailoverAsync(ColoNode survivor, ColoTimeouts timeouts, CancellationToken ct)
             => new FailoverOperation(Host, timeouts, null).PlanAsync(survivor, ct);
 

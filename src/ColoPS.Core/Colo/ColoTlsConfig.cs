@@ -15,6 +15,12 @@ namespace ColoPS.Colo
 
         public ColoTlsSiteConfig? GetSite(ColoSite site) => site == ColoSite.A ? SiteA : SiteB;
 
+        /// <summary>
+        /// Subject DNs of the operators' client certificates (for example "CN=demo-operator") that a
+        /// site's remote QMP monitor admits; no one else gets in. Used only with SiteX.Management.
+        /// </summary>
+        public string[] OperatorIdentities { get; set; } = Array.Empty<string>();
+
         /// <summary>The files QEMU's tls-creds-x509 reads from a folder; each site needs all of them because roles swap.</summary>
         public static readonly string[] RequiredFiles = { CaCertificate, ServerCertificate, ServerKey, ClientCertificate, ClientKey };
 

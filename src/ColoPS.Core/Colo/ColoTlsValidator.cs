@@ -52,7 +52,7 @@ namespace ColoPS.Colo
             }
         }
 
-        private static void CheckIdentity(string identity, string field, Action<string, string, string> add)
+        internal static void CheckIdentity(string identity, string field, Action<string, string, string> add)
         {
             // The DN goes into a -object option (commas are doubled there) and QMP strings; quotes and
             // control characters have no business in a certificate DN ColoPS compares.

@@ -45,6 +45,10 @@ namespace ColoPS.Qemu
             public const string TlsServer = "tls-server0";
             public const string TlsClient = "tls-client0";
             public const string TlsAuthz = "authz0";
+            /// <summary>The remote QMP monitor's socket and who may use it.</summary>
+            public const string ManagementChardev = "mgmt0";
+            public const string ManagementAuthz = "authz-mgmt0";
+            public const string ManagementMonitor = "mon-mgmt0";
         }
 
         public static IReadOnlyList<string> Primary(ColoConfig config, ColoSite site, QemuVersion version, ColoAccelerator accelerator)
@@ -52,7 +56,7 @@ namespace ColoPS.Qemu
             var self = config.GetSite(site);
             string a = self.Address;
             var p = config.Ports;
-            var args = Common(config, site, "primary", accelerator);
+            var args = Common(config, site, "primary", version, accelerator);
             args.AddRange(new[]
             {
                 // The two sockets the secondary connects to; the compare loops below never leave
@@ -80,7 +84,7 @@ namespace ColoPS.Qemu
             var primary = config.GetSite(ColoConfig.Other(site));
             var p = config.Ports;
             string reconnect = QemuFeatures.Of(version).ReconnectOption;
-            var args = Common(config, site, "secondary", accelerator);
+            var args = Common(config, site, "secondary", version, accelerator);
             args.AddRange(new[]
             {
                 "-chardev", $"socket,id={Ids.SecondaryMirrorChardev},host={primary.Address},port={p.Mirror},{reconnect}" + QemuTls.ClientChardevSuffix(config),
@@ -101,7 +105,7 @@ namespace ColoPS.Qemu
         /// <summary>IPv6 literals need brackets in QEMU's host:port URIs.</summary>
         public static string Host(string address) => address.Contains(':') ? "[" + address + "]" : address;
 
-        private static List<string> Common(ColoConfig config, ColoSite site, string role, ColoAccelerator accelerator)
+        private static List<string> Common(ColoConfig config, ColoSite site, string role, QemuVersion version, ColoAccelerator accelerator)
         {
             var vm = config.Vm;
             var args = new List<string>();
@@ -134,7 +138,7 @@ namespace ColoPS.Qemu
                 // make colo-compare force checkpoints before the guest has even started.
                 "-device", $"{vm.NicModel},id={Ids.Nic},netdev={Ids.Netdev},romfile=" + (vm.MacAddress is null ? string.Empty : ",mac=" + vm.MacAddress.ToLowerInvariant()),
             });
-            args.AddRange(QemuTls.Objects(config, site));
+            args.AddRange(QemuTls.Objects(config, site, QemuFeatures.Of(version)));
             args.AddRange(vm.ExtraArguments);
             return args;
         }

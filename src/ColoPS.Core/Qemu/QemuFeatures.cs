@@ -35,6 +35,12 @@ namespace ColoPS.Qemu
         public bool ColoNeedsReturnPath => Version.IsAtLeast(11, 0);
 
         /// <summary>
+        /// 11.x warns that -mon is deprecated and makes a QMP monitor from -object monitor-qmp
+        /// (seen on 11.1.3); 7.2 has no such object, so older versions keep -mon.
+        /// </summary>
+        public bool MonitorObjects => Version.IsAtLeast(11, 0);
+
+        /// <summary>
         /// 10.0.0-10.0.6 and 10.1.0-10.1.2 end the primary's migration "completed" instead of
         /// entering COLO (upstream 48814111 "migration: Always set DEVICE state"; fixed by 0b5bf4ea
         /// "migration: Fix transition to COLO state from precopy" in 10.0.7, 10.1.3 and 10.2.0).

@@ -14,7 +14,7 @@ namespace ColoPS.Qemu
     public static class QemuTls
     {
         /// <summary>The -object arguments of a site's QEMU; empty when TLS is off.</summary>
-        public static IEnumerable<string> Objects(ColoConfig config, ColoSite site)
+        public static IEnumerable<string> Objects(ColoConfig config, ColoSite site, QemuFeatures? features = null)
         {
             if (config.Tls == null) yield break;
             var own = config.Tls.GetSite(site)!;
@@ -27,6 +27,35 @@ namespace ColoPS.Qemu
             yield return $"tls-creds-x509,id={Ids.TlsClient},dir={own.CertificateDirectory},endpoint=client,verify-peer=on";
             yield return "-object";
             yield return $"authz-simple,id={Ids.TlsAuthz},identity={Escape(peer.ClientIdentity)}";
+            foreach (var arg in ManagementMonitor(config, site, features)) yield return arg;
+        }
+
+        /// <summary>
+        /// The remote QMP monitor: a listening TLS socket on the management address that admits the
+        /// operators' certificates only, with the same server credentials as the COLO links.
+        /// </summary>
+        public static IEnumerable<string> ManagementMonitor(ColoConfig config, ColoSite site, QemuFeatures? features = null)
+        {
+            var m = config.GetSite(site).Management;
+            if (m == null || config.Tls == null) yield break;
+            var rules = new JsonArray();
+            foreach (var id in config.Tls.OperatorIdentities) rules.Add(new JsonObject { ["match"] = id, ["policy"] = "allow", ["format"] = "exact" });
+            // JSON: authz-list's rules are a list, which the key=value syntax cannot carry.
+            yield return "-object";
+            yield return new JsonObject { ["qom-type"] = "authz-list", ["id"] = Ids.ManagementAuthz, ["policy"] = "deny", ["rules"] = rules }.ToJsonString();
+            yield return "-chardev";
+            yield return string.Format(CultureInfo.InvariantCulture, "socket,id={0},host={1},port={2},server=on,wait=off,tls-creds={3},tls-authz={4}",
+                Ids.ManagementChardev, m.Address, m.Port, Ids.TlsServer, Ids.ManagementAuthz);
+            if (features != null && features.MonitorObjects)
+            {
+                yield return "-object";
+                yield return $"monitor-qmp,id={Ids.ManagementMonitor},chardev={Ids.ManagementChardev}";
+            }
+            else
+            {
+                yield return "-mon";
+                yield return $"chardev={Ids.ManagementChardev},mode=control";
+            }
         }
 
         /// <summary>Appended to a listening socket chardev that the peer connects to (mirror0, compare1).</summary>

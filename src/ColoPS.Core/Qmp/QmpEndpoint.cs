@@ -11,18 +11,22 @@ namespace ColoPS.Qmp
         // sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
         internal const int MaxUnixPathBytes = 107;
 
-        private QmpEndpoint(QmpTransport transport, string? path, string? host, int port)
+        private QmpEndpoint(QmpTransport transport, string? path, string? host, int port, QmpTlsOptions? tls = null)
         {
             Transport = transport;
             Path = path;
             HostName = host;
             Port = port;
+            Tls = tls;
         }
 
         public QmpTransport Transport { get; }
         public string? Path { get; }
         public string? HostName { get; }
         public int Port { get; }
+
+        /// <summary>TLS over the TCP connection, with a client certificate; null for a plain socket.</summary>
+        public QmpTlsOptions? Tls { get; }
 
         public static QmpEndpoint Unix(string path)
         {
@@ -35,6 +39,14 @@ namespace ColoPS.Qmp
             if (string.IsNullOrEmpty(host)) throw new ArgumentException("A host name is required.", nameof(host));
             if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port), port, "A TCP port is 1 to 65535.");
             return new QmpEndpoint(QmpTransport.Tcp, null, host, port);
+        }
+
+        /// <summary>A monitor served on a TLS socket (QEMU's socket chardev with tls-creds): the client proves itself with a certificate and checks the server's.</summary>
+        public static QmpEndpoint TcpTls(string host, int port, QmpTlsOptions tls)
+        {
+            if (tls == null) throw new ArgumentNullException(nameof(tls));
+            var plain = Tcp(host, port);
+            return new QmpEndpoint(QmpTransport.Tcp, null, plain.HostName, plain.Port, tls);
         }
 
         internal EndPoint ToSocketEndPoint()
@@ -58,7 +70,7 @@ namespace ColoPS.Qmp
         // Every command's ShouldProcess and log line names the endpoint: make the text once.
         public override string ToString() => _text ??= Transport == QmpTransport.Unix
             ? "unix:" + Path
-            : string.Format(CultureInfo.InvariantCulture, "tcp:{0}:{1}", HostName, Port);
+            : string.Format(CultureInfo.InvariantCulture, "{0}:{1}:{2}", Tls == null ? "tcp" : "tls", HostName, Port);
 
         private string? _text;
     }

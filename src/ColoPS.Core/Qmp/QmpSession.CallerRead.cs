@@ -49,8 +49,8 @@ namespace ColoPS.Qmp
         public JsonElement Execute(string command, JsonObject? arguments = null, QmpCallOptions? call = null, CancellationToken cancellationToken = default)
         {
             // One caller reads at a time; a second one waits for its task, which the first (or the
-            // reader thread, once the first is done) completes.
-            if (Interlocked.CompareExchange(ref _syncReader, 1, 0) != 0)
+            // reader thread, once the first is done) completes. Over TLS only the reader thread reads.
+            if (_tls != null || Interlocked.CompareExchange(ref _syncReader, 1, 0) != 0)
                 return ExecuteAsync(command, arguments, call, cancellationToken).GetAwaiter().GetResult();
             Task<JsonElement> task;
             try
@@ -110,7 +110,7 @@ namespace ColoPS.Qmp
         /// <summary>Reads once (data must be waiting, or the stream has ended) and routes what it completes; false at the end of the stream.</summary>
         private bool ReadOnce()
         {
-            int n = _socket.Receive(_readBuffer);
+            int n = _tls != null ? _tls.Read(_readBuffer) : _socket.Receive(_readBuffer);
             if (n == 0)
             {
                 FaultSession(new System.IO.EndOfStreamException(_framer.PendingBytes > 0

@@ -53,7 +53,21 @@ namespace ColoPS.Qmp
                 }
             }
 
-            var session = new QmpSession(endpoint, socket, options);
+            QmpTlsChannel? tls = null;
+            if (endpoint.Tls != null)
+            {
+                try
+                {
+                    tls = await QmpTlsChannel.AuthenticateAsync(socket, endpoint, endpoint.Tls, Remaining(), cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+
+            var session = new QmpSession(endpoint, socket, options, tls);
             try
             {
                 session.StartReader();
@@ -66,6 +80,11 @@ namespace ColoPS.Qmp
                 {
                     throw new QmpGreetingException(string.Format(CultureInfo.InvariantCulture,
                         "No QMP greeting from {0} within {1:0.###} s. Is it a QMP monitor (not HMP), and is another client holding it?", endpoint, options.ConnectTimeout.TotalSeconds));
+                }
+                catch (QmpDisconnectedException ex) when (tls != null)
+                {
+                    // TLS 1.3: the server's verdict on our certificate comes after the handshake.
+                    throw new QmpTlsException($"The QMP monitor at {endpoint} ended the TLS session before its greeting (is {endpoint.Tls!.ClientIdentity} signed by its CA and allowed by its tls-authz?): {ex.InnerException?.Message ?? ex.Message}", ex);
                 }
                 catch (QmpDisconnectedException ex)
                 {

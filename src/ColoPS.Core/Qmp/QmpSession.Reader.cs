@@ -29,6 +29,13 @@ namespace ColoPS.Qmp
         {
             try
             {
+                if (_tls != null)
+                {
+                    // TLS keeps decrypted bytes of its own that a poll of the socket cannot see: the
+                    // reader thread reads for everyone, blocked in the channel's read.
+                    while (ReadOnce()) { }
+                    return;
+                }
                 while (!Volatile.Read(ref _ended))
                 {
                     if (CallersRead())

@@ -190,6 +190,11 @@ namespace ColoPS.Qmp
         // QEMU does not drain is ended by the call's timer or token, which shut the socket down.
         private void WriteAll(ReadOnlySpan<byte> bytes)
         {
+            if (_tls != null)
+            {
+                _tls.Write(bytes);
+                return;
+            }
             while (!bytes.IsEmpty)
             {
                 int sent = _socket.Send(bytes);

@@ -34,6 +34,7 @@ namespace ColoPS.Qmp
         private static long s_serial;
 
         private readonly Socket _socket;
+        private readonly QmpTlsChannel? _tls;
         private readonly QmpSessionOptions _options;
         private readonly QmpFramer _framer;
         private readonly QmpEventLog _events;
@@ -54,10 +55,11 @@ namespace ColoPS.Qmp
         private readonly Action<ReadOnlyMemory<byte>> _dispatch;
         private bool _ended;
 
-        private QmpSession(QmpEndpoint endpoint, Socket socket, QmpSessionOptions options)
+        private QmpSession(QmpEndpoint endpoint, Socket socket, QmpSessionOptions options, QmpTlsChannel? tls = null)
         {
             Endpoint = endpoint;
             _socket = socket;
+            _tls = tls;
             _options = options;
             _framer = new QmpFramer(options.MaxMessageBytes);
             _events = new QmpEventLog(options.EventHistoryCapacity);
@@ -211,6 +213,7 @@ namespace ColoPS.Qmp
             // Shutdown first: it wakes the reader and any writer blocked in the kernel.
             try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* not connected any more */ }
             try { _socket.Dispose(); } catch (Exception) { /* already gone */ }
+            _tls?.Dispose();
             try { Disconnected?.Invoke(this, EventArgs.Empty); }
             catch (Exception ex) { Log(QmpLogLevel.Warning, "A Disconnected handler threw: " + ex.Message); }
         }

@@ -22,7 +22,12 @@ namespace ColoPS.Tls
         /// <summary>The subject DN of a site's client certificate, as QEMU reports it to authz.</summary>
         public static string ClientIdentityOf(ColoConfig config, ColoSite site) => $"CN={config.Name}-{site}-client";
 
+        /// <summary>The subject DN of the operator's client certificate, for the remote QMP monitors' tls-authz.</summary>
+        public static string OperatorIdentityOf(ColoConfig config) => $"CN={config.Name}-operator";
+
         public static string CaDirectoryOf(string path) => Path.Combine(path, "ca");
+        /// <summary>The operator's folder: ca-cert.pem, client-cert.pem, client-key.pem (Connect-ColoNode -Remote -CertificateDirectory).</summary>
+        public static string OperatorDirectoryOf(string path) => Path.Combine(path, "operator");
         public static string SiteDirectoryOf(string path, ColoSite site) => Path.Combine(path, site.ToString());
 
         /// <summary>Every file CreateAsync writes, so a caller can ask before overwriting any.</summary>
@@ -32,7 +37,10 @@ namespace ColoPS.Tls
             yield return Path.Combine(CaDirectoryOf(path), "ca-key.pem");
             foreach (var site in new[] { ColoSite.A, ColoSite.B })
                 foreach (var f in ColoTlsConfig.RequiredFiles) yield return Path.Combine(SiteDirectoryOf(path, site), f);
+            foreach (var f in OperatorFiles) yield return Path.Combine(OperatorDirectoryOf(path), f);
         }
+
+        private static readonly string[] OperatorFiles = { ColoTlsConfig.CaCertificate, ColoTlsConfig.ClientCertificate, ColoTlsConfig.ClientKey };
 
         public static async Task<ColoTlsConfig> CreateAsync(ColoConfig config, string path, int validDays, bool overwrite, string openssl, CancellationToken ct)
         {
@@ -69,16 +77,25 @@ namespace ColoPS.Tls
                 var dir = SiteDirectoryOf(path, site);
                 CreatePrivateDirectory(dir);
                 var address = config.GetSite(site).Address;
-                await LeafAsync(openssl, ca, dir, "server", $"/CN={config.Name}-{site}-server", "serverAuth", address, days, ct).ConfigureAwait(false);
-                await LeafAsync(openssl, ca, dir, "client", "/" + ClientIdentityOf(config, site), "clientAuth", address, days, ct).ConfigureAwait(false);
+                // The remote monitor's address too, when it is another one: a client checks it there.
+                var management = config.GetSite(site).Management?.Address;
+                var serverSan = "IP:" + address + (System.Net.IPAddress.TryParse(management, out var m) && m.ToString() != address ? ",IP:" + management : string.Empty);
+                await LeafAsync(openssl, ca, dir, "server", $"/CN={config.Name}-{site}-server", "serverAuth", serverSan, days, ct).ConfigureAwait(false);
+                await LeafAsync(openssl, ca, dir, "client", "/" + ClientIdentityOf(config, site), "clientAuth", "IP:" + address, days, ct).ConfigureAwait(false);
                 File.Copy(caCert, Path.Combine(dir, ColoTlsConfig.CaCertificate), overwrite: true);
                 var siteTls = new ColoTlsSiteConfig { CertificateDirectory = dir, ClientIdentity = ClientIdentityOf(config, site) };
                 if (site == ColoSite.A) tls.SiteA = siteTls; else tls.SiteB = siteTls;
             }
+            // The operator's certificate: a client of the remote monitors only, not of the COLO links.
+            var op = OperatorDirectoryOf(path);
+            CreatePrivateDirectory(op);
+            await LeafAsync(openssl, ca, op, "client", "/" + OperatorIdentityOf(config), "clientAuth", null, days, ct).ConfigureAwait(false);
+            File.Copy(caCert, Path.Combine(op, ColoTlsConfig.CaCertificate), overwrite: true);
+            tls.OperatorIdentities = new[] { OperatorIdentityOf(config) };
             return tls;
         }
 
-        private static async Task LeafAsync(string openssl, string ca, string dir, string kind, string subject, string purpose, string address, string days, CancellationToken ct)
+        private static async Task LeafAsync(string openssl, string ca, string dir, string kind, string subject, string purpose, string? subjectAltName, string days, CancellationToken ct)
         {
             var key = Path.Combine(dir, kind + "-key.pem");
             var cert = Path.Combine(dir, kind + "-cert.pem");
@@ -87,11 +104,9 @@ namespace ColoPS.Tls
             // QEMU's x509 checks want a non-CA certificate whose key usage allows signing and key
             // encipherment and whose purpose matches its end; gnutls matches the peer's address
             // against an IP subjectAltName.
-            File.WriteAllText(ext, string.Join("\n",
-                "basicConstraints=critical,CA:FALSE",
-                "keyUsage=critical,digitalSignature,keyEncipherment",
-                "extendedKeyUsage=" + purpose,
-                "subjectAltName=IP:" + address) + "\n");
+            var lines = new List<string> { "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=" + purpose };
+            if (subjectAltName != null) lines.Add("subjectAltName=" + subjectAltName);
+            File.WriteAllText(ext, string.Join("\n", lines) + "\n");
             try
             {
                 await NewKeyAsync(openssl, key, ct).ConfigureAwait(false);

@@ -22,6 +22,7 @@ namespace ColoPS.Commands
         {
             QmpCommandException c => CommandError(c.ErrorClass),
             QmpConnectException => ("QmpConnectFailed", ErrorCategory.ConnectionError),
+            QmpTlsException => ("QmpTlsFailed", ErrorCategory.SecurityError),
             QmpGreetingException => ("QmpGreetingFailed", ErrorCategory.ProtocolError),
             QmpNegotiationException => ("QmpNegotiationFailed", ErrorCategory.ProtocolError),
             QmpDisconnectedException => ("QmpSessionDisconnected", ErrorCategory.ConnectionError),

@@ -63,6 +63,8 @@ namespace ColoPS.Colo.Host
             public Task<QmpSession> ConnectAsync(QmpEndpoint endpoint, QmpSessionOptions options, CancellationToken ct) => QmpSession.ConnectAsync(endpoint, options, ct);
             public QmpSession? FindUnix(string socketPath)
                 => QmpSessionRegistry.GetAll().FirstOrDefault(s => s.Endpoint.Transport == QmpTransport.Unix && s.Endpoint.Path == socketPath && s.State == QmpSessionState.Running);
+            public QmpSession? Find(QmpEndpoint endpoint)
+                => QmpSessionRegistry.GetAll().FirstOrDefault(s => s.State == QmpSessionState.Running && s.Endpoint.ToString() == endpoint.ToString());
             public void Register(QmpSession session) => QmpSessionRegistry.Add(session);
             public void Unregister(QmpSession session) => QmpSessionRegistry.Remove(session);
         }

@@ -113,11 +113,16 @@ namespace ColoPS.Colo.Operations
         /// this node's QMP socket is ours to kill.
         /// </summary>
         public bool IsNodeProcess(ColoNode node)
-            => _host.Processes.IsAlive(node.ProcessId) && _host.Processes.CommandLineContains(node.ProcessId, node.Config.QmpSocketOf(node.Site));
+            => !node.IsRemote && node.ProcessId > 0 && _host.Processes.IsAlive(node.ProcessId) && _host.Processes.CommandLineContains(node.ProcessId, node.Config.QmpSocketOf(node.Site));
 
         /// <summary>Kills the node's QEMU if it still runs, closes its session and removes its runtime files.</summary>
         public async Task DiscardAsync(ColoNode node)
         {
+            if (node.IsRemote)
+            {
+                await QuitRemoteAsync(node).ConfigureAwait(false);
+                return;
+            }
             if (IsNodeProcess(node)) await _host.Processes.KillAsync(node.ProcessId, _timeouts.Kill, CancellationToken.None).ConfigureAwait(false);
             node.Session.Dispose();
             _host.Qmp.Unregister(node.Session);
@@ -132,10 +137,31 @@ namespace ColoPS.Colo.Operations
         public async Task DiscardSecondaryAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
         {
             var secondarySite = ColoConfig.Other(primarySite);
+            if (secondary != null && secondary.IsRemote)
+            {
+                await DiscardAsync(secondary).ConfigureAwait(false);
+                return;
+            }
             int? pid = secondary?.ProcessId ?? _host.Qemu.RunningPid(config.PidFileOf(secondarySite));
             if (pid.HasValue) await _host.Processes.KillAsync(pid.Value, _timeouts.Kill, CancellationToken.None).ConfigureAwait(false);
             if (secondary != null) await DiscardAsync(secondary).ConfigureAwait(false);
             else RemoveRuntimeFiles(config, secondarySite);
+        }
+
+        /// <summary>
+        /// A remote node's QEMU can only be asked to quit over its monitor; its host's own tooling
+        /// (or its next start, which clears them) deals with the files it left there.
+        /// </summary>
+        private async Task QuitRemoteAsync(ColoNode node)
+        {
+            if (node.Session.State == QmpSessionState.Running)
+            {
+                try { await node.Session.ExecuteAsync("quit", null, new QmpCallOptions { Timeout = _timeouts.Quit }, CancellationToken.None).ConfigureAwait(false); }
+                catch (QmpException) { /* it closes the monitor as it goes, or is gone already */ }
+            }
+            node.Session.Dispose();
+            _host.Qmp.Unregister(node.Session);
+            node.Role = ColoRole.Stopped;
         }
 
         /// <summary>The files a node creates at its site; the parent disk and the log stay.</summary>

@@ -21,7 +21,45 @@ namespace ColoPS.Colo.Operations
             _timeouts = timeouts;
         }
 
-        public Task<PeerProbeResult> ProbeAsync(ColoNode node, CancellationToken ct) => ProbeAsync(node.Config, node.Site, ct);
+        public Task<PeerProbeResult> ProbeAsync(ColoNode node, CancellationToken ct)
+            => node.IsRemote && node.Session.Endpoint.Tls != null
+                ? ProbeRemoteAsync(node.Config, node.Site, node.Session.Endpoint.Tls, ct)
+                : ProbeAsync(node.Config, node.Site, ct);
+
+        /// <summary>
+        /// The peer of a remote node, through the peer site's remote monitor with the same
+        /// certificate. No process to look at from here: only whether its monitor answers.
+        /// </summary>
+        public async Task<PeerProbeResult> ProbeRemoteAsync(ColoConfig config, ColoSite site, QmpTlsOptions tls, CancellationToken ct)
+        {
+            var peerSite = ColoConfig.Other(site);
+            if (config.GetSite(peerSite).Management == null)
+                return new PeerProbeResult(true, $"site {peerSite} has no remote QMP monitor, so it cannot be seen from here; fence it and use -Force");
+            var endpoint = AttachOperation.RemoteEndpoint(config, peerSite, tls);
+            var call = new QmpCallOptions { Timeout = _timeouts.PeerProbe };
+            try
+            {
+                var existing = _host.Qmp.Find(endpoint);
+                if (existing != null)
+                {
+                    var st = await existing.ExecuteAsync("query-status", null, call, ct).ConfigureAwait(false);
+                    return new PeerProbeResult(true, $"its remote monitor answers QMP (run state {Json.Str(st, "status")})");
+                }
+                using var probe = await _host.Qmp.ConnectAsync(endpoint,
+                    new QmpSessionOptions { ConnectTimeout = _timeouts.PeerProbe, CommandTimeout = _timeouts.PeerProbe }, ct).ConfigureAwait(false);
+                var status = await probe.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+                return new PeerProbeResult(true, $"its remote monitor answers QMP (run state {Json.Str(status, "status")})");
+            }
+            catch (QmpTlsException ex) when (ex.InnerException is not System.OperationCanceledException)
+            {
+                // Something there completed a TLS exchange and judged our certificate: it runs.
+                return new PeerProbeResult(true, "its remote monitor answers but refused the TLS session: " + ex.Message);
+            }
+            catch (QmpException ex)
+            {
+                return new PeerProbeResult(false, "its remote monitor does not answer: " + ex.Message);
+            }
+        }
 
         /// <summary>Probes the QEMU at the other site than <paramref name="site"/>.</summary>
         public async Task<PeerProbeResult> ProbeAsync(ColoConfig config, ColoSite site, CancellationToken ct)

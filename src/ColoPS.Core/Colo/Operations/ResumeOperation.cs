@@ -33,6 +33,10 @@ namespace ColoPS.Colo.Operations
         {
             if (secondary != null && secondary.Site == survivor.Site)
                 throw new ColoException("ColoSameSite", ColoErrorKind.InvalidArgument, $"{secondary.Name} runs at the survivor's own site {survivor.Site}; the new secondary belongs at site {ColoConfig.Other(survivor.Site)}.");
+            // Without a node, the new secondary is looked for by its pid file and socket on this
+            // host, which say nothing about a pair driven from here over remote monitors.
+            if (secondary == null && survivor.IsRemote)
+                throw new ColoException("ColoRemoteSecondaryRequired", ColoErrorKind.InvalidArgument, $"{survivor.Name} is reached over its remote monitor; pass the new secondary as a node too (Connect-ColoNode -Remote -Site {ColoConfig.Other(survivor.Site)}).");
             if (secondary != null && secondary.Role != ColoRole.Secondary)
                 throw new ColoException("ColoNotSecondary", ColoErrorKind.InvalidArgument, $"{secondary.Name} is {secondary.Role}, not a freshly started secondary (Start-ColoSecondary).");
             QemuFeatures.Of(survivor.QemuVersion).ThrowIfCannotBePrimary();

@@ -33,6 +33,9 @@ namespace ColoPS.Colo.Operations
             var launcher = new NodeLauncher(_host, _options.Timeouts);
             var version = existing?.QemuVersion ?? await launcher.VersionAsync(config, ct).ConfigureAwait(false);
             if (!_options.SkipVersionCheck) QemuFeatures.Of(version).ThrowIfCannotBePrimary();
+            if (existing != null && existing.Endpoint.Transport == QmpTransport.Tcp && secondary == null)
+                throw new ColoException("ColoRemoteSecondaryRequired", ColoErrorKind.InvalidArgument,
+                    $"The primary is reached over a remote monitor; pass the secondary as a node too (Connect-ColoNode -Remote -Site {ColoConfig.Other(site)}), not by its socket on this host.");
             var peer = launcher.PeerSession(config, site, secondary);
 
             ColoNode node;
@@ -41,7 +44,9 @@ namespace ColoPS.Colo.Operations
                 // The caller's QEMU says itself which accelerator it runs.
                 var kvm = await existing.ExecuteAsync("query-kvm", null, ct).ConfigureAwait(false);
                 var accelerator = kvm.TryGetProperty("enabled", out var on) && on.ValueKind == JsonValueKind.True ? ColoAccelerator.Kvm : ColoAccelerator.Tcg;
-                node = new ColoNode(config, site, ColoRole.Primary, _host.Qemu.RunningPid(config.PidFileOf(site)) ?? 0, existing, version, accelerator);
+                // A remote QEMU's pid file is on its own host, not here.
+                int pid = existing.Endpoint.Transport == QmpTransport.Tcp ? 0 : _host.Qemu.RunningPid(config.PidFileOf(site)) ?? 0;
+                node = new ColoNode(config, site, ColoRole.Primary, pid, existing, version, accelerator);
             }
             else
             {

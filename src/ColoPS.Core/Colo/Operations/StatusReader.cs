@@ -29,7 +29,8 @@ namespace ColoPS.Colo.Operations
             status.Site = node.Site;
             status.Role = node.Role;
             if (node.Role == ColoRole.Primary) status.Checkpoints = node.Checkpoints.Read();
-            if (status.Protection == ColoProtection.Down && !_host.Processes.IsAlive(node.ProcessId))
+            // A remote node's log is on its own host.
+            if (status.Protection == ColoProtection.Down && !node.IsRemote && !_host.Processes.IsAlive(node.ProcessId))
             {
                 // A QEMU that ended by itself (an assertion, a fatal migration error) said why in its log.
                 string? last = LastLogLine(node);

@@ -26,6 +26,11 @@ namespace ColoPS.Colo.Operations
 
         public async Task RunAsync(ColoNode node, TimeSpan timeout, CancellationToken ct)
         {
+            if (node.IsRemote)
+            {
+                await StopRemoteAsync(node, timeout, ct).ConfigureAwait(false);
+                return;
+            }
             bool quitTaken = false;
             if (node.Session.State == QmpSessionState.Running && !_host.Processes.IsFrozen(node.ProcessId))
             {
@@ -47,6 +52,33 @@ namespace ColoPS.Colo.Operations
                 _note?.Invoke($"{node.Name} (pid {node.ProcessId}) did not end: killed.");
             }
             await launcher.DiscardAsync(node).ConfigureAwait(false);
+        }
+
+        // No process to wait for or kill from here: the quit is taken when QEMU closes its monitor.
+        private async Task StopRemoteAsync(ColoNode node, TimeSpan timeout, CancellationToken ct)
+        {
+            if (node.Session.State != QmpSessionState.Running)
+                throw new ColoException("ColoRemoteNodeUnreachable", ColoErrorKind.ResourceUnavailable,
+                    $"{node.Name} runs on another host and its remote monitor session is {node.Session.State}; stop it on its host, or connect again (Connect-ColoNode -Remote).");
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            node.Session.Disconnected += (_, _) => closed.TrySetResult();
+            if (node.Session.State != QmpSessionState.Running) closed.TrySetResult();
+            try
+            {
+                await node.Session.ExecuteAsync("quit", null, new QmpCallOptions { Timeout = _timeouts.Quit }, ct).ConfigureAwait(false);
+            }
+            catch (QmpDisconnectedException) { /* QEMU may close the monitor before it answers */ }
+            try
+            {
+                await closed.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _note?.Invoke($"{node.Name} took the quit but its remote monitor stayed open for {timeout.TotalSeconds:0.#} s; check its host.");
+            }
+            node.Session.Dispose();
+            _host.Qmp.Unregister(node.Session);
+            node.Role = ColoRole.Stopped;
         }
     }
 }

@@ -146,7 +146,8 @@ namespace ColoPS.Commands
                 if (Bound(nameof(ExpiredScanCycleMs))) tuning.ExpiredScanCycleMs = ExpiredScanCycleMs;
                 if (Bound(nameof(MaxQueueSize))) tuning.MaxQueueSize = MaxQueueSize;
                 ApplyGuard(config);
-                ColoConfigValidator.ThrowIfInvalid(config);
+                // A remote monitor's address comes first: New-ColoCertificate writes it into the site's certificate.
+                ColoConfigValidator.ThrowIfInvalid(config, certificatesToCome: config.Tls == null);
             }
             catch (ColoException ex)
             {
@@ -186,12 +187,40 @@ namespace ColoPS.Commands
                     case "workdirectory": site.WorkDirectory = value is null ? string.Empty : SessionState.Path.GetUnresolvedProviderPathFromPSPath(value); break;
                     case "diskpath": site.DiskPath = value is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(value); break;
                     case "tapinterface": site.TapInterface = value; break;
+                    case "management": site.Management = Management(PSObject.AsPSObject(e.Value).BaseObject as IDictionary, parameter); break;
                     default:
                         throw new ColoException("ColoConfigUnknownKey", ColoErrorKind.InvalidArgument,
-                            $"-{parameter} has an unknown key '{key}'; use Address, WorkDirectory, DiskPath and TapInterface.");
+                            $"-{parameter} has an unknown key '{key}'; use Address, WorkDirectory, DiskPath, TapInterface and Management.");
                 }
             }
             return site;
+        }
+
+        /// <summary>@{ Address = '10.0.0.5'; Port = 4444 }: the site's remote QMP monitor.</summary>
+        private static ColoManagementConfig Management(IDictionary? table, string parameter)
+        {
+            if (table == null)
+                throw new ColoException("ColoConfigUnknownKey", ColoErrorKind.InvalidArgument, $"-{parameter}'s Management is a hashtable with Address and Port.");
+            var m = new ColoManagementConfig();
+            foreach (DictionaryEntry e in table)
+            {
+                string key = Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                object? value = e.Value is null ? null : PSObject.AsPSObject(e.Value).BaseObject;
+                switch (key.ToLowerInvariant())
+                {
+                    case "address": m.Address = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty; break;
+                    case "port":
+                        try { m.Port = Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture); }
+                        catch (Exception ex) when (ex is FormatException || ex is InvalidCastException || ex is OverflowException)
+                        {
+                            throw new ColoException("ColoConfigInvalidPort", ColoErrorKind.InvalidArgument, $"-{parameter}'s Management.Port '{value}' is not a number.", ex);
+                        }
+                        break;
+                    default:
+                        throw new ColoException("ColoConfigUnknownKey", ColoErrorKind.InvalidArgument, $"-{parameter}'s Management has an unknown key '{key}'; use Address and Port.");
+                }
+            }
+            return m;
         }
 
         private static ColoPortConfig PortsFrom(IDictionary? table)

@@ -26,10 +26,11 @@ namespace ColoPS.Commands
         {
             foreach (var n in Node)
             {
-                if (!ShouldProcess(Format("{0} (pid {1})", n.Name, n.ProcessId), "Stop COLO node QEMU")) continue;
+                // A remote node's pid is not known here; where it is reached is.
+                var status = n.IsRemote ? Format("{0} ({1})", n.Name, n.Session.Endpoint) : Format("{0} (pid {1})", n.Name, n.ProcessId);
+                if (!ShouldProcess(status, "Stop COLO node QEMU")) continue;
                 try
                 {
-                    var status = Format("{0} (pid {1})", n.Name, n.ProcessId);
                     WriteProgress(new ProgressRecord(ProgressActivity.StopNode, "Stop COLO node", status) { CurrentOperation = "Waiting for QEMU to quit" });
                     try { Run(ct => ColoOperations.StopAsync(n, TimeSpan.FromSeconds(TimeoutSec), PostVerbose, ct)); }
                     finally { WriteProgress(new ProgressRecord(ProgressActivity.StopNode, "Stop COLO node", status) { RecordType = ProgressRecordType.Completed }); }

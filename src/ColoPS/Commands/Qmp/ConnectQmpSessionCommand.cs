@@ -11,6 +11,8 @@ namespace ColoPS.Commands
     {
         private const string PathSet = "Path";
         private const string TcpSet = "Tcp";
+        private const string TlsDirectorySet = "TlsDirectory";
+        private const string TlsCertificateSet = "TlsCertificate";
 
         #region Parameters
 
@@ -21,13 +23,38 @@ namespace ColoPS.Commands
         public string Path { get; set; } = string.Empty;
 
         [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
+        [Parameter(Mandatory = true, ParameterSetName = TlsDirectorySet)]
+        [Parameter(Mandatory = true, ParameterSetName = TlsCertificateSet)]
         [Alias("ComputerName")]
         [ValidateNotNullOrEmpty]
         public string HostName { get; set; } = string.Empty;
 
         [Parameter(Mandatory = true, ParameterSetName = TcpSet)]
+        [Parameter(Mandatory = true, ParameterSetName = TlsDirectorySet)]
+        [Parameter(Mandatory = true, ParameterSetName = TlsCertificateSet)]
         [ValidateRange(1, 65535)]
         public int Port { get; set; }
+
+        /// <summary>TLS with the client certificate in this folder (ca-cert.pem, client-cert.pem, client-key.pem).</summary>
+        [Parameter(Mandatory = true, ParameterSetName = TlsDirectorySet)]
+        [ValidateNotNullOrEmpty]
+        public string CertificateDirectory { get; set; } = string.Empty;
+
+        /// <summary>TLS with this client certificate, which must hold its private key.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = TlsCertificateSet)]
+        [ValidateNotNull]
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate { get; set; } = null!;
+
+        /// <summary>The CA the monitor's certificate must chain to; the system's trust store is never used.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = TlsCertificateSet)]
+        [ValidateNotNullOrEmpty]
+        public System.Security.Cryptography.X509Certificates.X509Certificate2[] CertificateAuthority { get; set; } = null!;
+
+        /// <summary>The name or IP address the monitor's certificate must carry; HostName when omitted.</summary>
+        [Parameter(ParameterSetName = TlsDirectorySet)]
+        [Parameter(ParameterSetName = TlsCertificateSet)]
+        [ValidateNotNullOrEmpty]
+        public string? ServerName { get; set; }
 
         /// <summary>A friendly name; QmpN when omitted.</summary>
         [Parameter]
@@ -67,9 +94,20 @@ namespace ColoPS.Commands
 
         protected override void ProcessRecord()
         {
-            QmpEndpoint endpoint = ParameterSetName == TcpSet
-                ? QmpEndpoint.Tcp(HostName, Port)
-                : QmpEndpoint.Unix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path));
+            QmpEndpoint endpoint;
+            try
+            {
+                var tls = TlsClientParameters.From(ParameterSetName == TlsDirectorySet ? SessionState.Path.GetUnresolvedProviderPathFromPSPath(CertificateDirectory) : null,
+                    ParameterSetName == TlsCertificateSet ? Certificate : null, CertificateAuthority, ServerName);
+                endpoint = tls != null ? QmpEndpoint.TcpTls(HostName, Port, tls)
+                    : ParameterSetName == TcpSet ? QmpEndpoint.Tcp(HostName, Port)
+                    : QmpEndpoint.Unix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path));
+            }
+            catch (Exception ex) when (ex is QmpException || ex is ArgumentException)
+            {
+                WriteMappedError(ex, ParameterSetName == TlsDirectorySet ? CertificateDirectory : HostName);
+                return;
+            }
             var options = new QmpSessionOptions
             {
                 Name = Name,

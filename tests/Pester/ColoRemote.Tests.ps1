@@ -1,0 +1,242 @@
+# Remote QMP over TLS: two sites as two hosts (network namespaces rqa and rqb), and one pwsh in a
+# third (rqc) that reaches them only through their remote monitors. Each host starts its own QEMU
+# (as its service manager would); everything COLO does is driven from rqc, on QEMU 11, TLS on every
+# link, checkpoints every 2 s.
+
+BeforeDiscovery {
+    $script:HasTools = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore) -and [bool](Get-Command openssl -ErrorAction Ignore) -and [bool](Get-Command ip -ErrorAction Ignore)
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'RemoteHelpers.psm1') -Force
+    Import-ColoPSUnderTest
+
+    function New-RemoteTestConfig {
+        param([Parameter(Mandatory)] [string] $Directory, [string] $Name = 'rq', [hashtable] $ManagementA = @{ Address = '10.79.0.1'; Port = 25010 }, [hashtable] $ManagementB = @{ Address = '10.79.0.2'; Port = 25011 })
+        $ports = @{ CompareIn = 25001; Mirror = 25003; Compare = 25004; CompareOut = 25005; Migration = 25008; Nbd = 25009 }
+        $a = @{ Address = '10.79.0.1'; WorkDirectory = "$Directory/a" }
+        $b = @{ Address = '10.79.0.2'; WorkDirectory = "$Directory/b" }
+        if ($ManagementA) { $a.Management = $ManagementA }
+        if ($ManagementB) { $b.Management = $ManagementB }
+        New-ColoConfig -Name $Name -MemoryMB 128 -DiskSizeGB 1 -Ports $ports -CheckpointIntervalMs 2000 -SiteA $a -SiteB $b -ErrorAction Stop
+    }
+
+    # The steps each pwsh runs. Status reduces a ColoStatus to what the assertions read.
+    $statusOf = 'function Status($n) { $s = Get-ColoStatus -Node $n; [ordered]@{ Name = $n.Name; Remote = $n.IsRemote; Endpoint = "$($n.Session.Endpoint)"; Role = "$($s.Role)"; Protection = "$($s.Protection)"; Mode = "$($s.Mode)"; Checkpoints = [long]$s.CheckpointCount; Encrypted = @($s.Links | Where-Object Encrypted | ForEach-Object Name) } }
+function WaitCheckpoints($n) { $until = (Get-Date).AddSeconds(60); do { Start-Sleep -Milliseconds 500; $s = Get-ColoStatus -Node $n } until ($s.CheckpointCount -ge 2 -or (Get-Date) -gt $until) }'
+    $script:Steps = @{
+        HostSecondary = '$n = Start-ColoSecondary -Config $Config -Site $Arg1; @{ Pid = $n.ProcessId }'
+        HostPrimary   = '$cl = Get-ColoCommandLine -Config $Config -Site $Arg1 -Role Primary
+$dir = $Config.GetSite($Arg1).WorkDirectory; $null = New-Item -ItemType Directory -Force $dir; chmod 700 $dir
+Remove-Item $Config.PidFileOf($Arg1) -ErrorAction Ignore
+& qemu-img create -q -f qcow2 $Config.DiskPathOf($Arg1) 1G; if ($LASTEXITCODE) { throw "qemu-img failed" }
+& sh -c $cl.CommandLine; if ($LASTEXITCODE) { throw "QEMU did not start: $(Get-Content $Config.QemuLogOf($Arg1) -Raw)" }
+@{ Pid = [int](Get-Content $Config.PidFileOf($Arg1)) }'
+        Start         = $statusOf + '
+$a, $b = Connect-ColoNode -Config $Config -Site A, B -Remote -CertificateDirectory $Arg1
+$p = Start-ColoPrimary -Config $Config -Site A -Session $a.Session -Secondary $b -Confirm:$false
+WaitCheckpoints $p
+@{ Primary = Status $p; Secondary = Status $b }'
+        Failover      = $statusOf + '
+$n = Connect-ColoNode -Config $Config -Site $Arg2 -Remote -CertificateDirectory $Arg1
+$err = $null
+$before = "$($n.Role)"
+Invoke-ColoFailover -Node $n -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err | Out-Null
+@{ ErrorId = "$($err | Select-Object -First 1 | ForEach-Object FullyQualifiedErrorId)"; Error = "$($err | Select-Object -First 1)"; RoleBefore = $before; Node = Status $n }'
+        Resume        = $statusOf + '
+$other = if ($Arg2 -eq "A") { "B" } else { "A" }
+$s, $n = Connect-ColoNode -Config $Config -Site $Arg2, $other -Remote -CertificateDirectory $Arg1
+# Without the new secondary as a node, a remote survivor cannot find it: refused before anything runs.
+$e = $null
+Resume-ColoReplication -Node $s -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable e | Out-Null
+Resume-ColoReplication -Node $s -Secondary $n -Confirm:$false | Out-Null
+WaitCheckpoints $s
+@{ WithoutSecondary = "$($e | Select-Object -First 1 | ForEach-Object FullyQualifiedErrorId)"; Primary = Status $s; Secondary = Status $n }'
+        Status        = $statusOf + '
+@(Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1 | ForEach-Object { Status $_ })'
+        Stop          = '$nodes = Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1; Stop-ColoNode -Node $nodes -Confirm:$false; @{ Stopped = @($nodes | ForEach-Object { "$($_.Role)" }) }'
+    }
+
+    function Invoke-Host { param([string] $Site, [string] $Step) Invoke-InNamespace -Namespace "rq$($Site.ToLower())" -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $Site } }
+    function Invoke-Operator { param([string] $Step, [string] $Site = '') Invoke-InNamespace -Namespace rqc -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = "$tmp/certs/operator"; Arg2 = $Site } }
+
+    function Stop-Site {
+        # The host dies: its QEMU is killed from outside, no ColoPS involved.
+        param([string] $Site)
+        $pids = @(Get-NamespaceQemu "rq$($Site.ToLower())")
+        $pids | Should -HaveCount 1
+        & kill -KILL $pids[0]
+        $until = [DateTime]::UtcNow.AddSeconds(15)
+        while ((Test-Path "/proc/$($pids[0])") -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
+        "/proc/$($pids[0])" | Should -Not -Exist
+    }
+
+    function Assert-Pair {
+        param($Result, [string] $PrimarySite)
+        Write-Host "primary $($Result.Primary.Name) ($($Result.Primary.Endpoint)): $($Result.Primary.Protection), $($Result.Primary.Checkpoints) checkpoints, encrypted $($Result.Primary.Encrypted -join '/'); secondary $($Result.Secondary.Name): $($Result.Secondary.Protection)"
+        $Result.Primary.Name | Should -BeExactly "rq-$PrimarySite"
+        foreach ($n in $Result.Primary, $Result.Secondary) {
+            $n.Remote | Should -BeTrue
+            $n.Endpoint | Should -Match '^tls:10\.79\.0\.[12]:2501[01]$'
+            $n.Protection | Should -Be 'Protected'
+        }
+        $Result.Primary.Role | Should -Be 'Primary'
+        $Result.Secondary.Role | Should -Be 'Secondary'
+        $Result.Primary.Checkpoints | Should -BeGreaterOrEqual 2 -Because 'the pair checkpoints every 2 s over TLS'
+        $Result.Primary.Encrypted | Should -Contain 'Migration'
+        $Result.Primary.Encrypted | Should -Contain 'Nbd'
+    }
+}
+
+Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote', 'E2E', 'Colo' -Skip:(-not $HasTools) {
+    BeforeAll {
+        $tmp = New-TestDirectory
+        New-RemoteNetwork
+        $cfg = New-RemoteTestConfig -Directory $tmp | New-ColoCertificate -Path "$tmp/certs" -ErrorAction Stop
+        $cfgPath = "$tmp/rq.json"
+        $cfg | Export-ColoConfig -Path $cfgPath
+        # Another pair's CA and operator: a client that is not ours.
+        $null = New-RemoteTestConfig -Directory "$tmp/x" -Name evil | New-ColoCertificate -Path "$tmp/evil" -ErrorAction Stop
+    }
+    AfterAll {
+        Remove-RemoteNetwork
+        Remove-TestDirectory $tmp
+    }
+
+    It 'makes an operator certificate and puts each monitor''s address in its site''s certificate' {
+        $cfg.Tls.OperatorIdentities | Should -BeExactly @('CN=rq-operator')
+        foreach ($f in 'ca-cert.pem', 'client-cert.pem', 'client-key.pem') { "$tmp/certs/operator/$f" | Should -Exist }
+        (Get-Item "$tmp/certs/operator/client-key.pem").UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
+        (& openssl x509 -in "$tmp/certs/operator/client-cert.pem" -noout -subject) | Should -Match 'CN\s*=\s*rq-operator'
+        & openssl verify -CAfile "$tmp/certs/ca/ca-cert.pem" "$tmp/certs/operator/client-cert.pem" | Should -Match ': OK$'
+        $cl = Get-ColoCommandLine -Config $cfg -Site B -Role Secondary
+        $cl.Arguments | Should -Contain 'monitor-qmp,id=mon-mgmt0,chardev=mgmt0' -Because 'QEMU 11 takes the monitor as an object (-mon is deprecated there)'
+        $cl.Arguments | Should -Contain 'socket,id=mgmt0,host=10.79.0.2,port=25011,server=on,wait=off,tls-creds=tls-server0,tls-authz=authz-mgmt0'
+    }
+
+    It 'starts the pair from rqc: each host starts its QEMU, the operator protects the VM over remote QMP' {
+        Invoke-Host B HostSecondary | Out-Null
+        Invoke-Host A HostPrimary | Out-Null
+        $r = Invoke-Operator Start
+        Assert-Pair $r A
+        # Each host listens on its own address only (COLO ports and its monitor), never on every interface.
+        foreach ($ns in 'rqa', 'rqb') {
+            $listen = @(& ip netns exec $ns ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
+            $listen | Should -Contain $(if ($ns -eq 'rqa') { '10.79.0.1:25010' } else { '10.79.0.2:25011' })
+            $listen | Where-Object { $_ -notmatch '^10\.79\.0\.[12]:250\d\d$' } | Should -BeNullOrEmpty
+        }
+    }
+
+    It 'refuses clients without a valid certificate on the remote monitor, and the pair keeps running' {
+        $refusals = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $tmp } -Script '
+$r = [ordered]@{}
+function Try-Connect([hashtable] $p) { try { $s = Connect-QmpSession -HostName 10.79.0.2 -Port 25011 -TimeoutSec 5 @p -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" } }
+$cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/certs/operator/client-cert.pem", "$Arg1/certs/operator/client-key.pem")
+$evilCert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/evil/operator/client-cert.pem", "$Arg1/evil/operator/client-key.pem")
+$pairCa = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new("$Arg1/certs/ca/ca-cert.pem")
+$evilCa = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new("$Arg1/evil/ca/ca-cert.pem")
+# The monitor judges: an operator certificate of another CA (we trust the pair''s CA, so our side is satisfied).
+$r.ClientOfOtherCa = Try-Connect @{ Certificate = $evilCert; CertificateAuthority = $pairCa }
+# The monitor judges: the right CA, but a site''s certificate, not an operator''s (tls-authz).
+$r.SiteCertificate = Try-Connect @{ CertificateDirectory = "$Arg1/certs/A" }
+# We judge: the monitor''s certificate does not chain to the CA we were given.
+$r.ServerOfOtherCa = Try-Connect @{ Certificate = $cert; CertificateAuthority = $evilCa }
+$r.ServerForOtherName = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa; ServerName = "10.79.0.9" }
+$r.Plain = try { $s = Connect-QmpSession -HostName 10.79.0.2 -Port 25011 -TimeoutSec 5 -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" }
+$r.NoCertificate = (& timeout 10 sh -c "(sleep 2; echo x; sleep 2) | openssl s_client -connect 10.79.0.2:25011 -CAfile $Arg1/certs/ca/ca-cert.pem -ign_eof 2>&1") -join "`n"
+$r.Valid = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa }
+$r'
+        $refusals | Format-List | Out-String | Write-Host
+        $refusals.ClientOfOtherCa | Should -Match '^QmpTlsFailed,ColoPS.Commands.ConnectQmpSessionCommand \| The QMP monitor at tls:10\.79\.0\.2:25011 ended the TLS session' -Because 'the monitor refuses a certificate of another CA'
+        $refusals.SiteCertificate | Should -Match '^QmpTlsFailed,.*ended the TLS session' -Because 'a site''s own client certificate is of the right CA but not an operator''s'
+        $refusals.ServerOfOtherCa | Should -Match '^QmpTlsFailed,.*does not chain to the given CA'
+        $refusals.ServerForOtherName | Should -Match '^QmpTlsFailed,.*is not for 10\.79\.0\.9'
+        $refusals.Plain | Should -Match '^Qmp(Greeting|Negotiation)Failed,'
+        $refusals.NoCertificate | Should -Not -Match '"QMP"' -Because 'no greeting reaches a client without a certificate'
+        $refusals.NoCertificate | Should -Match 'CONNECTED'
+        $refusals.NoCertificate | Should -Match 'unexpected eof while reading|alert' -Because 'QEMU ends the session of a client without a certificate'
+        $refusals.Valid | Should -BeExactly 'connected' -Because 'the positive control: the operator with the pair''s CA gets in'
+        $status = Invoke-Operator Status
+        $status | ForEach-Object { $_.Protection | Should -Be 'Protected' }
+    }
+
+    It 'refuses a failover while the peer answers its remote monitor' {
+        $r = Invoke-Operator Failover B
+        $r.ErrorId | Should -BeExactly 'ColoPeerStillAlive,ColoPS.Commands.InvokeColoFailoverCommand'
+        $r.Error | Should -Match 'remote monitor answers'
+        $r.Node.Protection | Should -Be 'Protected'
+    }
+
+    It 'fails over (<Kind> Failover at <Survivor>) and resumes at <Survivor> over remote QMP only' -ForEach @(
+        @{ Dies = 'A'; Survivor = 'B'; Kind = 'Secondary' }
+        @{ Dies = 'A'; Survivor = 'B'; Kind = 'Primary' }
+        @{ Dies = 'B'; Survivor = 'A'; Kind = 'Secondary' }
+        @{ Dies = 'B'; Survivor = 'A'; Kind = 'Primary' }
+    ) {
+        Stop-Site $Dies
+        $f = Invoke-Operator Failover $Survivor
+        $f.Error | Should -BeNullOrEmpty
+        $f.RoleBefore | Should -Be $Kind -Because "this is the $Kind Failover at site $Survivor"
+        $f.Node.Role | Should -Be 'Standalone'
+        $f.Node.Protection | Should -Be 'Unprotected'
+        Invoke-Host $Dies HostSecondary | Out-Null
+        $r = Invoke-Operator Resume $Survivor
+        $r.WithoutSecondary | Should -BeExactly 'ColoRemoteSecondaryRequired,ColoPS.Commands.ResumeColoReplicationCommand'
+        Assert-Pair $r $Survivor
+    }
+
+    It 'stops both sites over their remote monitors' {
+        $r = Invoke-Operator Stop
+        $r.Stopped | Should -BeExactly @('Stopped', 'Stopped')
+        $until = [DateTime]::UtcNow.AddSeconds(20)
+        while ((@(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb)).Count -gt 0 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 200 }
+        @(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb) | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Half a remote monitor configuration' -Tag 'Tls', 'Remote', 'Colo' {
+    BeforeAll { $tmp = New-TestDirectory }
+    AfterAll { Remove-TestDirectory $tmp }
+
+    It 'is refused before any QEMU starts: <Case>' -ForEach @(
+        @{ Case = 'one site only'; Id = 'ColoConfigManagementIncomplete'; Edit = { param($c) $c.SiteB.Management = $null } }
+        @{ Case = 'no TLS'; Id = 'ColoConfigManagementNeedsTls'; Edit = { param($c) $c.Tls = $null } }
+        @{ Case = 'no operator allowed'; Id = 'ColoConfigManagementIncomplete'; Edit = { param($c) $c.Tls.OperatorIdentities = @() } }
+        @{ Case = 'an operator that is no DN'; Id = 'ColoConfigTlsInvalidIdentity'; Edit = { param($c) $c.Tls.OperatorIdentities = @('operator') } }
+        @{ Case = 'every interface'; Id = 'ColoConfigInvalidAddress'; Edit = { param($c) $c.SiteA.Management.Address = '0.0.0.0' } }
+        @{ Case = 'a COLO port'; Id = 'ColoConfigDuplicatePort'; Edit = { param($c) $c.SiteA.Management.Port = $c.Ports.Nbd } }
+        @{ Case = 'no port'; Id = 'ColoConfigInvalidPort'; Edit = { param($c) $c.SiteB.Management.Port = 0 } }
+    ) {
+        $dir = "$tmp/$($Case -replace '\W','')"
+        $c = New-RemoteTestConfig -Directory $dir | New-ColoCertificate -Path "$dir/certs" -ErrorAction Stop
+        & $Edit $c
+        $ErrorActionPreference = 'Continue'
+        $err = @(Start-ColoSecondary -Config $c -Site B 2>&1 | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
+        $err | Should -HaveCount 1
+        $err[0].FullyQualifiedErrorId | Should -BeExactly "$Id,ColoPS.Commands.StartColoSecondaryCommand"
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+
+    It 'takes a monitor address before the certificates exist, so New-ColoCertificate can sign it' {
+        $c = New-RemoteTestConfig -Directory "$tmp/order" -ManagementA @{ Address = '10.79.0.11'; Port = 25020 }
+        $c.Tls | Should -BeNullOrEmpty
+        $c = $c | New-ColoCertificate -Path "$tmp/order/certs" -ErrorAction Stop
+        (& openssl x509 -in "$tmp/order/certs/A/server-cert.pem" -noout -ext subjectAltName) -join ' ' | Should -Match 'IP Address:10\.79\.0\.1\b.*IP Address:10\.79\.0\.11\b'
+    }
+
+    It 'refuses Connect-ColoNode -Remote to a site without a remote monitor' {
+        $c = New-RemoteTestConfig -Directory "$tmp/none" -ManagementA $null -ManagementB $null | New-ColoCertificate -Path "$tmp/none/certs" -ErrorAction Stop
+        $err = $null
+        Connect-ColoNode -Config $c -Site A -Remote -CertificateDirectory "$tmp/none/certs/operator" -ErrorAction SilentlyContinue -ErrorVariable err | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoNodeNoRemoteMonitor,ColoPS.Commands.ConnectColoNodeCommand'
+    }
+
+    It 'reports a certificate folder it cannot read as a typed error' {
+        $err = $null
+        Connect-QmpSession -HostName 127.0.0.1 -Port 25030 -CertificateDirectory "$tmp/nothing-here" -ErrorAction SilentlyContinue -ErrorVariable err | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeExactly 'QmpTlsFailed,ColoPS.Commands.ConnectQmpSessionCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'SecurityError'
+    }
+}

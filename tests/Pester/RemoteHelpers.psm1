@@ -1,0 +1,98 @@
+# Hosts for the remote-QMP suite: each site in its own network namespace (rqa, rqb) and the
+# operator in a third (rqc), all on one bridge in rqc; and fresh pwsh processes run inside them.
+
+$script:Namespaces = 'rqa', 'rqb', 'rqc'
+
+function New-RemoteNetwork {
+    <# Site A 10.79.0.1 in rqa, site B 10.79.0.2 in rqb, the operator 10.79.0.3 in rqc; the bridge lives in rqc. #>
+    Remove-RemoteNetwork
+    $steps = @(
+        @('netns', 'add', 'rqc'),
+        @('-n', 'rqc', 'link', 'set', 'lo', 'up'),
+        @('-n', 'rqc', 'link', 'add', 'rqbr', 'type', 'bridge'),
+        @('-n', 'rqc', 'addr', 'add', '10.79.0.3/24', 'dev', 'rqbr'),
+        @('-n', 'rqc', 'link', 'set', 'rqbr', 'up')
+    )
+    foreach ($x in @(@{ Ns = 'rqa'; Ip = '10.79.0.1/24'; Port = 'rqpa' }, @{ Ns = 'rqb'; Ip = '10.79.0.2/24'; Port = 'rqpb' })) {
+        $steps += , @('netns', 'add', $x.Ns)
+        $steps += , @('-n', $x.Ns, 'link', 'set', 'lo', 'up')
+        $steps += , @('-n', 'rqc', 'link', 'add', $x.Port, 'type', 'veth', 'peer', 'name', 'rqe0', 'netns', $x.Ns)
+        $steps += , @('-n', 'rqc', 'link', 'set', $x.Port, 'master', 'rqbr')
+        $steps += , @('-n', 'rqc', 'link', 'set', $x.Port, 'up')
+        $steps += , @('-n', $x.Ns, 'addr', 'add', $x.Ip, 'dev', 'rqe0')
+        $steps += , @('-n', $x.Ns, 'link', 'set', 'rqe0', 'up')
+    }
+    foreach ($s in $steps) {
+        $out = & ip @s 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "ip $($s -join ' ') failed: $out" }
+    }
+}
+
+function Remove-RemoteNetwork {
+    # What still runs inside (a QEMU the suite left) goes first, then the namespaces.
+    foreach ($n in $script:Namespaces) {
+        foreach ($p in (& ip netns pids $n 2>$null)) { if ($p -match '^\d+$') { & kill -KILL $p 2>$null } }
+        if ((& ip netns list 2>$null) -match "^$n(\s|$)") { & ip netns del $n 2>&1 | Out-Null }
+    }
+}
+
+function Get-NamespaceQemu {
+    <# Pids of the QEMUs running inside a namespace. #>
+    param([Parameter(Mandatory)] [string] $Namespace)
+    foreach ($p in (& ip netns pids $Namespace 2>$null)) {
+        if ($p -match '^\d+$' -and (Test-Path "/proc/$p/cmdline") -and ((Get-Content "/proc/$p/cmdline" -Raw) -match 'qemu-system')) { [int]$p }
+    }
+}
+
+function Invoke-InNamespace {
+    <#
+    Runs a script in a new pwsh inside a namespace, with the module under test imported and
+    $Config read from ConfigPath. The script's last output is written as JSON to a file; returns
+    that object, or throws with everything the child said when it failed or took too long.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Namespace,
+        [Parameter(Mandatory)] [string] $Script,
+        [Parameter(Mandatory)] [string] $ConfigPath,
+        [Parameter(Mandatory)] [string] $Directory,
+        [hashtable] $Parameters = @{},
+        [int] $TimeoutSec = 240
+    )
+    $file = Join-Path $Directory ('step-' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '.ps1')
+    $result = "$file.json"
+    $module = if ($env:COLOPS_MODULE) { $env:COLOPS_MODULE } else { Join-Path $PSScriptRoot '../../out/ColoPS/ColoPS.psd1' }
+    $body = @"
+param([string] `$ResultPath, [string] `$ConfigPath, [string] `$Arg1, [string] `$Arg2)
+`$ErrorActionPreference = 'Stop'
+Import-Module '$module'
+`$Config = Import-ColoConfig -Path `$ConfigPath
+`$out = & { $Script }
+ConvertTo-Json -InputObject `$out -Depth 6 | Set-Content -Path `$ResultPath
+"@
+    Set-Content -Path $file -Value $body
+    $exe = Join-Path $PSHOME 'pwsh'
+    $prefix = @()
+    if (-not (Test-Path $exe)) {
+        $exe = [System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
+        if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $prefix = @(Join-Path $PSHOME 'pwsh.dll') }
+    }
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('ip')
+    foreach ($a in @('netns', 'exec', $Namespace, $exe) + $prefix + @('-NoProfile', '-NonInteractive', '-File', $file, '-ResultPath', $result, '-ConfigPath', $ConfigPath)) { $psi.ArgumentList.Add($a) }
+    foreach ($k in $Parameters.Keys) { $psi.ArgumentList.Add("-$k"); $psi.ArgumentList.Add([string]$Parameters[$k]) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $child = [System.Diagnostics.Process]::Start($psi)
+    $stdout = $child.StandardOutput.ReadToEndAsync()
+    $stderr = $child.StandardError.ReadToEndAsync()
+    if (-not $child.WaitForExit($TimeoutSec * 1000)) { $child.Kill($true); throw "The pwsh in $Namespace did not finish within $TimeoutSec s: $($stdout.Result)$($stderr.Result)" }
+    $child.WaitForExit()
+    $said = ($stdout.Result + $stderr.Result).Trim()
+    if ($child.ExitCode -ne 0 -or -not (Test-Path $result)) { throw "The pwsh in $Namespace failed (exit $($child.ExitCode)): $said" }
+    $json = Get-Content $result -Raw
+    Remove-Item $file, $result -ErrorAction Ignore
+    if ($said) { Write-Host "[$Namespace] $said" }
+    $json | ConvertFrom-Json
+}
+
+Export-ModuleMember -Function New-RemoteNetwork, Remove-RemoteNetwork, Get-NamespaceQemu, Invoke-InNamespace
