@@ -25,6 +25,7 @@ namespace ColoPS.Guard
         private readonly Action<GuardRecord>? _onDecision;
         private readonly GuardActionRunner _actions;
         private readonly PeerWatch _peer;
+        private readonly GuardHeartbeat? _heartbeat;
         private readonly SemaphoreSlim _wake = new(0);
         private string? _lastKey;
         private bool _leaseGivenUp;
@@ -42,7 +43,8 @@ namespace ColoPS.Guard
             _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
             Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
             Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
-            _peer = new PeerWatch(_host, config, site);
+            _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock);
+            _peer = new PeerWatch(_host, config, site, _heartbeat);
             _actions = new GuardActionRunner(this, _host);
             _onDecision = onDecision;
             StatePath = StatePathOf(config, site);
@@ -101,6 +103,7 @@ namespace ColoPS.Guard
         private async Task<long?> TickAsync(CancellationToken ct)
         {
             var own = await Own.ReadAsync(ct).ConfigureAwait(false);
+            _heartbeat?.Report(own.Own);
             var (peer, peerWords) = _peer.Read();
             PairState? state = null;
             string witnessWords;
@@ -205,6 +208,7 @@ namespace ColoPS.Guard
 
         public async ValueTask DisposeAsync()
         {
+            if (_heartbeat != null) await _heartbeat.DisposeAsync().ConfigureAwait(false);
             if (Lease != null) await Lease.DisposeAsync().ConfigureAwait(false);
             Own.Drop();
             _journal.Dispose();
