@@ -36,7 +36,8 @@ namespace ColoPS.Guard
         private readonly object _gate = new();
         private Task? _send, _receive;
         private long _seq;
-        private volatile string _own = nameof(OwnObservation.QemuDead);
+        // Null until the guard's first look: a heartbeat before it would claim what nobody has seen yet.
+        private volatile string? _own;
         // What the peer said last (all under _gate).
         private string? _peerBoot;
         private long _peerSeq;
@@ -113,9 +114,11 @@ namespace ColoPS.Guard
 
         private async Task SendAsync(bool stopping, CancellationToken ct)
         {
+            var own = _own;
+            if (own == null) return;
             string? echo;
             lock (_gate) echo = _peerBoot;
-            var payload = JsonSerializer.SerializeToUtf8Bytes(new Beat(_pair, _site, _boot, Interlocked.Increment(ref _seq), echo, _own, stopping));
+            var payload = JsonSerializer.SerializeToUtf8Bytes(new Beat(_pair, _site, _boot, Interlocked.Increment(ref _seq), echo, own, stopping));
             var cert = _signer?.Certificate ?? Array.Empty<byte>();
             var sig = _signer?.Sign(payload) ?? Array.Empty<byte>();
             var datagram = new byte[6 + payload.Length + cert.Length + sig.Length];
