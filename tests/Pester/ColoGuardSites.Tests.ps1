@@ -26,9 +26,14 @@ BeforeAll {
     catch { Remove-GuardSiteNetwork $script:net; throw }
 
     function Save-CaseResult {
-        param([string] $Case, $Pair, [hashtable] $Figures)
+        param([string] $Case, $Pair, $Figures)
         $results[$Case] = $Figures
-        if (Test-Path $resultDir) {
+    }
+
+    function Save-CaseLog {
+        # In finally: a failed case's decision logs are what explains it.
+        param([string] $Case, $Pair)
+        if ($Pair -and (Test-Path $resultDir)) {
             $logs = Join-Path $resultDir 'guard-sites'
             $null = New-Item -ItemType Directory $logs -Force
             foreach ($s in 'A', 'B') { Copy-Item "$($Pair.Dir)/$s.guard.log" (Join-Path $logs "$Case-$s.guard.log") -ErrorAction Ignore }
@@ -69,6 +74,7 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $a -and $a.Mode -eq 'none' -and $a.Status -eq 'running' }
             $w.Seconds | Should -Not -BeNullOrEmpty -Because "A fails over alone ($((Get-ColoGuardStatus $pair.Config A).Reason))"
             $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w -Site A
+            Save-CaseResult 'LinkCut' $pair $f
             $f.Reason | Should -Match 'primary failover'
             # Past two TTLs: B must never take over, and its guard knows it is stale.
             $after = Watch-SitePair -Pair $pair -TimeoutSec (2 * $ttl + 1) -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
@@ -79,9 +85,8 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $f.TwoPrimarySamples = $w.TwoPrimaries + $after.TwoPrimaries
             $f.Samples = $w.Samples + $after.Samples
             $f.TwoPrimarySamples | Should -Be 0
-            Save-CaseResult 'LinkCut' $pair $f
-        }
-        finally { Remove-SitePair $pair }
+                    }
+        finally { Save-CaseLog 'LinkCut' $pair; Remove-SitePair $pair }
     }
 
     It 'site A cut off from everything: A stops its VM, B takes over after the TTL' {
@@ -93,6 +98,7 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
             $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
             $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
+            Save-CaseResult 'SiteCutOff' $pair $f
             $stop = Get-GuardDecision -LogPath "$($pair.Dir)/A.guard.log" -Action StopVm -After $fault
             $stop | Should -Not -BeNullOrEmpty -Because 'A self-fences'
             $stop.Reason | Should -Match 'cut off'
@@ -104,9 +110,8 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             # Bounded by the lease: not before it can expire, not much after (issue goal TTL + 0.5 s; TCG on a shared host here).
             $f.FaultToTakeoverSeconds | Should -BeGreaterThan ($ttl * 0.75 - 0.1)
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
-            Save-CaseResult 'SiteCutOff' $pair $f
-        }
-        finally { Remove-SitePair $pair }
+                    }
+        finally { Save-CaseLog 'SiteCutOff' $pair; Remove-SitePair $pair }
     }
 
     It 'site A lost, its QEMU and guard frozen (SIGSTOP): B fences it with the hook and takes over' {
@@ -120,14 +125,14 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
             $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
             $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
+            Save-CaseResult 'SiteFrozen' $pair $f
             $hookRun = Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action RunFencingHook -After $fault
             $hookRun.Outcomes | Should -Match 'fenced the peer'
             @(& ip netns pids $net.A 2>$null).Count | Should -Be 0 -Because 'the hook powered site A off'
             $f.TwoPrimarySamples | Should -Be 0
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
-            Save-CaseResult 'SiteFrozen' $pair $f
-        }
-        finally { Remove-SitePair $pair }
+                    }
+        finally { Save-CaseLog 'SiteFrozen' $pair; Remove-SitePair $pair }
     }
 
     It 'site A lost, its QEMU and guard killed: B takes over once the lease is gone' {
@@ -139,13 +144,13 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
             $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
             $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
+            Save-CaseResult 'SiteKilled' $pair $f
             $f.TwoPrimarySamples | Should -Be 0
             # Nobody released A's lease: B waits it out.
             $f.FaultToTakeoverSeconds | Should -BeGreaterThan ($ttl * 0.75 - 0.1)
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
             (Get-ColoGuardStatus $pair.Config B).WitnessEpoch | Should -Be 2
-            Save-CaseResult 'SiteKilled' $pair $f
-        }
-        finally { Remove-SitePair $pair }
+                    }
+        finally { Save-CaseLog 'SiteKilled' $pair; Remove-SitePair $pair }
     }
 }

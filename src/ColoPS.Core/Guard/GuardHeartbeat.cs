@@ -184,10 +184,13 @@ namespace ColoPS.Guard
         private static IPAddress AddressOf(string address) =>
             IPAddress.TryParse(address, out var ip) ? ip : Dns.GetHostAddresses(address)[0];
 
-        public async ValueTask DisposeAsync()
+        public ValueTask DisposeAsync() => CloseAsync(notify: true);
+
+        /// <summary>Without the notice, the peer sees what a lost site looks like (for tests).</summary>
+        internal async ValueTask CloseAsync(bool notify)
         {
             // The peer hears that this guard stops on purpose (Ctrl+C), so it does not take the silence for a cut.
-            await SendAsync(stopping: true, CancellationToken.None).ConfigureAwait(false);
+            if (notify) await SendAsync(stopping: true, CancellationToken.None).ConfigureAwait(false);
             _stop.Cancel();
             _udp.Dispose();
             foreach (var t in new[] { _send, _receive })
