@@ -178,11 +178,11 @@ function Reset-SiteLink {
 }
 
 function Get-GuardDecision {
-    <# The first decision in a guard's log that has the action, after a time; $null when none within the timeout. #>
-    param([Parameter(Mandatory)] [string] $LogPath, [Parameter(Mandatory)] [string] $Action, [DateTimeOffset] $After = [DateTimeOffset]::MinValue, [int] $TimeoutSec = 5)
+    <# The first decision in a guard's log that has one of the actions, after a time; $null when none within the timeout. #>
+    param([Parameter(Mandatory)] [string] $LogPath, [Parameter(Mandatory)] [string[]] $Action, [DateTimeOffset] $After = [DateTimeOffset]::MinValue, [int] $TimeoutSec = 5)
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
     do {
-        $hit = Get-Content $LogPath -ErrorAction Ignore | ConvertFrom-Json | Where-Object { $_.Actions -contains $Action -and [DateTimeOffset]$_.Time -ge $After } | Select-Object -First 1
+        $hit = Get-Content $LogPath -ErrorAction Ignore | ConvertFrom-Json | Where-Object { @($_.Actions | Where-Object { $_ -in $Action }).Count -gt 0 -and [DateTimeOffset]$_.Time -ge $After } | Select-Object -First 1
         if ($hit) { return $hit }
         Start-Sleep -Milliseconds 100
     } while ([DateTime]::UtcNow -lt $deadline)
