@@ -203,6 +203,9 @@ function Invoke-Bench {
     # Runs even when the first failed: the two measure different things.
     & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-CheckpointBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
     if ($LASTEXITCODE -ne 0) { $failed += 'bench/Invoke-CheckpointBench.ps1' }
+    # The guard's automatic failover across site namespaces (root): report in bench/GUARD.md (quick: out/bench).
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-GuardBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
+    if ($LASTEXITCODE -ne 0) { $failed += 'bench/Invoke-GuardBench.ps1' }
     if ($failed) { throw "The benchmarks failed: $($failed -join ', ')." }
 }
 

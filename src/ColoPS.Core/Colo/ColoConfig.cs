@@ -217,6 +217,13 @@ namespace ColoPS.Colo
         /// <summary>How long before its lease may expire an owner that cannot renew stops its VM; a quarter of the TTL when null.</summary>
         public int? FenceMarginMs { get; set; }
 
+        /// <summary>
+        /// UDP port of the guards' heartbeat, bound on each site's Address (never a wildcard) and sent
+        /// to the peer's. Null: no heartbeat, so a guard cannot tell a cut link from a witness outage
+        /// and waits for COLO_EXIT; set it wherever the sites can be partitioned.
+        /// </summary>
+        public int? HeartbeatPort { get; set; }
+
         /// <summary>The whole budget of one witness call, across every member.</summary>
         public int CallTimeoutMs { get; set; } = 2000;
 

@@ -36,6 +36,10 @@ namespace ColoPS.Colo
                 add("ColoConfigInvalidWitnessTiming", "Witness.LeaseTtlSeconds", $"{w.LeaseTtlSeconds} s is out of range (2 to 60; etcd raises shorter leases to its minimum).");
             if (w.CallTimeoutMs < 100 || w.CallTimeoutMs > 60000)
                 add("ColoConfigInvalidWitnessTiming", "Witness.CallTimeoutMs", $"{w.CallTimeoutMs} ms is out of range (100 to 60000).");
+            if (w.HeartbeatPort.HasValue && (w.HeartbeatPort.Value < 1 || w.HeartbeatPort.Value > 65535))
+                add("ColoConfigInvalidPort", "Witness.HeartbeatPort", $"{w.HeartbeatPort} is not a port (1 to 65535).");
+            else if (w.HeartbeatPort.HasValue && config.Ports.All.Any(p => p.Port == w.HeartbeatPort.Value))
+                add("ColoConfigInvalidPort", "Witness.HeartbeatPort", $"{w.HeartbeatPort} is already one of the COLO ports.");
             var ttlMs = w.LeaseTtlSeconds * 1000;
             if (w.FenceMarginMs.HasValue && (w.FenceMarginMs.Value < 100 || w.FenceMarginMs.Value >= ttlMs / 2))
                 add("ColoConfigInvalidWitnessTiming", "Witness.FenceMarginMs", $"{w.FenceMarginMs} ms must be at least 100 and below half the lease TTL ({ttlMs / 2} ms): the guard needs renewals to fail before it fences.");

@@ -25,10 +25,12 @@ namespace ColoPS.Guard
         private readonly Action<GuardRecord>? _onDecision;
         private readonly GuardActionRunner _actions;
         private readonly PeerWatch _peer;
+        private readonly GuardHeartbeat? _heartbeat;
         private readonly SemaphoreSlim _wake = new(0);
         private string? _lastKey;
         private bool _leaseGivenUp;
         private GuardRecord? _last;
+        private readonly object _recordGate = new();
 
         public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
         {
@@ -42,7 +44,8 @@ namespace ColoPS.Guard
             _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
             Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
             Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
-            _peer = new PeerWatch(_host, config, site);
+            _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock);
+            _peer = new PeerWatch(_host, config, site, _heartbeat);
             _actions = new GuardActionRunner(this, _host);
             _onDecision = onDecision;
             StatePath = StatePathOf(config, site);
@@ -71,9 +74,15 @@ namespace ColoPS.Guard
 
         internal void Wake() => _wake.Release();
 
+        /// <summary>The last tick's input and own QEMU, for the fence watchdog.</summary>
+        internal GuardInput? LastInput { get; private set; }
+        internal int? LastOwnPid { get; private set; }
+
         public async Task RunAsync(CancellationToken ct)
         {
             long revision = 0;
+            using var watchdogStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var watchdog = new FenceWatchdog(this, _host, _peer).RunAsync(watchdogStop.Token);
             try
             {
                 while (!ct.IsCancellationRequested)
@@ -83,6 +92,11 @@ namespace ColoPS.Guard
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            finally
+            {
+                watchdogStop.Cancel();
+                await watchdog.ConfigureAwait(false);
+            }
             await StopAsync().ConfigureAwait(false);
         }
 
@@ -101,6 +115,7 @@ namespace ColoPS.Guard
         private async Task<long?> TickAsync(CancellationToken ct)
         {
             var own = await Own.ReadAsync(ct).ConfigureAwait(false);
+            _heartbeat?.Report(own.Own);
             var (peer, peerWords) = _peer.Read();
             PairState? state = null;
             string witnessWords;
@@ -121,6 +136,8 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence);
             var decision = GuardModel.Decide(input);
+            LastInput = input;
+            LastOwnPid = own.ProcessId;
             var tick = new GuardTick(input, own, state);
             var outcomes = new System.Collections.Generic.List<string>();
             foreach (var action in decision.Actions)
@@ -162,11 +179,20 @@ namespace ColoPS.Guard
 
         private string LeaseWords() => Lease == null ? "none" : $"{Lease.Id:x} {Lease.State}, {Lease.Timer.Remaining.TotalMilliseconds:0} ms left";
 
-        private void Record(GuardInput input, GuardDecision decision, System.Collections.Generic.IReadOnlyList<string> outcomes, string detail, PairState? state, bool running = true)
+        /// <summary>A decision of the fence watchdog, stamped with when it was taken (its kill may take a while to be seen done).</summary>
+        internal void RecordUrgent(GuardInput input, GuardDecision decision, string outcome, string detail, DateTimeOffset decidedAt) =>
+            Record(input, decision, new[] { outcome }, detail, null, time: decidedAt);
+
+        private void Record(GuardInput input, GuardDecision decision, System.Collections.Generic.IReadOnlyList<string> outcomes, string detail, PairState? state, bool running = true, DateTimeOffset? time = null)
+        {
+            lock (_recordGate) RecordLocked(input, decision, outcomes, detail, state, running, time ?? _host.Clock.GetLocalNow());
+        }
+
+        private void RecordLocked(GuardInput input, GuardDecision decision, System.Collections.Generic.IReadOnlyList<string> outcomes, string detail, PairState? state, bool running, DateTimeOffset time)
         {
             var record = new GuardRecord
             {
-                Time = _host.Clock.GetLocalNow(), Pair = PairName, Site = SiteName, GuardProcessId = Environment.ProcessId, QemuProcessId = Epochs.QemuProcessId,
+                Time = time, Pair = PairName, Site = SiteName, GuardProcessId = Environment.ProcessId, QemuProcessId = Epochs.QemuProcessId,
                 Input = input.ToString(), Own = input.Own.ToString(), Peer = input.Peer.ToString(), Witness = input.Witness.ToString(),
                 Lease = input.Lease.ToString(), Standing = input.Epoch.ToString(), Actions = decision.Actions.Select(a => a.ToString()).ToArray(),
                 Reason = decision.Reason, Outcomes = outcomes, Detail = detail, MyEpoch = Epochs.MyEpoch, WitnessEpoch = state?.Epoch ?? 0,
@@ -205,6 +231,7 @@ namespace ColoPS.Guard
 
         public async ValueTask DisposeAsync()
         {
+            if (_heartbeat != null) await _heartbeat.DisposeAsync().ConfigureAwait(false);
             if (Lease != null) await Lease.DisposeAsync().ConfigureAwait(false);
             Own.Drop();
             _journal.Dispose();

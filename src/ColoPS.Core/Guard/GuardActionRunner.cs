@@ -59,7 +59,7 @@ namespace ColoPS.Guard
         {
             RequireRenewedLease("claiming");
             var w = t.Witness ?? throw new ColoException("ColoGuardNoWitnessRead", ColoErrorKind.InvalidState, "No witness read to claim from.");
-            bool keep = t.Input.Own == OwnObservation.ProtectedPrimary;
+            bool keep = GuardModel.ClaimKeepsSecondary(t.Input);
             string site = _g.SiteName, peer = ColoConfig.Other(_g.Site).ToString();
             string? secondary = keep ? (w.Record?.Secondary ?? peer) : null;
             var result = await _g.Witness.ClaimAsync(site, w.Epoch, site, secondary, keep ? "protect" : "failover", _g.Lease!.Id, _g.CallTimeout, ct).ConfigureAwait(false);

@@ -17,6 +17,9 @@ namespace ColoPS.Guard
     ///    side may claim once the lease is gone.
     /// 4. A stale side (the pair's epoch moved on without it) never takes over.
     /// 5. A secondary takes over an unreachable primary only after the fencing hook succeeded.
+    /// 6. A primary in COLO that hears no secondary either drops it by owning a new epoch without it
+    ///    (witness reachable) or, cut off from everything, stops its VM before its lease can expire;
+    ///    a secondary that hears no primary claims only once the primary's lease is gone.
     /// Availability comes after: when in doubt the model waits or fences, and says why.
     /// </summary>
     public static class GuardModel
@@ -36,11 +39,13 @@ namespace ColoPS.Guard
                     ? GuardDecision.Do("own QMP does not answer: kill QEMU (a frozen VM may wake and send after the peer took over), then release the lease", KillQemu, ReleaseLease)
                     : GuardDecision.Do("own QMP does not answer: kill QEMU so it cannot wake into a pair that moved on", KillQemu);
 
-            // A primary still in COLO is left running: its peer can only leave COLO after a COLO_EXIT,
-            // which this side sees too and then fences by the rule below. Fencing here would end the
-            // protection whenever the witness goes down (issue 10: protection continues then).
+            // A primary still in COLO is left running while its secondary is heard: that secondary
+            // claims only once the primary is silent, so fencing here would end the protection
+            // whenever the witness goes down (issue 10: protection continues then).
             if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
                 return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
+            if (IsCutOff(i))
+                return Fence(holdsLease, "cut off: the secondary is silent and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
 
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
@@ -90,6 +95,12 @@ namespace ColoPS.Guard
             switch (i.Own)
             {
                 case OwnObservation.ProtectedPrimary:
+                    // The link to the secondary is cut but the witness answers: keep the VM by owning
+                    // an epoch without that secondary, which leaves it stale for good.
+                    if (i.Peer == PeerObservation.Silent)
+                        return canClaim
+                            ? GuardDecision.Do("the secondary is silent on the network: claim a new epoch without it, then drop replication (primary failover)", Claim)
+                            : GuardDecision.Wait($"the secondary is silent on the network, but {noClaim}");
                     if (ownerIsMe) return GuardDecision.Wait("protected: this primary owns the pair");
                     // Nobody owns it: a secondary that loses sight of this side could claim and run too.
                     return canClaim
@@ -97,7 +108,13 @@ namespace ColoPS.Guard
                         : GuardDecision.Wait($"protected primary without an owner key, but {noClaim}");
 
                 case OwnObservation.ProtectedSecondary:
-                    return GuardDecision.Wait("protected: COLO runs, waiting for COLO_EXIT before anything else");
+                    // A cut link may bring no COLO_EXIT for a long time (TCP retries): a primary that is
+                    // silent and whose lease is gone has stopped its VM (rule 3) or lost its site.
+                    if (i.Peer == PeerObservation.Silent && !ownerIsMe)
+                        return canClaim
+                            ? GuardDecision.Do("the primary is silent on the network and its lease is gone: claim the next epoch", Claim)
+                            : GuardDecision.Wait($"the primary is silent on the network and its lease is gone, but {noClaim}: no takeover");
+                    return GuardDecision.Wait("protected: COLO runs, waiting for COLO_EXIT or a silent primary before anything else");
 
                 case OwnObservation.ColoExitError when i.Role == GuardRole.Primary:
                     // The primary is the natural survivor: it already has the VM's network identity.
@@ -161,6 +178,23 @@ namespace ColoPS.Guard
                     throw new ArgumentOutOfRangeException(nameof(i), i.Own, "Handled before.");
             }
         }
+
+        /// <summary>
+        /// A primary in COLO that hears no secondary and cannot keep its lease: the secondary may be
+        /// cut off from it too but reach the witness, and claim once the lease is gone. Without a
+        /// lease and without the witness it cannot show it owns anything either.
+        /// </summary>
+        public static bool IsCutOff(GuardInput i) =>
+            i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent
+            && (i.Lease == LeaseRenewal.AboutToExpire || (i.Lease == LeaseRenewal.None && i.Witness == WitnessAnswer.Unreachable));
+
+        /// <summary>
+        /// Whether a claim decided for this input names the peer as the secondary again: only a
+        /// protected primary that still hears it. A primary that claims because its secondary is
+        /// silent names none, so that secondary is stale and can never take over.
+        /// </summary>
+        public static bool ClaimKeepsSecondary(GuardInput i) =>
+            i.Own == OwnObservation.ProtectedPrimary && i.Peer != PeerObservation.Silent;
 
         /// <summary>
         /// Whether this side is current: the witness's epoch is the one it knows, or a newer one that

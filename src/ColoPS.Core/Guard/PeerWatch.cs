@@ -5,31 +5,38 @@ using ColoPS.Colo.Host;
 namespace ColoPS.Guard
 {
     /// <summary>
-    /// Whether the peer's QEMU lives, as this host can see it. When both sites' folders are on this
-    /// host (a pair on one machine, the tests) its pid file says so at no cost. On two hosts the
-    /// answer is Unknown: the model then relies on the witness (the peer's guard stops its VM
-    /// before its lease can expire) and on the fencing hook.
+    /// Whether the peer's VM lives and can be reached, for the model. The network-level view is the
+    /// guards' heartbeat (<see cref="GuardHeartbeat"/>). The peer's pid file is read only when the
+    /// peer's folder is on this host, and only for what it cannot get wrong: a QEMU that is gone or
+    /// stopped (SIGSTOP) sends nothing. A pid file that says "runs" proves nothing about the network
+    /// between the sites (two namespaces on one host, a cut link), so it never makes the peer Answers.
+    /// Without a heartbeat port and without those facts the answer is Unknown: the model then
+    /// waits for COLO_EXIT and relies on the witness and the fencing hook.
     /// </summary>
     public sealed class PeerWatch
     {
         private readonly ColoHost _host;
         private readonly ColoConfig _config;
         private readonly ColoSite _peer;
+        private readonly GuardHeartbeat? _heartbeat;
 
-        public PeerWatch(ColoHost host, ColoConfig config, ColoSite site)
+        public PeerWatch(ColoHost host, ColoConfig config, ColoSite site, GuardHeartbeat? heartbeat)
         {
             _host = host;
             _config = config;
             _peer = ColoConfig.Other(site);
+            _heartbeat = heartbeat;
         }
 
         public (PeerObservation Peer, string Detail) Read()
         {
-            if (!Directory.Exists(_config.GetSite(_peer).WorkDirectory)) return (PeerObservation.Unknown, "the peer's folder is not on this host");
-            var pid = _host.Qemu.RunningPid(_config.PidFileOf(_peer));
-            if (pid == null) return (PeerObservation.Silent, "no peer QEMU runs");
-            if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, $"peer QEMU {pid} is stopped (SIGSTOP)");
-            return (PeerObservation.Answers, $"peer QEMU {pid} runs");
+            if (Directory.Exists(_config.GetSite(_peer).WorkDirectory))
+            {
+                var pid = _host.Qemu.RunningPid(_config.PidFileOf(_peer));
+                if (pid == null) return (PeerObservation.Silent, "no peer QEMU runs on this host");
+                if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, $"peer QEMU {pid} is stopped (SIGSTOP)");
+            }
+            return _heartbeat?.Read() ?? (PeerObservation.Unknown, "no heartbeat port configured (Witness.HeartbeatPort)");
         }
     }
 }

@@ -68,6 +68,18 @@ namespace ColoPS.Tests.Guard
             if (d.Has(Reprotect) && !(i.Own == OwnObservation.StandaloneRunning && i.Witness == WitnessAnswer.ClaimSucceeded && i.NewSecondaryReady))
                 yield return "re-protected without owning an epoch that names a ready secondary";
             if (d.Has(ReleaseLease) && i.Lease == LeaseRenewal.None) yield return "released a lease it does not hold";
+            // Partitions (issue 10): a cut-off primary fences before its lease can expire; a primary
+            // that still hears its secondary survives a witness outage; nobody claims past a peer it hears.
+            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
+                yield return "a primary that hears no secondary and is about to lose its lease keeps its VM running";
+            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Answers && i.Epoch == EpochStanding.Current && d.SelfFences)
+                yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
+            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Peer != PeerObservation.Silent)
+                yield return "a protected secondary claimed while its primary may still be heard";
+            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Witness != WitnessAnswer.NoOwner)
+                yield return "a protected secondary claimed while the primary's lease may hold";
+            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
+                yield return "a primary that hears no secondary claimed an epoch that still names it";
             if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a != ReleaseLease)) yield return "acted on a dead QEMU";
         }
 
@@ -99,7 +111,7 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimConflict), "lost the claim");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner), "still runs");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.Unreachable), "no automatic failover", ReportWitnessUnreachable);
-            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "COLO_EXIT");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner), "COLO_EXIT");
             // The secondary left behind by a primary failover.
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale), "stale");
@@ -121,6 +133,22 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner), "no owner", StopVm, ReleaseLease);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, LeaseRenewal.None), "without holding a lease", StopVm);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            // Partitions: the link between the sites cut, a site cut off from everything.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe), "primary failover", Claim);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.NoOwner), "without it", Claim);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "primary failover", FailOver);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, LeaseRenewal.FailingWithTimeLeft), "renewals fail");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "cut off", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.None), "cut off", StopVm);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "witness unreachable", ReportWitnessUnreachable);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "no takeover before its lease is gone");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "silent on the network", Claim);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.NoOwner), "COLO_EXIT");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.FailingWithTimeLeft), "no takeover");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             // Own QEMU gone or frozen.
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "release", ReleaseLease);
             yield return Row(In(S, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None), "nothing to guard");
@@ -134,6 +162,16 @@ namespace ColoPS.Tests.Guard
             var d = GuardModel.Decide(input);
             Assert.Equal(expected, d.Actions);
             Assert.Contains(reasonPart, d.Reason, StringComparison.OrdinalIgnoreCase);
+        }
+
+        [Fact]
+        public void ClaimKeepsSecondary_OnlyForAPrimaryThatHearsIt()
+        {
+            Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner)));
+            Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.NoOwner)));
+            Assert.False(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe)));
+            Assert.False(GuardModel.ClaimKeepsSecondary(In(GuardRole.Secondary, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner)));
+            Assert.False(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.OwnerIsMe)));
         }
 
         private static PairState State(long epoch, string owner, string? primary, string? secondary, long secondarySince, string? liveOwner) => new()

@@ -109,6 +109,10 @@ namespace ColoPS.Commands
         [Parameter]
         public int WitnessCallTimeoutMs { get; set; }
 
+        /// <summary>UDP port of the guards' heartbeat on each site's address, so a guard sees a cut link.</summary>
+        [Parameter]
+        public int WitnessHeartbeatPort { get; set; }
+
         /// <summary>A command line the guard runs to fence a peer it cannot see before it takes over; exit 0 means fenced.</summary>
         [Parameter]
         public string? FencingHook { get; set; }
@@ -162,13 +166,14 @@ namespace ColoPS.Commands
         private void ApplyGuard(ColoConfig config)
         {
             bool witness = Bound(nameof(WitnessEndpoint)) || Bound(nameof(WitnessPair)) || Bound(nameof(WitnessLeaseTtlSeconds))
-                || Bound(nameof(WitnessFenceMarginMs)) || Bound(nameof(WitnessCallTimeoutMs));
+                || Bound(nameof(WitnessFenceMarginMs)) || Bound(nameof(WitnessCallTimeoutMs)) || Bound(nameof(WitnessHeartbeatPort));
             if (witness)
             {
                 var w = config.Witness = new ColoWitnessConfig { Endpoints = WitnessEndpoint, Pair = WitnessPair };
                 if (Bound(nameof(WitnessLeaseTtlSeconds))) w.LeaseTtlSeconds = WitnessLeaseTtlSeconds;
                 if (Bound(nameof(WitnessFenceMarginMs))) w.FenceMarginMs = WitnessFenceMarginMs;
                 if (Bound(nameof(WitnessCallTimeoutMs))) w.CallTimeoutMs = WitnessCallTimeoutMs;
+                if (Bound(nameof(WitnessHeartbeatPort))) w.HeartbeatPort = WitnessHeartbeatPort;
             }
             if (Bound(nameof(FencingHook))) config.FencingHook = FencingHook;
             if (Bound(nameof(FencingHookTimeoutSeconds))) config.FencingHookTimeoutSeconds = FencingHookTimeoutSeconds;
