@@ -27,7 +27,8 @@ namespace ColoPS.Guard
         private readonly PeerWatch _peer;
         private readonly SemaphoreSlim _wake = new(0);
         private string? _lastKey;
-        private bool _leaseGivenUp;
+        // The QEMU and epoch this side gave its lease up for: a new QEMU here, or a new epoch naming it, may hold one again.
+        private (int? Pid, long Epoch)? _leaseGivenUpFor;
         private GuardRecord? _last;
 
         public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
@@ -68,6 +69,10 @@ namespace ColoPS.Guard
         internal FenceHookResult Fence { get; set; }
         /// <summary>The last claim lost; the model hears ClaimConflict once, then reads the witness again.</summary>
         internal bool ClaimLost { get; set; }
+        /// <summary>Config Witness.Reprotect: this guard starts secondaries and resumes replication by itself.</summary>
+        public bool Reprotect => Config.Witness!.Reprotect;
+        /// <summary>The ready key's revision whose resume failed: that secondary is not tried again.</summary>
+        internal long FailedReadyRevision { get; set; }
 
         internal void Wake() => _wake.Release();
 
@@ -111,7 +116,6 @@ namespace ColoPS.Guard
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
             Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
-            if (own.ProcessId != null && own.ProcessId != Epochs.QemuProcessId) _leaseGivenUp = false;
             await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
 
             var answer = state == null ? WitnessAnswer.Unreachable
@@ -119,7 +123,11 @@ namespace ColoPS.Guard
                 : GuardModel.Answer(SiteName, Epochs.ProtectedEpoch, state);
             ClaimLost = false;
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence);
+            string peerSite = ColoConfig.Other(Site).ToString();
+            bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
+                && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
+            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
             var decision = GuardModel.Decide(input);
             var tick = new GuardTick(input, own, state);
             var outcomes = new System.Collections.Generic.List<string>();
@@ -141,7 +149,7 @@ namespace ColoPS.Guard
         {
             if (Lease != null && Lease.IsLost) { await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
             // No lease for a side with nothing to guard or one that gave it up: granting and releasing on every tick helps nobody.
-            if (Lease != null || state == null || _leaseGivenUp || own.Own == OwnObservation.QemuDead) return;
+            if (Lease != null || state == null || _leaseGivenUpFor == (Epochs.QemuProcessId, Epochs.MyEpoch) || own.Own == OwnObservation.QemuDead) return;
             try
             {
                 Lease = await WitnessLease.GrantAsync(_etcd, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
@@ -154,7 +162,7 @@ namespace ColoPS.Guard
         {
             var lease = Lease;
             if (lease == null) return "no lease held";
-            _leaseGivenUp = true;
+            _leaseGivenUpFor = (Epochs.QemuProcessId, Epochs.MyEpoch);
             try { return await lease.ReleaseAsync(CallTimeout, ct).ConfigureAwait(false) ? "lease released" : "lease was already gone"; }
             catch (WitnessException e) { return "lease release did not reach the witness (it expires by itself): " + e.Message; }
             finally { Lease = null; await lease.DisposeAsync().ConfigureAwait(false); }

@@ -93,6 +93,14 @@ namespace ColoPS.Guard
             return new OwnReading(own, _role, pid, $"QEMU {pid} did not answer once (looking again): {why}");
         }
 
+        /// <summary>Takes over the session of a QEMU the guard itself just started.</summary>
+        public void Adopt(ColoNode node)
+        {
+            Drop();
+            Node = node;
+            _misses = 0;
+        }
+
         /// <summary>Closes the guard's session (QEMU's monitor serves one client: an operator may want it).</summary>
         public void Drop()
         {
