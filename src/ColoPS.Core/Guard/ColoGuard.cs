@@ -30,6 +30,7 @@ namespace ColoPS.Guard
         // The QEMU and epoch this side gave its lease up for: a new QEMU here, or a new epoch naming it, may hold one again.
         private (int? Pid, long Epoch)? _leaseGivenUpFor;
         private GuardRecord? _last;
+        private long _inheritedLease;
 
         public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
         {
@@ -51,6 +52,7 @@ namespace ColoPS.Guard
             // A guard restarted next to the same QEMU takes up the epochs it knew; a new QEMU starts from none.
             var before = GuardJournal.ReadState(StatePath);
             if (before?.Epochs != null) Epochs = before.Epochs;
+            if (before != null) _inheritedLease = before.LeaseId;
         }
 
         public static string StatePathOf(ColoConfig config, ColoSite site) => System.IO.Path.Combine(config.GetSite(site).WorkDirectory, config.Name + ".guard.json");
@@ -152,6 +154,14 @@ namespace ColoPS.Guard
             if (Lease != null || state == null || _leaseGivenUpFor == (Epochs.QemuProcessId, Epochs.MyEpoch) || own.Own == OwnObservation.QemuDead) return;
             try
             {
+                long inherited = _inheritedLease;
+                _inheritedLease = 0;
+                if (inherited != 0)
+                {
+                    // A guard killed and restarted within the TTL: the owner key may hang on this lease.
+                    Lease = await WitnessLease.ResumeAsync(_etcd, inherited, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
+                    if (Lease != null) { Lease.StartKeepAlive(); return; }
+                }
                 Lease = await WitnessLease.GrantAsync(_etcd, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
                 Lease.StartKeepAlive();
             }
@@ -181,7 +191,7 @@ namespace ColoPS.Guard
                 Warning = input.Witness == WitnessAnswer.Unreachable || input.Fence == FenceHookResult.Failed || input.Epoch == EpochStanding.Stale,
             };
             _last = record;
-            _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs });
+            _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs, LeaseId = Lease?.Id ?? 0 });
             // A waiting guard decides the same every tick: only a change is a new decision worth a line.
             string key = input + "|" + decision;
             if (key == _lastKey && decision.DoesNothing && running) return;
@@ -195,17 +205,18 @@ namespace ColoPS.Guard
         private async Task StopAsync()
         {
             string outcome = "guard stopped; the VM is left as it is";
+            long kept = 0;
             bool mayOutput = _last != null && (_last.Own is nameof(OwnObservation.ProtectedPrimary) or nameof(OwnObservation.StandaloneRunning) or nameof(OwnObservation.Frozen) or nameof(OwnObservation.ColoExitError));
             if (Lease != null)
             {
                 if (!mayOutput) outcome += "; " + await ReleaseLeaseAsync(CancellationToken.None).ConfigureAwait(false);
-                else { outcome += "; the lease is kept until it runs out (this side may send output)"; await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
+                else { outcome += "; the lease is kept until it runs out (this side may send output)"; kept = Lease.Id; await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
             }
             var stopRecord = (_last ?? new GuardRecord { Site = SiteName, Pair = PairName }) with
             {
                 Time = _host.Clock.GetLocalNow(), Actions = Array.Empty<string>(), Reason = "the guard was stopped", Outcomes = new[] { outcome }, Warning = true,
             };
-            _journal.WriteState(new GuardState { Last = stopRecord, UpdatedAt = stopRecord.Time, Running = false, Epochs = Epochs });
+            _journal.WriteState(new GuardState { Last = stopRecord, UpdatedAt = stopRecord.Time, Running = false, Epochs = Epochs, LeaseId = kept });
             _journal.Append(stopRecord);
             _onDecision?.Invoke(stopRecord);
             Own.Drop();

@@ -39,6 +39,13 @@ namespace ColoPS.Guard
                 ProtectedEpoch = MyEpoch;
                 return;
             }
+            if (own == OwnObservation.ProtectedPrimary && r.Owner == site && r.Primary == site && r.Secondary != null && r.Epoch == MyEpoch)
+            {
+                // Protected in the epoch it claimed naming a secondary (a resume, also one a killed
+                // guard left to QEMU to finish): that epoch is no cue to fail over.
+                ProtectedEpoch = MyEpoch;
+                return;
+            }
             if (own == OwnObservation.ProtectedSecondary && r.Secondary == site && r.SecondarySince != 0)
             {
                 // Only the first naming of this QEMU counts: a later epoch naming the site anew names another QEMU there.
