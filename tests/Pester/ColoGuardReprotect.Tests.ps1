@@ -59,7 +59,9 @@ BeforeAll {
             if (-not ($p -and $s -and $p.Mode -eq 'primary' -and $s.Mode -eq 'secondary')) { return $false }
             $st = Get-ColoGuardStatus -Config $Pair.Config
             ($st | Where-Object State -eq 'Running').Count -eq 2 -and ($st | Where-Object Site -eq $Primary).Own -eq 'ProtectedPrimary' -and
-                ($st | Where-Object Site -eq $secondary).Own -eq 'ProtectedSecondary' -and ($st | Where-Object Site -eq $secondary).MyEpoch -eq ($st | Where-Object Site -eq $secondary).WitnessEpoch
+                ($st | Where-Object Site -eq $secondary).Own -eq 'ProtectedSecondary' -and
+                # The secondary's guard knows the epoch it is protected in (a guard that never saw it would be stale).
+                ($st | Where-Object Site -eq $secondary).MyEpoch -ge 1 -and ($st | Where-Object Site -eq $secondary).MyEpoch -eq ($st | Where-Object Site -eq $Primary).MyEpoch
         }
         $w.Seconds | Should -Not -BeNullOrEmpty -Because "the pair is protected with $Primary primary (A: $((Get-ColoGuardStatus $Pair.Config A).Reason); B: $((Get-ColoGuardStatus $Pair.Config B).Reason))"
         $w
@@ -195,9 +197,8 @@ Describe 'Start-ColoGuard with Witness.Reprotect' -Tag 'Guard' -Skip:(-not $Read
             $null = Wait-Protected $pair 'A'
             # Cut the replication link from the primary's side (its watch monitor): COLO ends with an
             # error on both sides while both VMs live; A's guard fails over, and B is left behind.
-            $watchA = Connect-QmpSession -Path $pair.Config.WatchSocketOf('A') -TimeoutSec 2 -CommandTimeoutSec 2
-            try { $null = Invoke-QmpCommand -Session $watchA -Command yank -Arguments @{ instances = @(@{ type = 'migration' }) } }
-            finally { $watchA | Disconnect-QmpSession -Confirm:$false }
+            # (Watch-Pair holds that monitor's only session.)
+            $null = Invoke-QmpCommand -Session $pair.Sessions.A -Command yank -Arguments @{ instances = @(@{ type = 'migration' }) }
             $w = Watch-Pair -Config $pair.Config -Sessions $pair.Sessions -TimeoutSec 30 -Until { param($a, $b) $a -and $a.Mode -eq 'none' -and $a.Status -eq 'running' }
             $w.Seconds | Should -Not -BeNullOrEmpty -Because "A's guard fails over ($((Get-ColoGuardStatus $pair.Config A).Reason))"
             $samples = $w.Samples
