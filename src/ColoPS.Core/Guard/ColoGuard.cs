@@ -108,7 +108,6 @@ namespace ColoPS.Guard
         private async Task<long?> TickAsync(CancellationToken ct)
         {
             var own = await Own.ReadAsync(ct).ConfigureAwait(false);
-            var (peer, peerWords) = _peer.Read();
             PairState? state = null;
             string witnessWords;
             try
@@ -117,7 +116,11 @@ namespace ColoPS.Guard
                 witnessWords = state.ToString();
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
+            string peerSite = ColoConfig.Other(Site).ToString();
+            var (peer, peerWords) = _peer.Read(state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null);
             Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
+            var outcomes = new System.Collections.Generic.List<string>();
+            if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
             await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
 
             var answer = state == null ? WitnessAnswer.Unreachable
@@ -125,14 +128,12 @@ namespace ColoPS.Guard
                 : GuardModel.Answer(SiteName, Epochs.ProtectedEpoch, state);
             ClaimLost = false;
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
-            string peerSite = ColoConfig.Other(Site).ToString();
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
             bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state);
             var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
             var decision = GuardModel.Decide(input);
             var tick = new GuardTick(input, own, state);
-            var outcomes = new System.Collections.Generic.List<string>();
             foreach (var action in decision.Actions)
             {
                 try { outcomes.Add(await _actions.RunAsync(action, tick, ct).ConfigureAwait(false)); }
@@ -168,6 +169,19 @@ namespace ColoPS.Guard
             catch (WitnessException) { /* the model hears lease None and does not claim */ }
         }
 
+        // Not a model decision: a witness write that names no roles and sends nothing; the survivor's claim decides.
+        private async Task<string[]> AnnounceWaitingAsync(OwnReading own, PairState state, CancellationToken ct)
+        {
+            if (!own.AwaitsMigration || own.ProcessId == null || Epochs.JoinEpoch != null) return Array.Empty<string>();
+            if (!ReprotectSignals.AnnounceWaitingSecondary(SiteName, own.ProcessId.Value, state)) return Array.Empty<string>();
+            try
+            {
+                await Witness.AnnounceSecondaryAsync(SiteName, state.Epoch, own.ProcessId.Value, CallTimeout, ct).ConfigureAwait(false);
+                return new[] { $"announced the waiting secondary QEMU {own.ProcessId} for epoch {state.Epoch} (owner {state.LiveOwner})" };
+            }
+            catch (WitnessException e) { return new[] { "announcing the waiting secondary failed: " + e.Message }; }
+        }
+
         internal async Task<string> ReleaseLeaseAsync(CancellationToken ct)
         {
             var lease = Lease;
@@ -194,7 +208,7 @@ namespace ColoPS.Guard
             _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs, LeaseId = Lease?.Id ?? 0 });
             // A waiting guard decides the same every tick: only a change is a new decision worth a line.
             string key = input + "|" + decision;
-            if (key == _lastKey && decision.DoesNothing && running) return;
+            if (key == _lastKey && decision.DoesNothing && outcomes.Count == 0 && running) return;
             _lastKey = key;
             _journal.Append(record);
             _onDecision?.Invoke(record);

@@ -23,12 +23,15 @@ namespace ColoPS.Guard
             _peer = ColoConfig.Other(site);
         }
 
-        public (PeerObservation Peer, string Detail) Read()
+        /// <param name="freshSecondary">The peer's QEMU the witness announces as a fresh secondary (ready key), if any.</param>
+        public (PeerObservation Peer, string Detail) Read(int? freshSecondary = null)
         {
             if (!Directory.Exists(_config.GetSite(_peer).WorkDirectory)) return (PeerObservation.Unknown, "the peer's folder is not on this host");
             var pid = _host.Qemu.RunningPid(_config.PidFileOf(_peer));
             if (pid == null) return (PeerObservation.Silent, "no peer QEMU runs");
             if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, $"peer QEMU {pid} is stopped (SIGSTOP)");
+            // Started after the old VM there died, it holds nothing of the VM until a migration fills it.
+            if (pid == freshSecondary) return (PeerObservation.Silent, $"peer QEMU {pid} is the fresh secondary announced there, not the old VM");
             return (PeerObservation.Answers, $"peer QEMU {pid} runs");
         }
     }

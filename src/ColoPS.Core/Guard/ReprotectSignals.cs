@@ -23,6 +23,21 @@ namespace ColoPS.Guard
         }
 
         /// <summary>
+        /// For a site whose QEMU is a secondary that never received the VM and that no epoch named
+        /// (one its guard started for an older epoch, or one an operator started by hand): the
+        /// peer is the live owner running alone, and this QEMU is not announced for that epoch yet.
+        /// Announcing it again lets a survivor that claimed once more after it was started use it.
+        /// </summary>
+        public static bool AnnounceWaitingSecondary(string site, int qemuProcessId, PairState state)
+        {
+            var r = state.Record;
+            if (r == null || !state.HasLiveOwner || state.IsOwnedBy(site)) return false;
+            if (r.Owner != state.LiveOwner || r.Primary != state.LiveOwner || r.Secondary != null) return false;
+            var ready = state.Ready;
+            return !(ready != null && ready.Site == site && ready.Epoch == state.Epoch && ready.QemuProcessId == qemuProcessId);
+        }
+
+        /// <summary>
         /// For the owner running alone. Before its claim (named false): the peer announced a
         /// secondary for the epoch this side owns. After it (named true): the epoch this side
         /// claimed names the peer as a secondary that joins now, and the announcement was for the

@@ -53,6 +53,20 @@ namespace ColoPS.Tests.Guard
         }
 
         [Fact]
+        public void AWaitingSecondary_IsAnnouncedAgainForAPeerThatClaimedOnceMore()
+        {
+            // Announced for epoch 2 (pid 42); the survivor's guard restarted and claimed epoch 3 alone.
+            Assert.True(ReprotectSignals.AnnounceWaitingSecondary("A", 42, State(3, "B", null, 0, "B", Ready("A", 2))));
+            Assert.False(ReprotectSignals.AnnounceWaitingSecondary("A", 42, State(3, "B", null, 0, "B", Ready("A", 3))));
+            // Another QEMU was announced for this epoch: this one is announced in its place.
+            Assert.True(ReprotectSignals.AnnounceWaitingSecondary("A", 43, State(3, "B", null, 0, "B", Ready("A", 3))));
+            // Not while an epoch names a secondary, nor before the peer owns the pair alone.
+            Assert.False(ReprotectSignals.AnnounceWaitingSecondary("A", 42, State(4, "B", "A", 4, "B", Ready("A", 3), "resume")));
+            Assert.False(ReprotectSignals.AnnounceWaitingSecondary("A", 42, State(3, "B", null, 0, null, Ready("A", 2))));
+            Assert.False(ReprotectSignals.AnnounceWaitingSecondary("A", 42, State(3, "A", null, 0, "A")));
+        }
+
+        [Fact]
         public void TheSurvivor_ServesInItsEpochOnceRunningAlone()
         {
             var e = new GuardEpochs();
