@@ -42,6 +42,10 @@
                                    the survivor keeps serving, a second resume protects it
       PrimaryKilledDuringMigration after one primary failover, kill the survivor while resume's
                                    migration runs: cold start from the killed side's disk
+      Guarded                      -Failovers times, by the guards (tests/guest/GuardedCycles.ps1): a
+                                   guard per site with an etcd witness and Witness.Reprotect; the
+                                   primary QEMU of each side is killed in turn, the guards fail over
+                                   and re-protect, the run only moves the serving tap and checks
       FirstStartSecondaryKilled    kill the secondary during the first migration of Start-ColoPrimary
       FirstStartPrimaryKilled      kill the primary during the first migration of Start-ColoPrimary
                                    (both: the guest has not run yet; the start fails with a typed
@@ -62,7 +66,7 @@ param(
     [string] $ModulePath = $env:COLOPS_MODULE,
     [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryKilledDuringCheckpoint', 'SecondaryKilledDuringCheckpoint', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror',
         'SecondaryKilledStarting', 'PrimaryKilledStarting', 'SecondaryKilledDuringMigration', 'PrimaryKilledDuringMigration',
-        'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled')]
+        'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled', 'Guarded')]
     [string] $Scenario = 'Proof',
     [int] $Failovers = 10,
     [int] $PortBase = 51000,
@@ -730,6 +734,7 @@ esac
             Invoke-Reprotect
         }
         'SecondaryKilled' { Invoke-SecondaryLoss; Invoke-Reprotect }
+        'Guarded' { . (Join-Path $PSScriptRoot 'GuardedCycles.ps1'); Invoke-GuardedCycles }
         'PrimaryKilledDuringCheckpoint' { Invoke-PrimaryLoss -DuringCheckpoint; Invoke-Reprotect }
         'SecondaryKilledDuringCheckpoint' { Invoke-SecondaryLoss -DuringCheckpoint; Invoke-Reprotect }
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
@@ -812,6 +817,9 @@ finally {
         $result.clientIoErrors = $client.IoErrors
         $result.clientEvents = @($client.Events() | Select-Object -Last 40)
     }
+    # The guarded scenario's guards and witness, when it failed part-way.
+    if ($script:guards) { $script:guards.Values | ForEach-Object { if (-not $_.HasExited) { $_.Kill($true); $null = $_.WaitForExit(10000) } } }
+    if ($script:etcd -and -not $script:etcd.Process.HasExited) { $script:etcd.Process.Kill($true); $null = $script:etcd.Process.WaitForExit(10000) }
     if ($cfg) {
         # Nothing may keep running: kill whatever QEMU still has this work directory on its command line.
         Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -like "*$WorkDirectory*" } | ForEach-Object {

@@ -227,6 +227,13 @@ namespace ColoPS.Colo
         /// <summary>The whole budget of one witness call, across every member.</summary>
         public int CallTimeoutMs { get; set; } = 2000;
 
+        /// <summary>
+        /// Whether the guards protect the VM again by themselves after a failover: the guard whose
+        /// QEMU died starts a new secondary at its site once the peer owns a newer epoch, and the
+        /// survivor's guard resumes replication to it. Off by default: it starts QEMU and copies the disk.
+        /// </summary>
+        public bool Reprotect { get; set; }
+
         public string PairName(ColoConfig config) => string.IsNullOrEmpty(Pair) ? config.Name : Pair!;
 
         public TimeSpan FenceMargin => FenceMarginMs.HasValue ? TimeSpan.FromMilliseconds(FenceMarginMs.Value) : TimeSpan.FromMilliseconds(LeaseTtlSeconds * 250);

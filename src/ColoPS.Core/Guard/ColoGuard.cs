@@ -28,9 +28,11 @@ namespace ColoPS.Guard
         private readonly GuardHeartbeat? _heartbeat;
         private readonly SemaphoreSlim _wake = new(0);
         private string? _lastKey;
-        private bool _leaseGivenUp;
+        // The QEMU and epoch this side gave its lease up for: a new QEMU here, or a new epoch naming it, may hold one again.
+        private (int? Pid, long Epoch)? _leaseGivenUpFor;
         private GuardRecord? _last;
         private readonly object _recordGate = new();
+        private long _inheritedLease;
 
         public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
         {
@@ -53,6 +55,7 @@ namespace ColoPS.Guard
             // A guard restarted next to the same QEMU takes up the epochs it knew; a new QEMU starts from none.
             var before = GuardJournal.ReadState(StatePath);
             if (before?.Epochs != null) Epochs = before.Epochs;
+            if (before != null) _inheritedLease = before.LeaseId;
         }
 
         public static string StatePathOf(ColoConfig config, ColoSite site) => System.IO.Path.Combine(config.GetSite(site).WorkDirectory, config.Name + ".guard.json");
@@ -71,6 +74,10 @@ namespace ColoPS.Guard
         internal FenceHookResult Fence { get; set; }
         /// <summary>The last claim lost; the model hears ClaimConflict once, then reads the witness again.</summary>
         internal bool ClaimLost { get; set; }
+        /// <summary>Config Witness.Reprotect: this guard starts secondaries and resumes replication by itself.</summary>
+        public bool Reprotect => Config.Witness!.Reprotect;
+        /// <summary>The ready key's revision whose resume failed: that secondary is not tried again.</summary>
+        internal long FailedReadyRevision { get; set; }
 
         internal void Wake() => _wake.Release();
 
@@ -116,7 +123,6 @@ namespace ColoPS.Guard
         {
             var own = await Own.ReadAsync(ct).ConfigureAwait(false);
             _heartbeat?.Report(own.Own);
-            var (peer, peerWords) = _peer.Read();
             PairState? state = null;
             string witnessWords;
             try
@@ -125,8 +131,11 @@ namespace ColoPS.Guard
                 witnessWords = state.ToString();
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
+            string peerSite = ColoConfig.Other(Site).ToString();
+            var (peer, peerWords) = _peer.Read(state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null);
             Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
-            if (own.ProcessId != null && own.ProcessId != Epochs.QemuProcessId) _leaseGivenUp = false;
+            var outcomes = new System.Collections.Generic.List<string>();
+            if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
             await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
 
             var answer = state == null ? WitnessAnswer.Unreachable
@@ -134,12 +143,14 @@ namespace ColoPS.Guard
                 : GuardModel.Answer(SiteName, Epochs.ProtectedEpoch, state);
             ClaimLost = false;
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence);
+            bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
+                && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
+            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;
             var tick = new GuardTick(input, own, state);
-            var outcomes = new System.Collections.Generic.List<string>();
             foreach (var action in decision.Actions)
             {
                 try { outcomes.Add(await _actions.RunAsync(action, tick, ct).ConfigureAwait(false)); }
@@ -158,20 +169,41 @@ namespace ColoPS.Guard
         {
             if (Lease != null && Lease.IsLost) { await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
             // No lease for a side with nothing to guard or one that gave it up: granting and releasing on every tick helps nobody.
-            if (Lease != null || state == null || _leaseGivenUp || own.Own == OwnObservation.QemuDead) return;
+            if (Lease != null || state == null || _leaseGivenUpFor == (Epochs.QemuProcessId, Epochs.MyEpoch) || own.Own == OwnObservation.QemuDead) return;
             try
             {
+                long inherited = _inheritedLease;
+                _inheritedLease = 0;
+                if (inherited != 0)
+                {
+                    // A guard killed and restarted within the TTL: the owner key may hang on this lease.
+                    Lease = await WitnessLease.ResumeAsync(_etcd, inherited, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
+                    if (Lease != null) { Lease.StartKeepAlive(); return; }
+                }
                 Lease = await WitnessLease.GrantAsync(_etcd, TimeSpan.FromSeconds(Config.Witness!.LeaseTtlSeconds), Config.Witness.FenceMargin, _host.Clock, ct).ConfigureAwait(false);
                 Lease.StartKeepAlive();
             }
             catch (WitnessException) { /* the model hears lease None and does not claim */ }
         }
 
+        // Not a model decision: a witness write that names no roles and sends nothing; the survivor's claim decides.
+        private async Task<string[]> AnnounceWaitingAsync(OwnReading own, PairState state, CancellationToken ct)
+        {
+            if (!own.AwaitsMigration || own.ProcessId == null || Epochs.JoinEpoch != null) return Array.Empty<string>();
+            if (!ReprotectSignals.AnnounceWaitingSecondary(SiteName, own.ProcessId.Value, state)) return Array.Empty<string>();
+            try
+            {
+                await Witness.AnnounceSecondaryAsync(SiteName, state.Epoch, own.ProcessId.Value, CallTimeout, ct).ConfigureAwait(false);
+                return new[] { $"announced the waiting secondary QEMU {own.ProcessId} for epoch {state.Epoch} (owner {state.LiveOwner})" };
+            }
+            catch (WitnessException e) { return new[] { "announcing the waiting secondary failed: " + e.Message }; }
+        }
+
         internal async Task<string> ReleaseLeaseAsync(CancellationToken ct)
         {
             var lease = Lease;
             if (lease == null) return "no lease held";
-            _leaseGivenUp = true;
+            _leaseGivenUpFor = (Epochs.QemuProcessId, Epochs.MyEpoch);
             try { return await lease.ReleaseAsync(CallTimeout, ct).ConfigureAwait(false) ? "lease released" : "lease was already gone"; }
             catch (WitnessException e) { return "lease release did not reach the witness (it expires by itself): " + e.Message; }
             finally { Lease = null; await lease.DisposeAsync().ConfigureAwait(false); }
@@ -199,10 +231,10 @@ namespace ColoPS.Guard
                 Warning = input.Witness == WitnessAnswer.Unreachable || input.Fence == FenceHookResult.Failed || input.Epoch == EpochStanding.Stale,
             };
             _last = record;
-            _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs });
+            _journal.WriteState(new GuardState { Last = record, UpdatedAt = record.Time, Running = running, Epochs = Epochs, LeaseId = Lease?.Id ?? 0 });
             // A waiting guard decides the same every tick: only a change is a new decision worth a line.
             string key = input + "|" + decision;
-            if (key == _lastKey && decision.DoesNothing && running) return;
+            if (key == _lastKey && decision.DoesNothing && outcomes.Count == 0 && running) return;
             _lastKey = key;
             _journal.Append(record);
             _onDecision?.Invoke(record);
@@ -213,17 +245,18 @@ namespace ColoPS.Guard
         private async Task StopAsync()
         {
             string outcome = "guard stopped; the VM is left as it is";
+            long kept = 0;
             bool mayOutput = _last != null && (_last.Own is nameof(OwnObservation.ProtectedPrimary) or nameof(OwnObservation.StandaloneRunning) or nameof(OwnObservation.Frozen) or nameof(OwnObservation.ColoExitError));
             if (Lease != null)
             {
                 if (!mayOutput) outcome += "; " + await ReleaseLeaseAsync(CancellationToken.None).ConfigureAwait(false);
-                else { outcome += "; the lease is kept until it runs out (this side may send output)"; await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
+                else { outcome += "; the lease is kept until it runs out (this side may send output)"; kept = Lease.Id; await Lease.DisposeAsync().ConfigureAwait(false); Lease = null; }
             }
             var stopRecord = (_last ?? new GuardRecord { Site = SiteName, Pair = PairName }) with
             {
                 Time = _host.Clock.GetLocalNow(), Actions = Array.Empty<string>(), Reason = "the guard was stopped", Outcomes = new[] { outcome }, Warning = true,
             };
-            _journal.WriteState(new GuardState { Last = stopRecord, UpdatedAt = stopRecord.Time, Running = false, Epochs = Epochs });
+            _journal.WriteState(new GuardState { Last = stopRecord, UpdatedAt = stopRecord.Time, Running = false, Epochs = Epochs, LeaseId = kept });
             _journal.Append(stopRecord);
             _onDecision?.Invoke(stopRecord);
             Own.Drop();

@@ -39,7 +39,8 @@ namespace ColoPS.Guard
                 case GuardAction.StopVm: return await StopVmAsync(t, ct).ConfigureAwait(false);
                 case GuardAction.KillQemu: return await KillAsync(t, ct).ConfigureAwait(false);
                 case GuardAction.ReleaseLease: return await _g.ReleaseLeaseAsync(ct).ConfigureAwait(false);
-                case GuardAction.Reprotect: return "resuming replication is not automated yet: run Resume-ColoReplication (stop the guard first)";
+                case GuardAction.Reprotect: return await new GuardReprotect(_g, _host).ResumeAsync(t, ct).ConfigureAwait(false);
+                case GuardAction.StartSecondary: return await new GuardReprotect(_g, _host).StartSecondaryAsync(t, ct).ConfigureAwait(false);
                 case GuardAction.ReportWitnessUnreachable: return "no automatic failover while the witness is unreachable";
                 default: throw new ArgumentOutOfRangeException(nameof(action), action, null);
             }
@@ -47,10 +48,12 @@ namespace ColoPS.Guard
 
         private ColoNode Node() => _g.Own.Node ?? throw new ColoException("ColoGuardNoSession", ColoErrorKind.InvalidState, "The guard holds no session to its QEMU.");
 
-        private void RequireRenewedLease(string what)
+        private void RequireRenewedLease(string what) => RequireRenewedLease(_g, what);
+
+        internal static void RequireRenewedLease(ColoGuard g, string what)
         {
             // Checked again right before anything that may send output: the tick's reading may be old by now.
-            var state = _g.Lease?.State ?? LeaseRenewal.None;
+            var state = g.Lease?.State ?? LeaseRenewal.None;
             if (state != LeaseRenewal.Renewed)
                 throw new ColoException("ColoGuardLeaseNotRenewed", ColoErrorKind.InvalidState, $"Not {what}: the lease is {state}.");
         }
@@ -60,9 +63,11 @@ namespace ColoPS.Guard
             RequireRenewedLease("claiming");
             var w = t.Witness ?? throw new ColoException("ColoGuardNoWitnessRead", ColoErrorKind.InvalidState, "No witness read to claim from.");
             bool keep = GuardModel.ClaimKeepsSecondary(t.Input);
+            // Running alone with a new secondary announced: the epoch claimed names it, as one that joins now.
+            bool resume = t.Input.Own == OwnObservation.StandaloneRunning && t.Input.NewSecondaryReady;
             string site = _g.SiteName, peer = ColoConfig.Other(_g.Site).ToString();
-            string? secondary = keep ? (w.Record?.Secondary ?? peer) : null;
-            var result = await _g.Witness.ClaimAsync(site, w.Epoch, site, secondary, keep ? "protect" : "failover", _g.Lease!.Id, _g.CallTimeout, ct).ConfigureAwait(false);
+            string? secondary = keep ? (w.Record?.Secondary ?? peer) : resume ? peer : null;
+            var result = await _g.Witness.ClaimAsync(site, w.Epoch, site, secondary, keep ? "protect" : resume ? "resume" : "failover", _g.Lease!.Id, _g.CallTimeout, ct, newSecondary: resume).ConfigureAwait(false);
             if (!result.Succeeded)
             {
                 _g.ClaimLost = true;

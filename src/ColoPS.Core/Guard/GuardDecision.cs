@@ -23,6 +23,8 @@ namespace ColoPS.Guard
         ReleaseLease,
         /// <summary>Resume replication to the new secondary named by the epoch just claimed.</summary>
         Reprotect,
+        /// <summary>Start a fresh secondary at this site for the peer that runs alone, and announce it on the witness.</summary>
+        StartSecondary,
         /// <summary>Say so, loudly: the witness is unreachable and no automatic failover will happen.</summary>
         ReportWitnessUnreachable,
     }

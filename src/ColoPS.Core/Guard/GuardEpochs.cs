@@ -33,6 +33,19 @@ namespace ColoPS.Guard
                 MyEpoch = ProtectedEpoch = r.Epoch;
                 return;
             }
+            if (own == OwnObservation.StandaloneRunning && r.Owner == site && r.Primary == site && r.Secondary == null && r.Epoch == MyEpoch)
+            {
+                // Its takeover is done: it serves alone in this epoch, which a resume claims on from.
+                ProtectedEpoch = MyEpoch;
+                return;
+            }
+            if (own == OwnObservation.ProtectedPrimary && r.Owner == site && r.Primary == site && r.Secondary != null && r.Epoch == MyEpoch)
+            {
+                // Protected in the epoch it claimed naming a secondary (a resume, also one a killed
+                // guard left to QEMU to finish): that epoch is no cue to fail over.
+                ProtectedEpoch = MyEpoch;
+                return;
+            }
             if (own == OwnObservation.ProtectedSecondary && r.Secondary == site && r.SecondarySince != 0)
             {
                 // Only the first naming of this QEMU counts: a later epoch naming the site anew names another QEMU there.
@@ -40,6 +53,9 @@ namespace ColoPS.Guard
                 if (r.SecondarySince == JoinEpoch && r.Epoch >= MyEpoch) MyEpoch = ProtectedEpoch = r.Epoch;
             }
         }
+
+        /// <summary>This side serves in the epoch it owns (a resume ended, well or not): the next claim starts from it.</summary>
+        public void Settled() => ProtectedEpoch = MyEpoch;
 
         /// <summary>A claim this side made committed.</summary>
         public void Claimed(long epoch, bool keptRoles)

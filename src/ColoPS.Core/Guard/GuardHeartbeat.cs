@@ -88,6 +88,9 @@ namespace ColoPS.Guard
         public void Report(OwnObservation own) => _own = own.ToString();
 
         /// <summary>The peer as its heartbeat shows it. Unknown until it was heard once, and after it said its guard stops.</summary>
+        /// <summary>What the peer's guard said last of its own QEMU (an OwnObservation name; empty before anything was heard).</summary>
+        public string PeerOwn { get { lock (_gate) return _peerOwn; } }
+
         public (PeerObservation Peer, string Detail) Read()
         {
             lock (_gate)

@@ -48,7 +48,13 @@ namespace ColoPS.Guard
     /// <summary>The fencing hook's outcome for the takeover under way.</summary>
     public enum FenceHookResult { NotRun, Succeeded, Failed }
 
-    /// <summary>Everything the guard knows on one tick. The model needs nothing else, so every row of the table is one of these.</summary>
+    /// <summary>
+    /// Everything the guard knows on one tick; the model needs nothing else, so every row of the table is one of these.
+    /// NewSecondaryReady: the peer's site announced a new secondary for this side's epoch (or the
+    /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, and the
+    /// witness shows the peer owning a newer epoch that has no secondary (or names this site while
+    /// no QEMU runs here) and no secondary of this site announced for it yet.
+    /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
         OwnObservation Own,
@@ -57,7 +63,8 @@ namespace ColoPS.Guard
         LeaseRenewal Lease,
         EpochStanding Epoch = EpochStanding.Current,
         FenceHookResult Fence = FenceHookResult.NotRun,
-        bool NewSecondaryReady = false)
+        bool NewSecondaryReady = false,
+        bool SecondaryWanted = false)
     {
         /// <summary>
         /// True when this side's VM may put packets on the network by itself: a primary (in COLO or
@@ -68,6 +75,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady}";
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}";
     }
 }

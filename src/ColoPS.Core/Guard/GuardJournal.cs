@@ -52,5 +52,7 @@ namespace ColoPS.Guard
         public DateTimeOffset UpdatedAt { get; init; }
         public bool Running { get; init; }
         public GuardEpochs Epochs { get; init; } = new();
+        /// <summary>The lease the guard held, so a guard restarted within its TTL goes on with it instead of losing the owner key.</summary>
+        public long LeaseId { get; init; }
     }
 }

@@ -30,9 +30,14 @@ namespace ColoPS.Guard
             bool holdsLease = i.Lease != LeaseRenewal.None;
 
             if (i.Own == OwnObservation.QemuDead)
-                return holdsLease
-                    ? GuardDecision.Do("own QEMU is gone: release the lease so the peer need not wait out its TTL", ReleaseLease)
-                    : GuardDecision.Wait("own QEMU is gone and this side holds no lease: nothing to guard");
+            {
+                if (holdsLease) return GuardDecision.Do("own QEMU is gone: release the lease so the peer need not wait out its TTL", ReleaseLease);
+                // A fresh secondary holds no VM state until the owner's migration fills it, so it can
+                // never be a second copy; it is made only for an owner the witness shows alive.
+                if (i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer)
+                    return GuardDecision.Do("own QEMU is gone and the peer owns a newer epoch alone: start a new secondary here for it", StartSecondary);
+                return GuardDecision.Wait("own QEMU is gone and this side holds no lease: nothing to guard");
+            }
 
             if (i.Own == OwnObservation.Frozen)
                 return holdsLease

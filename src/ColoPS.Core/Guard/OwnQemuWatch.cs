@@ -10,7 +10,8 @@ using ColoPS.Qmp;
 namespace ColoPS.Guard
 {
     /// <summary>What one look at this side's QEMU found, in the model's terms and in words.</summary>
-    public sealed record OwnReading(OwnObservation Own, GuardRole Role, int? ProcessId, string Detail);
+    /// <param name="AwaitsMigration">A secondary that has not received the VM yet (run state inmigrate, outside COLO).</param>
+    public sealed record OwnReading(OwnObservation Own, GuardRole Role, int? ProcessId, string Detail, bool AwaitsMigration = false);
 
     /// <summary>
     /// Watches this side's QEMU over the session the guard holds (QEMU's main monitor): the guard is
@@ -79,7 +80,8 @@ namespace ColoPS.Guard
             }
             if (mode == ColoMode.Primary) return new OwnReading(OwnObservation.ProtectedPrimary, _role = GuardRole.Primary, pid, words);
             // A secondary still waiting for the primary's migration sends nothing, like one in COLO.
-            if (mode == ColoMode.Secondary || s.RunState == RunState.InMigrate) return new OwnReading(OwnObservation.ProtectedSecondary, _role = GuardRole.Secondary, pid, words);
+            if (mode == ColoMode.Secondary || s.RunState == RunState.InMigrate)
+                return new OwnReading(OwnObservation.ProtectedSecondary, _role = GuardRole.Secondary, pid, words, AwaitsMigration: mode != ColoMode.Secondary && !last.InColo);
             if (s.RunState == RunState.Running) return new OwnReading(OwnObservation.StandaloneRunning, _role = GuardRole.Primary, pid, words);
             // Paused outside COLO (a self-fence, a stop by hand): it sends nothing, so it is treated like a QEMU that is gone.
             return new OwnReading(OwnObservation.QemuDead, _role, pid, words + ": stopped, sends nothing");
@@ -91,6 +93,14 @@ namespace ColoPS.Guard
             if (++_misses >= 2) return new OwnReading(OwnObservation.Frozen, _role, pid, $"QEMU {pid} did not answer twice: {why}");
             var own = _role == GuardRole.Primary ? OwnObservation.ProtectedPrimary : OwnObservation.ProtectedSecondary;
             return new OwnReading(own, _role, pid, $"QEMU {pid} did not answer once (looking again): {why}");
+        }
+
+        /// <summary>Takes over the session of a QEMU the guard itself just started.</summary>
+        public void Adopt(ColoNode node)
+        {
+            Drop();
+            Node = node;
+            _misses = 0;
         }
 
         /// <summary>Closes the guard's session (QEMU's monitor serves one client: an operator may want it).</summary>

@@ -28,15 +28,22 @@ namespace ColoPS.Guard
             _heartbeat = heartbeat;
         }
 
-        public (PeerObservation Peer, string Detail) Read()
+        /// <param name="freshSecondary">The peer's QEMU the witness announces as a fresh secondary (ready key), if any.</param>
+        public (PeerObservation Peer, string Detail) Read(int? freshSecondary = null)
         {
             if (Directory.Exists(_config.GetSite(_peer).WorkDirectory))
             {
                 var pid = _host.Qemu.RunningPid(_config.PidFileOf(_peer));
                 if (pid == null) return (PeerObservation.Silent, "no peer QEMU runs on this host");
                 if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, $"peer QEMU {pid} is stopped (SIGSTOP)");
+                // Started after the old VM there died, it holds nothing of the VM until a migration fills it.
+                if (pid == freshSecondary) return (PeerObservation.Silent, $"peer QEMU {pid} is the fresh secondary announced there, not the old VM");
             }
-            return _heartbeat?.Read() ?? (PeerObservation.Unknown, "no heartbeat port configured (Witness.HeartbeatPort)");
+            var heard = _heartbeat?.Read() ?? (PeerObservation.Unknown, "no heartbeat port configured (Witness.HeartbeatPort)");
+            // On another host: the peer's guard says a secondary runs there, and the witness announces a fresh one.
+            if (freshSecondary != null && heard.Item1 == PeerObservation.Answers && _heartbeat!.PeerOwn == nameof(OwnObservation.ProtectedSecondary))
+                return (PeerObservation.Silent, "the peer runs the fresh secondary announced there, not the old VM");
+            return heard;
         }
     }
 }

@@ -56,6 +56,8 @@ namespace ColoPS.Witness
         public string? LiveOwner { get; init; }
         public long OwnerLease { get; init; }
         public long OwnerModRevision { get; init; }
+        /// <summary>The last secondary a site announced (key ready), or null.</summary>
+        public SecondaryReady? Ready { get; init; }
 
         public bool HasLiveOwner => LiveOwner != null;
 
@@ -66,7 +68,7 @@ namespace ColoPS.Witness
             && (string.Equals(Record.Primary, site, StringComparison.Ordinal) || string.Equals(Record.Secondary, site, StringComparison.Ordinal));
 
         public override string ToString() =>
-            $"epoch {Epoch} ({Record?.Reason ?? "none"}, primary {Record?.Primary ?? "-"}, secondary {Record?.Secondary ?? "-"}), owner {LiveOwner ?? "none"} @rev {Revision}";
+            $"epoch {Epoch} ({Record?.Reason ?? "none"}, primary {Record?.Primary ?? "-"}, secondary {Record?.Secondary ?? "-"}), owner {LiveOwner ?? "none"}{(Ready == null ? "" : ", " + Ready)} @rev {Revision}";
     }
 
     /// <summary>What a claim did. State is the record after the claim when it succeeded, else the one that beat it.</summary>

@@ -31,6 +31,7 @@ namespace ColoPS.Witness
         public string Prefix { get; }
         public string EpochKey => Prefix + "epoch";
         public string OwnerKey => Prefix + "owner";
+        public string ReadyKey => Prefix + "ready";
 
         public async Task<PairState> ReadAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
         {
@@ -38,6 +39,7 @@ namespace ColoPS.Witness
             var range = await _client.GetAsync(Prefix, prefix: true, timeout, cancellationToken).ConfigureAwait(false);
             var epoch = range.Kvs.FirstOrDefault(k => k.Key == EpochKey);
             var owner = range.Kvs.FirstOrDefault(k => k.Key == OwnerKey);
+            var ready = range.Kvs.FirstOrDefault(k => k.Key == ReadyKey);
             return new PairState
             {
                 Revision = range.Revision,
@@ -46,8 +48,13 @@ namespace ColoPS.Witness
                 LiveOwner = owner?.Value,
                 OwnerLease = owner?.Lease ?? 0,
                 OwnerModRevision = owner?.ModRevision ?? 0,
+                Ready = ready == null ? null : SecondaryReady.Parse(ready.Value, ready.ModRevision),
             };
         }
+
+        /// <summary>Announces a fresh secondary at site, made for the given epoch (see <see cref="SecondaryReady"/>).</summary>
+        public Task<long> AnnounceSecondaryAsync(string site, long epoch, int qemuProcessId, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+            _client.PutAsync(ReadyKey, new SecondaryReady { Site = site, Epoch = epoch, QemuProcessId = qemuProcessId, At = DateTimeOffset.UtcNow }.ToJson(), 0, timeout, cancellationToken);
 
         /// <summary>
         /// Claims epoch expectedEpoch + 1 for site, with the given roles, under lease. One
@@ -55,7 +62,7 @@ namespace ColoPS.Witness
         /// means the epoch is still expectedEpoch and the owner is nobody or site itself. Any other
         /// claim in between changes one of the two revisions, so of two racing claims one wins.
         /// </summary>
-        public async Task<PairClaimResult> ClaimAsync(string site, long expectedEpoch, string? primary, string? secondary, string reason, long leaseId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+        public async Task<PairClaimResult> ClaimAsync(string site, long expectedEpoch, string? primary, string? secondary, string reason, long leaseId, TimeSpan? timeout = null, CancellationToken cancellationToken = default, bool newSecondary = false)
         {
             if (string.IsNullOrEmpty(site)) throw new ArgumentException("A site name is needed.", nameof(site));
             if (leaseId == 0) throw new ArgumentException("A claim needs a lease: an owner without one could never lose ownership.", nameof(leaseId));
@@ -71,7 +78,8 @@ namespace ColoPS.Witness
                 Owner = site,
                 Primary = primary,
                 Secondary = secondary,
-                SecondarySince = secondary != null && secondary == state.Record?.Secondary ? state.Record.SecondarySince : (secondary == null ? 0 : expectedEpoch + 1),
+                // A new secondary QEMU at the same site joins now, not when the site was named before.
+                SecondarySince = secondary != null && secondary == state.Record?.Secondary && !newSecondary ? state.Record.SecondarySince : (secondary == null ? 0 : expectedEpoch + 1),
                 Reason = reason,
                 ClaimedAt = DateTimeOffset.UtcNow,
             };

@@ -57,6 +57,24 @@ namespace ColoPS.Witness
             return new WitnessLease(client, clock, grant.Id, grant.Ttl, timer);
         }
 
+        /// <summary>
+        /// Takes up a lease an earlier process of the same holder was granted (a guard restarted
+        /// within the TTL): renewed once now, or null when the server no longer knows it.
+        /// </summary>
+        public static async Task<WitnessLease?> ResumeAsync(EtcdClient client, long id, TimeSpan ttl, TimeSpan fenceMargin, TimeProvider clock, CancellationToken cancellationToken = default)
+        {
+            if (client == null) throw new ArgumentNullException(nameof(client));
+            var timer = new LeaseTimer(clock, fenceMargin);
+            long sent = timer.Now();
+            try
+            {
+                var granted = await client.KeepAliveOnceAsync(id, ttl, cancellationToken).ConfigureAwait(false);
+                timer.Granted(granted, sent);
+                return new WitnessLease(client, clock, id, granted, timer);
+            }
+            catch (WitnessException e) when (e.Kind == WitnessErrorKind.LeaseNotFound) { return null; }
+        }
+
         /// <summary>Renews every quarter TTL until released or lost, so three renewals in a row may fail before the margin is reached.</summary>
         public void StartKeepAlive()
         {

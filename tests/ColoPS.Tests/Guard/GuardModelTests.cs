@@ -22,10 +22,11 @@ namespace ColoPS.Tests.Guard
             from epoch in Enum.GetValues<EpochStanding>()
             from fence in Enum.GetValues<FenceHookResult>()
             from ready in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready);
+            from wanted in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted);
 
-        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready inside,
-        // 216 x 48 = 10368 inputs. Every one must keep every safety rule.
+        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted
+        // inside, 216 x 96 = 20736 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -80,7 +81,11 @@ namespace ColoPS.Tests.Guard
                 yield return "a protected secondary claimed while the primary's lease may hold";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
                 yield return "a primary that hears no secondary claimed an epoch that still names it";
-            if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a != ReleaseLease)) yield return "acted on a dead QEMU";
+            if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a is not (ReleaseLease or StartSecondary))) yield return "acted on a dead QEMU";
+            if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
+                yield return "started a secondary other than for a live peer owner while no QEMU runs here";
+            if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
+            if (d.Has(Claim) && i.Own == OwnObservation.StandaloneRunning && !i.NewSecondaryReady) yield return "claimed while running alone without a new secondary";
         }
 
         // The table must not pass by doing nothing: each action is decided somewhere in it.
@@ -149,6 +154,21 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
+            // Re-protection: the dead side starts a secondary only for a live peer owner, and only once its lease is given up.
+            yield return Row(In(S, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "start a new secondary", StartSecondary);
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Unknown, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "start a new secondary", StartSecondary);
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, epoch: EpochStanding.Stale) with { SecondaryWanted = true }, "release", ReleaseLease);
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
+            yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "nothing to guard");
+            // A new secondary waits but is not named yet: it never takes over.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "never takes over");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.Renewed, EpochStanding.Stale), "never takes over", ReleaseLease);
+            // The survivor: a ready secondary is claimed before anything else, and not while the witness is unreachable.
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Answers, WitnessAnswer.OwnerIsMe, LeaseRenewal.FailingWithTimeLeft, ready: true), "new secondary is ready, but");
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft, ready: true), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded), "waiting for a new secondary");
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded, LeaseRenewal.FailingWithTimeLeft, ready: true), "may not last");
             // Own QEMU gone or frozen.
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsMe), "release", ReleaseLease);
             yield return Row(In(S, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None), "nothing to guard");
