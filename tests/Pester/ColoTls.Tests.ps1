@@ -175,7 +175,7 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         Stop-LoopbackCapture $capture
         $streams = @(Get-CaptureStream -File $pcap)
         $summary = Get-CaptureSummary -Stream $streams -Port $ports -StartTlsPort $cfg.Ports.Nbd
-        $summary | Format-Table | Out-String | Write-Host
+        $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
         foreach ($row in $summary) {
             # A loaded machine may drop segments of a burst even with tshark's large buffer; the
             # walk resumes after each hole, and most of every stream must have been read.
@@ -257,7 +257,7 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
             Mirror    = Test-StreamContains -Stream $streams -Port $cfg.Ports.Mirror -Marker "$marker`n"
             Compare   = Test-StreamContains -Stream $streams -Port $cfg.Ports.Compare -Marker "ACK $marker "
         }
-        $summary | Format-Table | Out-String | Write-Host
+        $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
         Write-Host "TLS $Mode, marker seen: $(($seen.Keys | ForEach-Object { "$_=$($seen[$_])" }) -join ' ')"
         foreach ($row in $summary) { $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole" }
         foreach ($link in $seen.Keys) { $seen[$link] | Should -Be (-not $Tls) -Because "the $link link $(if ($Tls) { 'is encrypted' } else { 'is in clear' })" }
