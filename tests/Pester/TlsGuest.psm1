@@ -46,14 +46,6 @@ function Wait-TlsGuestReady {
     }
 }
 
-function Wait-Checkpoint {
-    <# Until the primary has gone through a whole checkpoint (STOP then RESUME) after this call. #>
-    param([Parameter(Mandatory)] $Node, [int] $TimeoutSec = 30)
-    $from = $Node.Session.LastEventSequence
-    $stop = Wait-QmpEvent -Session $Node.Session -Name STOP -AfterSequence $from -TimeoutSec $TimeoutSec -ErrorAction Stop
-    $null = Wait-QmpEvent -Session $Node.Session -Name RESUME -AfterSequence $stop.Sequence -TimeoutSec $TimeoutSec -ErrorAction Stop
-}
-
 function Send-GuestRequest {
     <#
     One request line to the guest's service from the namespace's bridge side (tests/guest/handler:
@@ -88,4 +80,4 @@ function Read-DiskSector {
     finally { Remove-Item $raw -ErrorAction Ignore }
 }
 
-Export-ModuleMember -Function New-TlsGuestNetwork, New-TlsGuestConfig, Wait-TlsGuestReady, Wait-Checkpoint, Send-GuestRequest, Read-DiskSector
+Export-ModuleMember -Function New-TlsGuestNetwork, New-TlsGuestConfig, Wait-TlsGuestReady, Send-GuestRequest, Read-DiskSector

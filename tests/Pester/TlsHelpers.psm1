@@ -136,16 +136,18 @@ function Test-RecordHeader {
 
 function Find-RecordStart {
     <#
-    After a hole: the first offset from which record headers follow one another to the end of
-    the chunk (at least three of them, or the chunk's end reached): where the walk picks up again.
+    After a hole: the first offset from which record headers follow one another (at least three
+    of them, or up to the chunk's end): where the walk picks up again. It must lie within one
+    record's length of the hole; when there is none, 0, so that the walk reads the whole chunk as
+    clear text rather than skip it.
     #>
     param([byte[]] $Bytes)
-    for ($k = 0; $k + 5 -le $Bytes.Length; $k++) {
+    for ($k = 0; $k + 5 -le $Bytes.Length -and $k -le 18437; $k++) {
         $i = $k; $n = 0
         while ((Test-RecordHeader $Bytes $i) -and $n -lt 3) { $i += 5 + ($Bytes[$i + 3] * 256 + $Bytes[$i + 4]); $n++ }
         if ($n -ge 3 -or ($n -ge 1 -and $i -ge $Bytes.Length)) { return $k }
     }
-    $Bytes.Length
+    0
 }
 
 function Get-CaptureSummary {
@@ -201,6 +203,14 @@ function Test-StreamContains {
     $false
 }
 
+function Wait-Checkpoint {
+    <# Until the primary has gone through a whole checkpoint (STOP then RESUME) after this call. #>
+    param([Parameter(Mandatory)] $Node, [int] $TimeoutSec = 30)
+    $from = $Node.Session.LastEventSequence
+    $stop = Wait-QmpEvent -Session $Node.Session -Name STOP -AfterSequence $from -TimeoutSec $TimeoutSec -ErrorAction Stop
+    $null = Wait-QmpEvent -Session $Node.Session -Name RESUME -AfterSequence $stop.Sequence -TimeoutSec $TimeoutSec -ErrorAction Stop
+}
+
 function Test-BytesContain {
     # True when the file holds Count bytes of Value in a row anywhere.
     param([Parameter(Mandatory)] [string] $File, [byte] $Value, [int] $Count)
@@ -208,4 +218,4 @@ function Test-BytesContain {
     $text.Contains([string]::new([char]$Value, $Count))
 }
 
-Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Invoke-TlsProbe, Test-NbdProbe, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain
+Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Invoke-TlsProbe, Test-NbdProbe, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint
