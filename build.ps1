@@ -11,7 +11,7 @@
       Test     install what the tests need (QEMU from apt, QEMU 11 into out/fixtures, Pester from NuGet), run xunit and Pester
       Demo     a COLO pair on loopback: start, status, failover, re-protect, clean up
       Package  a .nupkg of the staged module in out/
-      Bench    benchmarks in bench/, printed as a table (checkpoints: bench/CHECKPOINTS.md)
+      Bench    benchmarks in bench/, printed as a table (checkpoints: bench/CHECKPOINTS.md, TLS: bench/TLS.md)
 
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
@@ -206,6 +206,9 @@ function Invoke-Bench {
     # The guard's automatic failover across site namespaces (root): report in bench/GUARD.md (quick: out/bench).
     & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-GuardBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
     if ($LASTEXITCODE -ne 0) { $failed += 'bench/Invoke-GuardBench.ps1' }
+    # TLS on every COLO link against the same pair in clear (bench/TLS.md; quick: out/bench/TLS.md).
+    & $Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Invoke-TlsBench.ps1') -ModulePath (Join-Path $ModuleOut 'ColoPS.psd1') @quick
+    if ($LASTEXITCODE -ne 0) { $failed += 'bench/Invoke-TlsBench.ps1' }
     if ($failed) { throw "The benchmarks failed: $($failed -join ', ')." }
 }
 

@@ -4,11 +4,17 @@
 $script:Captures = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
 function Start-LoopbackCapture {
-    <# tshark on lo, only the given ports; returns once tshark says it captures. #>
-    param([Parameter(Mandatory)] [int[]] $Port, [Parameter(Mandatory)] [string] $File)
+    <#
+    tshark on lo (of -Namespace when given), only the given ports; returns once tshark says it
+    captures. A 512 MiB capture buffer: a resume's migration comes as a burst of 150 MB, and on a
+    loaded machine a smaller buffer overflows before tshark gets the CPU (holes in the stream).
+    #>
+    param([Parameter(Mandatory)] [int[]] $Port, [Parameter(Mandatory)] [string] $File, [string] $Namespace)
     $filter = 'tcp and (' + (($Port | ForEach-Object { "port $_" }) -join ' or ') + ')'
-    $psi = [System.Diagnostics.ProcessStartInfo]::new('tshark')
-    foreach ($a in @('-i', 'lo', '-n', '-q', '-f', $filter, '-w', $File)) { $psi.ArgumentList.Add($a) }
+    $argv = @('tshark', '-i', 'lo', '-n', '-q', '-B', '512', '-f', $filter, '-w', $File)
+    if ($Namespace) { $argv = @('ip', 'netns', 'exec', $Namespace) + $argv }
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($argv[0])
+    foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
     $psi.RedirectStandardError = $true
     $psi.RedirectStandardOutput = $true
     $psi.UseShellExecute = $false
@@ -42,13 +48,34 @@ function Invoke-TlsProbe {
     <#
     A TLS client on Address:Port with the certificate in CertDirectory (its client-cert.pem and
     client-key.pem); it does not check the server, so what is tested is the server refusing it.
-    Returns openssl's whole output. Ends within TimeoutSec.
+    Returns openssl's whole output and whether it ended on its own. Ends within TimeoutSec.
     #>
     param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string] $CertDirectory, [int] $TimeoutSec = 10)
-    # stdin stays open a while, so the server's verdict on the client certificate (sent after the
-    # handshake in TLS 1.3) arrives before openssl gives up.
-    $out = & timeout $TimeoutSec sh -c "(sleep 2; echo probe; sleep 2) | openssl s_client -connect ${Address}:$Port -cert '$CertDirectory/client-cert.pem' -key '$CertDirectory/client-key.pem' -ign_eof 2>&1"
-    $out -join "`n"
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('openssl')
+    foreach ($a in @('s_client', '-connect', "${Address}:$Port", '-cert', "$CertDirectory/client-cert.pem", '-key', "$CertDirectory/client-key.pem", '-ign_eof')) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.UseShellExecute = $false
+    $p = [System.Diagnostics.Process]::Start($psi)
+    $out = $p.StandardOutput.ReadToEndAsync()
+    $err = $p.StandardError.ReadToEndAsync()
+    try {
+        # stdin stays open a while, so the server's verdict on the client certificate (sent after
+        # the handshake in TLS 1.3) arrives before openssl gives up. A refused probe may already be
+        # gone when the line is written: that broken pipe is the expected outcome, not an error.
+        $null = $p.WaitForExit(2000)
+        if (-not $p.HasExited) {
+            try { $p.StandardInput.WriteLine('probe'); $p.StandardInput.Flush() } catch [System.IO.IOException] { }
+        }
+        $null = $p.WaitForExit(2000)
+        try { $p.StandardInput.Close() } catch [System.IO.IOException] { }
+        $ended = $p.WaitForExit(($TimeoutSec - 4) * 1000)
+        if (-not $ended) { $p.Kill($true); $null = $p.WaitForExit(5000) }
+        $null = $out.Wait(5000), $err.Wait(5000)
+        [pscustomobject]@{ Output = "$($out.Result)`n$($err.Result)"; Ended = $ended; ExitCode = $(if ($ended) { $p.ExitCode } else { $null }) }
+    }
+    finally { if (-not $p.HasExited) { $p.Kill($true) }; $p.Dispose() }
 }
 
 function Test-NbdProbe {
@@ -58,48 +85,130 @@ function Test-NbdProbe {
     $LASTEXITCODE -eq 0
 }
 
+function Get-CaptureStream {
+    <#
+    Every TCP connection of the capture as two byte streams (one per direction), put back in
+    sequence order: each segment at its place, retransmissions once. tshark's own reassembly is
+    off, so each frame shows its whole payload (with it on, frames inside a reassembled TLS record
+    carry no tcp.payload field, and a walk over frame payloads loses its place). Segments the
+    capture dropped (a loaded machine) leave holes: the stream is a list of contiguous Chunks, and
+    Missing counts the bytes of the holes.
+    #>
+    param([Parameter(Mandatory)] [string] $File)
+    $rows = & tshark -r $File -n -o tcp.desegment_tcp_streams:FALSE -o tcp.relative_sequence_numbers:TRUE -Y 'tcp.len>0' `
+        -T fields -E separator=';' -e tcp.stream -e tcp.srcport -e tcp.dstport -e tcp.seq -e tcp.payload 2>$null
+    $segments = [ordered]@{}
+    foreach ($r in $rows) {
+        $f = $r -split ';'
+        $key = "$($f[0])/$($f[1])/$($f[2])"
+        if (-not $segments.Contains($key)) { $segments[$key] = [System.Collections.Generic.List[object]]::new() }
+        $segments[$key].Add([pscustomobject]@{ Seq = [long]$f[3]; Bytes = [Convert]::FromHexString(($f[4] -replace ':', '')) })
+    }
+    foreach ($key in $segments.Keys) {
+        $stream, $src, $dst = $key -split '/'
+        $chunks = [System.Collections.Generic.List[byte[]]]::new()
+        $ms = [System.IO.MemoryStream]::new()
+        $missing = 0
+        $next = $null
+        foreach ($seg in ($segments[$key] | Sort-Object Seq)) {
+            if ($null -eq $next) { $next = $seg.Seq }
+            $end = $seg.Seq + $seg.Bytes.Length
+            if ($end -le $next) { continue }
+            if ($seg.Seq -gt $next) {
+                $missing += $seg.Seq - $next
+                $chunks.Add($ms.ToArray()); $ms = [System.IO.MemoryStream]::new()
+                $next = $seg.Seq
+            }
+            $from = [int]($next - $seg.Seq)
+            $ms.Write($seg.Bytes, $from, $seg.Bytes.Length - $from)
+            $next = $end
+        }
+        $chunks.Add($ms.ToArray())
+        [pscustomobject]@{ Stream = [int]$stream; SrcPort = [int]$src; DstPort = [int]$dst; Chunks = $chunks.ToArray(); Missing = $missing }
+    }
+}
+
+function Test-RecordHeader {
+    # A TLS record header at $i: content type 20-23, version 3.x, a length TLS allows.
+    param([byte[]] $Bytes, [int] $i)
+    $i + 5 -le $Bytes.Length -and $Bytes[$i] -ge 20 -and $Bytes[$i] -le 23 -and $Bytes[$i + 1] -eq 3 -and $Bytes[$i + 2] -le 4 -and ($Bytes[$i + 3] * 256 + $Bytes[$i + 4]) -le 18432
+}
+
+function Find-RecordStart {
+    <#
+    After a hole: the first offset from which record headers follow one another (at least three
+    of them, or up to the chunk's end): where the walk picks up again. It must lie within one
+    record's length of the hole; when there is none, 0, so that the walk reads the whole chunk as
+    clear text rather than skip it.
+    #>
+    param([byte[]] $Bytes)
+    for ($k = 0; $k + 5 -le $Bytes.Length -and $k -le 18437; $k++) {
+        $i = $k; $n = 0
+        while ((Test-RecordHeader $Bytes $i) -and $n -lt 3) { $i += 5 + ($Bytes[$i + 3] * 256 + $Bytes[$i + 4]); $n++ }
+        if ($n -ge 3 -or ($n -ge 1 -and $i -ge $Bytes.Length)) { return $k }
+    }
+    0
+}
+
 function Get-CaptureSummary {
     <#
     Per port: walks each direction of each TCP connection as a sequence of TLS records (type,
     version, length), and says how many connections began with a ClientHello, how many records
-    were read, and how many bytes were not inside a record. NBD negotiates STARTTLS in clear first:
-    with -StartTlsPort the walk starts at the first TLS handshake record of that direction.
+    were read, and how many bytes were not inside a record (ClearBytes). NBD negotiates STARTTLS in
+    clear first: on a -StartTlsPort the walk starts at the first TLS handshake record of that
+    direction. After a hole in the capture the walk resumes where records follow one another
+    again; the bytes of the record the hole cut are counted as UnreadBytes, not as clear text.
     #>
-    param([Parameter(Mandatory)] [string] $File, [Parameter(Mandatory)] [int[]] $Port, [int[]] $StartTlsPort = @())
-    $rows = & tshark -r $File -n -Y 'tcp.len>0' -T fields -E separator=';' -e tcp.stream -e tcp.srcport -e tcp.dstport -e tcp.payload 2>$null
-    $flows = [ordered]@{}
-    foreach ($r in $rows) {
-        $f = $r -split ';'
-        $key = "$($f[0])/$($f[1])/$($f[2])"
-        if (-not $flows.Contains($key)) { $flows[$key] = [System.Text.StringBuilder]::new() }
-        $null = $flows[$key].Append(($f[3] -replace ':', ''))
-    }
+    param([Parameter(Mandatory)] [object[]] $Stream, [Parameter(Mandatory)] [int[]] $Port, [int[]] $StartTlsPort = @())
     foreach ($p in $Port) {
-        $hellos = 0; $records = 0; $clear = 0; $payload = 0
-        foreach ($key in $flows.Keys) {
-            $src, $dst = ($key -split '/')[1, 2]
-            if ($src -ne "$p" -and $dst -ne "$p") { continue }
-            $bytes = [Convert]::FromHexString($flows[$key].ToString())
-            $payload += $bytes.Length
-            $i = 0
-            if ($p -in $StartTlsPort) {
-                while ($i + 2 -lt $bytes.Length -and -not ($bytes[$i] -eq 0x16 -and $bytes[$i + 1] -eq 3)) { $i++ }
-            }
-            $first = $true
-            while ($i + 5 -le $bytes.Length) {
-                if ($bytes[$i] -lt 20 -or $bytes[$i] -gt 23 -or $bytes[$i + 1] -ne 3) { break }
-                if ($first -and $dst -eq "$p" -and $bytes[$i] -eq 22 -and $i + 5 -lt $bytes.Length -and $bytes[$i + 5] -eq 1) { $hellos++ }
-                $first = $false
-                $records++
-                $i += 5 + ($bytes[$i + 3] * 256 + $bytes[$i + 4])
-            }
-            # A record cut by the end of the capture is not clear text; anything else left is.
-            if ($i -lt $bytes.Length -and -not ($i + 5 -le $bytes.Length -and $bytes[$i] -ge 20 -and $bytes[$i] -le 23 -and $bytes[$i + 1] -eq 3)) {
-                if ($p -notin $StartTlsPort -or $records -gt 0) { $clear += $bytes.Length - $i }
+        $hellos = 0; $records = 0; $clear = 0; $payload = 0; $missing = 0; $unread = 0; $flows = 0
+        foreach ($s in $Stream | Where-Object { $_.SrcPort -eq $p -or $_.DstPort -eq $p }) {
+            $flows++
+            $missing += $s.Missing
+            for ($c = 0; $c -lt $s.Chunks.Count; $c++) {
+                $bytes = $s.Chunks[$c]
+                $payload += $bytes.Length
+                $i = 0
+                if ($c -gt 0) { $i = Find-RecordStart $bytes; $unread += $i }
+                elseif ($p -in $StartTlsPort) {
+                    while ($i + 2 -lt $bytes.Length -and -not ($bytes[$i] -eq 0x16 -and $bytes[$i + 1] -eq 3 -and $bytes[$i + 2] -le 4)) { $i++ }
+                }
+                $first = $c -eq 0
+                while ($i + 5 -le $bytes.Length) {
+                    if ($bytes[$i] -lt 20 -or $bytes[$i] -gt 23 -or $bytes[$i + 1] -ne 3) { break }
+                    if ($first -and $s.DstPort -eq $p -and $bytes[$i] -eq 22 -and $i + 5 -lt $bytes.Length -and $bytes[$i + 5] -eq 1) { $hellos++ }
+                    $first = $false
+                    $records++
+                    $i += 5 + ($bytes[$i + 3] * 256 + $bytes[$i + 4])
+                }
+                # Only a record cut by the end of the chunk may be left over; any other byte is clear text.
+                $cut = $i + 5 -gt $bytes.Length -or ($bytes[$i] -ge 20 -and $bytes[$i] -le 23 -and $bytes[$i + 1] -eq 3)
+                if ($i -lt $bytes.Length -and -not $cut) { $clear += $bytes.Length - $i }
             }
         }
-        [pscustomobject]@{ Port = $p; ClientHellos = $hellos; Records = $records; PayloadBytes = $payload; ClearBytes = $clear }
+        [pscustomobject]@{ Port = $p; Directions = $flows; ClientHellos = $hellos; Records = $records; PayloadBytes = $payload; ClearBytes = $clear; MissingBytes = $missing; UnreadBytes = $unread }
     }
+}
+
+function Test-StreamContains {
+    <# True when a stream on the port holds the bytes (ASCII) of one of the markers anywhere. #>
+    param([Parameter(Mandatory)] [object[]] $Stream, [Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string[]] $Marker)
+    foreach ($s in $Stream | Where-Object { $_.SrcPort -eq $Port -or $_.DstPort -eq $Port }) {
+        foreach ($chunk in $s.Chunks) {
+            # Latin-1 maps each byte to one char, so a string search is a byte search.
+            $text = [System.Text.Encoding]::Latin1.GetString($chunk)
+            foreach ($m in $Marker) { if ($text.Contains($m, [StringComparison]::Ordinal)) { return $true } }
+        }
+    }
+    $false
+}
+
+function Wait-Checkpoint {
+    <# Until the primary has gone through a whole checkpoint (STOP then RESUME) after this call. #>
+    param([Parameter(Mandatory)] $Node, [int] $TimeoutSec = 30)
+    $from = $Node.Session.LastEventSequence
+    $stop = Wait-QmpEvent -Session $Node.Session -Name STOP -AfterSequence $from -TimeoutSec $TimeoutSec -ErrorAction Stop
+    $null = Wait-QmpEvent -Session $Node.Session -Name RESUME -AfterSequence $stop.Sequence -TimeoutSec $TimeoutSec -ErrorAction Stop
 }
 
 function Test-BytesContain {
@@ -109,4 +218,4 @@ function Test-BytesContain {
     $text.Contains([string]::new([char]$Value, $Count))
 }
 
-Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Invoke-TlsProbe, Test-NbdProbe, Get-CaptureSummary, Test-BytesContain
+Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Invoke-TlsProbe, Test-NbdProbe, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint

@@ -1,0 +1,103 @@
+# The TLS capture's positive control with a real guest (the proof's, tests/guest), its pair in a
+# network namespace of its own: the same marker, the same capture and the same search, with TLS
+# off (every COLO port must show the marker) and on (none may).
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
+    $script:ProofSkipReason = Test-ProofPrerequisite
+    $script:HasTools = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore) -and [bool](Get-Command tshark -ErrorAction Ignore) -and [bool](Get-Command openssl -ErrorAction Ignore)
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TlsHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TlsGuest.psm1') -Force
+    Import-ColoPSUnderTest
+}
+
+Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTools -or [bool]$ProofSkipReason) -ForEach @(
+    @{ Mode = 'off'; Tls = $false; PortBase = 53000 }
+    @{ Mode = 'on'; Tls = $true; PortBase = 53100 }
+) {
+    # The positive control of the capture: the same guest, the same request and the same search,
+    # once in clear (every port must show the marker, so the search can find it) and once over
+    # TLS (no port may). The marker is a record number: the client sends it (mirror), the guest
+    # writes "REC <n>" to sector n of its disk (NBD), holds n and its answer in its RAM (migration,
+    # at the checkpoint that releases the answer) and answers "ACK <n> ..." (compare, the secondary's copy).
+    BeforeAll {
+        $tmp = New-TestDirectory
+        $ns = "colops-tlsm-$PID"
+        $marker = 104729
+        $guest = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1')
+        New-TlsGuestNetwork -Namespace $ns
+        $cfg = New-TlsGuestConfig -Directory $tmp -Namespace $ns -PortBase $PortBase -Guest $guest -Tls:$Tls
+        $ports = $cfg.Ports.Migration, $cfg.Ports.Nbd, $cfg.Ports.Mirror, $cfg.Ports.Compare
+        $pcap = "$tmp/guest.pcap"
+        $capture = Start-LoopbackCapture -Port $ports -File $pcap -Namespace $ns
+    }
+    AfterAll {
+        Stop-LoopbackCapture
+        Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
+        Remove-ProofNetwork -Namespace $ns
+        Remove-TestDirectory $tmp
+    }
+
+    It 'protects the booted guest, which answers the marker request through colo-compare' {
+        $s = Start-ColoSecondary -Config $cfg -Site B
+        $script:p = Start-ColoPrimary -Config $cfg -Site A -Secondary $s -WarningAction SilentlyContinue
+        # The boot only needs the checkpoints its own output forces; the resume below sets the interval again.
+        $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 30000 }
+        Wait-TlsGuestReady $p
+        # As in the proof: a secondary that ran the boot under TCG may keep translations of code the
+        # checkpoints replaced; one started on the booted guest is a faithful copy.
+        Stop-Process -Id $s.ProcessId -Force
+        Wait-Process -Id $s.ProcessId -Timeout 10 -ErrorAction Ignore
+        $null = Invoke-ColoFailover -Node $p -Confirm:$false -TimeoutSec 30
+        $script:s = Start-ColoSecondary -Config $cfg -Site B
+        $null = Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false
+        (Get-ColoStatus -Node $p).Protection | Should -Be 'Protected'
+        # Only a difference between the two answers may end the request's wait: no periodic
+        # checkpoint (it could release the primary's answer before the secondary has made its own,
+        # which then never crosses the compare link), and colo-compare waits long for the secondary.
+        $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 60000 }
+        $answer = Send-GuestRequest -Namespace $ns -Line "$marker"
+        $answer | Should -Match "^ACK $marker " -Because 'the guest wrote the record and colo-compare released its answer'
+        # That checkpoint copied the guest's RAM as it was after the write; one more for good measure.
+        $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 1000 }
+        Wait-Checkpoint $p
+        (Get-ColoStatus -Node $p).Protection | Should -Be 'Protected'
+        $link = (Get-ColoStatus -Node $p).Links | Where-Object Name -eq 'Migration'
+        $link.Encrypted | Should -Be $Tls
+    }
+
+    It 'finds the marker on every COLO port in clear, and on none over TLS' {
+        Stop-LoopbackCapture $capture
+        Stop-ColoNode -Node $p, $s
+        $streams = @(Get-CaptureStream -File $pcap)
+        $summary = Get-CaptureSummary -Stream $streams -Port $ports -StartTlsPort $cfg.Ports.Nbd
+        $seen = [ordered]@{
+            # The guest's shell holds the request in its variable and builds the answer line in its
+            # heap; a checkpoint copies those pages (dd's buffer holding the record is gone by then).
+            Migration = Test-StreamContains -Stream $streams -Port $cfg.Ports.Migration -Marker "n=$marker", "ACK $marker "
+            Nbd       = Test-StreamContains -Stream $streams -Port $cfg.Ports.Nbd -Marker "REC $marker"
+            Mirror    = Test-StreamContains -Stream $streams -Port $cfg.Ports.Mirror -Marker "$marker`n"
+            Compare   = Test-StreamContains -Stream $streams -Port $cfg.Ports.Compare -Marker "ACK $marker "
+        }
+        $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+        Write-Host "TLS $Mode, marker seen: $(($seen.Keys | ForEach-Object { "$_=$($seen[$_])" }) -join ' ')"
+        foreach ($row in $summary) { $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole" }
+        foreach ($link in $seen.Keys) { $seen[$link] | Should -Be (-not $Tls) -Because "the $link link $(if ($Tls) { 'is encrypted' } else { 'is in clear' })" }
+        if ($Tls) {
+            foreach ($row in $summary) {
+                $row.ClientHellos | Should -BeGreaterThan 0 -Because "port $($row.Port) starts TLS"
+                $row.ClearBytes | Should -Be 0 -Because "port $($row.Port) carries TLS records only"
+            }
+        }
+    }
+
+    It 'wrote the marker to the far disk all the same' {
+        Read-DiskSector -Image $cfg.DiskPathOf('B') -Sector $marker | Should -BeExactly "REC $marker"
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+    }
+}
