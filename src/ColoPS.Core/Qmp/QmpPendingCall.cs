@@ -27,6 +27,8 @@ namespace ColoPS.Qmp
         private string? _sentJson;
         private Timer? _timer;
         private CancellationTokenRegistration _cancellation;
+        private Timer? _writeGrace;
+        private static readonly TimeSpan WriteGrace = TimeSpan.FromMilliseconds(250);
         private QmpSession? _session;
 
         public QmpPendingCall(string id, string command, byte[] wire, IQmpCommandObserver? observer, TimeSpan timeout)
@@ -102,8 +104,19 @@ namespace ColoPS.Qmp
             Interlocked.Exchange(ref _abandoned, 1);
             // Cancelled first, so this caller sees its cancellation and not the fault it causes.
             TrySetCanceled(token);
-            if (TryAbortWrite()) _session!.AbortWrite(null);
+            // A write under way is almost always done a moment later (a command fits in the
+            // socket's buffer; its thread may just not have run since the last byte went out).
+            // Tearing the session down for that would break it for nothing: only a write still
+            // under way after a grace period has half a message stuck in QEMU's parser.
+            if (Interlocked.CompareExchange(ref _writeState, WriteAborted, NotWritten) == Writing)
+                _writeGrace = new Timer(static s => ((QmpPendingCall)s!).AbortIfStillWriting(), this, WriteGrace, System.Threading.Timeout.InfiniteTimeSpan);
             Disarm();
+        }
+
+        private void AbortIfStillWriting()
+        {
+            _writeGrace?.Dispose();
+            if (Interlocked.CompareExchange(ref _writeState, WriteAborted, Writing) == Writing) _session!.AbortWrite(null);
         }
 
         // Also stops a write that has not begun; only one that is under way needs the session torn down.

@@ -224,6 +224,22 @@ namespace ColoPS.Tests.Qmp
             await Assert.ThrowsAsync<QmpDisconnectedException>(() => h.Session.ExecuteAsync("query-status").Within());
         }
 
+        [Fact] // Ctrl+C during a write that stays stuck: the caller is cancelled at once, and the session breaks once the write is still stuck after the grace
+        public async Task StalledWrite_Cancelled_CancelsAtOnceAndBreaksTheSession()
+        {
+            using var h = await QmpHarness.StartAsync();
+            using var cts = new System.Threading.CancellationTokenSource();
+            var big = new JsonObject { ["command-line"] = new string('a', 8 * 1024 * 1024) };
+            var call = Task.Run(() => h.Session.ExecuteAsync("human-monitor-command", big, null, cts.Token));
+            await Task.Delay(200);
+            var clock = Stopwatch.StartNew();
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.Within());
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+            for (int i = 0; i < 100 && h.Session.State != QmpSessionState.Broken; i++) await Task.Delay(20);
+            Assert.Equal(QmpSessionState.Broken, h.Session.State); // half a command is in QEMU's parser
+        }
+
         [Theory] // a listener that never accepts (the kernel queues the connection) or accepts but never greets
         [InlineData("unix-never-accepts")]
         [InlineData("tcp-never-accepts")]
