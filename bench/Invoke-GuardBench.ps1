@@ -110,6 +110,14 @@ foreach ($case in 'PrimaryKilled', 'SiteLost') {
     $lines += '| {0} | {1} | {2:0.00} s | {3:0.00} - {4:0.00} s | {5:0.00} s | {6} | {7} |' -f $case, $goal, $m, ($r.Seconds | Measure-Object -Minimum).Minimum,
         ($r.Seconds | Measure-Object -Maximum).Maximum, (Get-Median $r.Sampled), $ratio, (($r.TwoPrimaries | Measure-Object -Sum).Sum)
 }
+$lines += '', '## What the time is made of', '',
+    '- SiteLost: nobody releases the lost site''s lease, so the survivor waits for etcd to expire it: the TTL counts from the',
+    '  last renewal the lost guard sent (renewals every TTL/4, so 0.75 to 1 TTL after the fault), plus etcd''s own expiry',
+    '  check, plus the survivor''s next tick (the witness watch wakes it), the claim, the fencing step and the failover.',
+    '- PrimaryKilled: the killed QEMU''s own guard sees it gone on its next look and releases the lease at once; the survivor',
+    '  has COLO_EXIT by then and claims as soon as the owner key is gone. The spread comes from the two guards'' ticks and',
+    '  their QMP looks, which wait on a loaded host (2 cores shared with other TCG suites during these runs).',
+    '- Both are measured to the FailOver decision in the survivor''s log, which is written after failover and announce-self.'
 $lines += '', '## Runs', '', '| Case | Run | Seconds | Sampled | Samples | Two-primary samples |', '|---|---|---|---|---|---|'
 foreach ($x in $rows) { $lines += "| $($x.Case) | $($x.Run) | $($x.Seconds) | $($x.Sampled) | $($x.Samples) | $($x.TwoPrimaries) |" }
 $report = $lines -join "`n"

@@ -46,7 +46,9 @@ namespace ColoPS.Guard
             _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
             Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
             Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
-            _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock);
+            // A port already taken is a typed error; the etcd client made above must not outlive it.
+            try { _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock); }
+            catch (ColoException) { _etcd.Dispose(); throw; }
             _peer = new PeerWatch(_host, config, site, _heartbeat);
             _actions = new GuardActionRunner(this, _host);
             _onDecision = onDecision;

@@ -84,6 +84,9 @@ namespace ColoPS.Guard
         public TimeSpan Window { get; }
         public TimeSpan Interval { get; }
 
+        /// <summary>The last datagram dropped or not sent, in words, for the guard's detail.</summary>
+        public string? LastError { get; private set; }
+
         /// <summary>What this side's next datagrams say about its own QEMU.</summary>
         public void Report(OwnObservation own) => _own = own.ToString();
 
@@ -95,7 +98,7 @@ namespace ColoPS.Guard
         {
             lock (_gate)
             {
-                if (!_everHeard) return (PeerObservation.Unknown, "no heartbeat heard from the peer's guard yet");
+                if (!_everHeard) return (PeerObservation.Unknown, "no heartbeat heard from the peer's guard yet" + (LastError == null ? "" : " (" + LastError + ")"));
                 // A guard stopped by its operator leaves its VM as it is: its silence proves nothing.
                 if (_peerStopping) return (PeerObservation.Unknown, "the peer's guard said it stops (its VM is left as it is)");
                 var since = _clock.GetElapsedTime(_heardAt);
@@ -123,7 +126,9 @@ namespace ColoPS.Guard
             lock (_gate) echo = _peerBoot;
             var payload = JsonSerializer.SerializeToUtf8Bytes(new Beat(_pair, _site, _boot, Interlocked.Increment(ref _seq), echo, own, stopping));
             var cert = _signer?.Certificate ?? Array.Empty<byte>();
-            var sig = _signer?.Sign(payload) ?? Array.Empty<byte>();
+            byte[] sig;
+            try { sig = _signer?.Sign(payload) ?? Array.Empty<byte>(); }
+            catch (System.Security.Cryptography.CryptographicException e) { LastError = "a heartbeat could not be signed: " + e.Message; return; }
             var datagram = new byte[6 + payload.Length + cert.Length + sig.Length];
             int at = 0;
             foreach (var part in new[] { payload, cert, sig })
@@ -149,7 +154,9 @@ namespace ColoPS.Guard
                 catch (OperationCanceledException) { return; }
                 catch (ObjectDisposedException) { return; }
                 if (!r.RemoteEndPoint.Address.Equals(_peerEndpoint.Address)) continue;
-                Take(r.Buffer);
+                // A datagram that does not parse or verify is dropped; it must not end the listening.
+                try { Take(r.Buffer); }
+                catch (Exception e) when (e is System.Security.Cryptography.CryptographicException || e is ArgumentException || e is FormatException) { LastError = "a datagram was dropped: " + e.Message; }
             }
         }
 

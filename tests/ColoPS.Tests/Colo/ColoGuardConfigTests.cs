@@ -48,6 +48,20 @@ namespace ColoPS.Tests.Colo
             Assert.Contains("ColoConfigInvalidWitnessEndpoint", Ids(c));
         }
 
+        [Fact]
+        public void A_heartbeat_port_is_a_port_and_not_one_of_the_COLO_ports()
+        {
+            var c = Guarded();
+            c.Witness!.HeartbeatPort = 9006;
+            Assert.Empty(Ids(c));
+            c.Witness.HeartbeatPort = 0;
+            Assert.Contains("ColoConfigInvalidPort", Ids(c));
+            c.Witness.HeartbeatPort = 70000;
+            Assert.Contains("ColoConfigInvalidPort", Ids(c));
+            c.Witness.HeartbeatPort = c.Ports.Migration;
+            Assert.Contains("ColoConfigInvalidPort", Ids(c));
+        }
+
         [Theory]
         [InlineData(1, null, "ColoConfigInvalidWitnessTiming")]
         [InlineData(61, null, "ColoConfigInvalidWitnessTiming")]

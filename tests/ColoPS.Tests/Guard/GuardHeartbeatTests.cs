@@ -1,10 +1,13 @@
 using System;
 using System.Net;
 using System.Net.Sockets;
+using System.IO;
 using System.Text;
+using System.Threading;
 using System.Threading.Tasks;
 using ColoPS.Colo;
 using ColoPS.Guard;
+using ColoPS.Tls;
 using Xunit;
 
 namespace ColoPS.Tests.Guard
@@ -96,6 +99,38 @@ namespace ColoPS.Tests.Guard
             for (int i = 0; i < 5; i++) { await forger.SendAsync(d, new IPEndPoint(IPAddress.Parse("127.0.0.1"), port)); await Task.Delay(50); }
             await Task.Delay(200);
             Assert.Equal(PeerObservation.Unknown, a.Read().Peer);
+        }
+
+        [Fact]
+        public async Task WithTls_SignedBeatsAreHeard_AndAPeerWithoutTheSiteCertificateIsNot()
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "colops-hb-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+            try
+            {
+                var cfg = Config(FreePort());
+                cfg.Tls = await ColoCertificateMaker.CreateAsync(cfg, dir, 2, false, "openssl", CancellationToken.None);
+                await using (var a = GuardHeartbeat.Start(cfg, ColoSite.A, TimeProvider.System)!)
+                await using (var b = GuardHeartbeat.Start(cfg, ColoSite.B, TimeProvider.System)!)
+                {
+                    a.Report(OwnObservation.ProtectedPrimary);
+                    b.Report(OwnObservation.ProtectedSecondary);
+                    Assert.True(await WaitFor(a, PeerObservation.Answers, TimeSpan.FromSeconds(3)) == PeerObservation.Answers, a.Read().Detail);
+                    Assert.True(await WaitFor(b, PeerObservation.Answers, TimeSpan.FromSeconds(3)) == PeerObservation.Answers, b.Read().Detail);
+                }
+                // The same beats unsigned (a B without the pair's certificates): A, which has them, hears nothing.
+                var port = FreePort();
+                var signed = Config(port);
+                signed.Tls = cfg.Tls;
+                await using var a2 = GuardHeartbeat.Start(signed, ColoSite.A, TimeProvider.System)!;
+                await using var b2 = GuardHeartbeat.Start(Config(port), ColoSite.B, TimeProvider.System)!;
+                a2.Report(OwnObservation.ProtectedPrimary);
+                b2.Report(OwnObservation.QemuDead);
+                // B2 sends every Interval all along; its "QEMU gone" must not reach A2's model.
+                await Task.Delay(a2.Window * 2);
+                Assert.Equal(PeerObservation.Unknown, a2.Read().Peer);
+                Assert.Equal(PeerObservation.Unknown, b2.Read().Peer); // nor does A2 learn B2's boot id to echo
+            }
+            finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
         }
 
         [Fact]
