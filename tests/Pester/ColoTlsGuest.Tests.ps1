@@ -22,13 +22,16 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
 ) {
     # The positive control of the capture: the same guest, the same request and the same search,
     # once in clear (every port must show the marker, so the search can find it) and once over
-    # TLS (no port may). The marker is a record number: the client sends it (mirror), the guest
+    # TLS (no port may). A marker is a record number: the client sends it (mirror), the guest
     # writes "REC <n>" to sector n of its disk (NBD), holds n and its answer in its RAM (migration,
     # at the checkpoint that releases the answer) and answers "ACK <n> ..." (compare, the secondary's copy).
     BeforeAll {
         $tmp = New-TestDirectory
         $ns = "colops-tlsm-$PID"
-        $marker = 104729
+        # Several requests: the guest pings every second, and when its pings differ between the two
+        # sides the checkpoint they force can land between the request and the secondary's own answer,
+        # which then never crosses the compare link (the primary's is released by that checkpoint).
+        $markers = 104729..104733
         $guest = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1')
         New-TlsGuestNetwork -Namespace $ns
         $cfg = New-TlsGuestConfig -Directory $tmp -Namespace $ns -PortBase $PortBase -Guest $guest -Tls:$Tls
@@ -61,8 +64,10 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
         # checkpoint (it could release the primary's answer before the secondary has made its own,
         # which then never crosses the compare link), and colo-compare waits long for the secondary.
         $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 60000 }
-        $answer = Send-GuestRequest -Namespace $ns -Line "$marker"
-        $answer | Should -Match "^ACK $marker " -Because 'the guest wrote the record and colo-compare released its answer'
+        foreach ($marker in $markers) {
+            $answer = Send-GuestRequest -Namespace $ns -Line "$marker"
+            $answer | Should -Match "^ACK $marker " -Because 'the guest wrote the record and colo-compare released its answer'
+        }
         # That checkpoint copied the guest's RAM as it was after the write; one more for good measure.
         $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 1000 }
         Wait-Checkpoint $p
@@ -79,10 +84,10 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
         $seen = [ordered]@{
             # The guest's shell holds the request in its variable and builds the answer line in its
             # heap; a checkpoint copies those pages (dd's buffer holding the record is gone by then).
-            Migration = Test-StreamContains -Stream $streams -Port $cfg.Ports.Migration -Marker "n=$marker", "ACK $marker "
-            Nbd       = Test-StreamContains -Stream $streams -Port $cfg.Ports.Nbd -Marker "REC $marker"
-            Mirror    = Test-StreamContains -Stream $streams -Port $cfg.Ports.Mirror -Marker "$marker`n"
-            Compare   = Test-StreamContains -Stream $streams -Port $cfg.Ports.Compare -Marker "ACK $marker "
+            Migration = Test-StreamContains -Stream $streams -Port $cfg.Ports.Migration -Marker ($markers | ForEach-Object { "n=$_"; "ACK $_ " })
+            Nbd       = Test-StreamContains -Stream $streams -Port $cfg.Ports.Nbd -Marker ($markers | ForEach-Object { "REC $_" })
+            Mirror    = Test-StreamContains -Stream $streams -Port $cfg.Ports.Mirror -Marker ($markers | ForEach-Object { "$_`n" })
+            Compare   = Test-StreamContains -Stream $streams -Port $cfg.Ports.Compare -Marker ($markers | ForEach-Object { "ACK $_ " })
         }
         $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
         Write-Host "TLS $Mode, marker seen: $(($seen.Keys | ForEach-Object { "$_=$($seen[$_])" }) -join ' ')"
@@ -97,7 +102,7 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
     }
 
     It 'wrote the marker to the far disk all the same' {
-        Read-DiskSector -Image $cfg.DiskPathOf('B') -Sector $marker | Should -BeExactly "REC $marker"
+        foreach ($marker in $markers) { Read-DiskSector -Image $cfg.DiskPathOf('B') -Sector $marker | Should -BeExactly "REC $marker" }
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
     }
 }
