@@ -33,7 +33,10 @@ namespace ColoPS.Qmp
         private const int CallerPollMicroseconds = 50_000;
 
         private readonly byte[] _readBuffer = new byte[64 * 1024];
-        private readonly SemaphoreSlim _readerWake = new SemaphoreSlim(0, 1);
+        // A monitor, not a SemaphoreSlim: the reader thread waits here whenever callers read, and a
+        // semaphore would spin on a core that QEMU and the caller need before it sleeps.
+        private readonly object _readerGate = new object();
+        private bool _readerWoken;
         private int _readToken;
         private int _syncReader;
         private long _lastSyncRead;
@@ -135,10 +138,21 @@ namespace ColoPS.Qmp
 
         private void WakeReader()
         {
-            if (_readerWake.CurrentCount != 0) return;
-            try { _readerWake.Release(); }
-            catch (SemaphoreFullException) { /* woken already */ }
-            catch (ObjectDisposedException) { /* the session is gone */ }
+            lock (_readerGate)
+            {
+                _readerWoken = true;
+                Monitor.Pulse(_readerGate);
+            }
+        }
+
+        /// <summary>The reader thread's wait while callers read: until woken, or the time is up.</summary>
+        private void WaitForReaderTurn()
+        {
+            lock (_readerGate)
+            {
+                if (!_readerWoken) Monitor.Wait(_readerGate, LingerWaitMs);
+                _readerWoken = false;
+            }
         }
 
         /// <summary>After a write by a thread that will not read its own reply, make sure the reader thread reads.</summary>

@@ -40,14 +40,14 @@ namespace ColoPS.Qmp
                 {
                     if (CallersRead())
                     {
-                        _readerWake.Wait(LingerWaitMs);
+                        WaitForReaderTurn();
                         continue;
                     }
                     if (!_socket.Poll(-1, System.Net.Sockets.SelectMode.SelectRead)) continue;
                     // A caller that holds the token reads what woke us; look again once it is done.
                     if (!TryTakeReadToken())
                     {
-                        _readerWake.Wait(LingerWaitMs);
+                        WaitForReaderTurn();
                         continue;
                     }
                     try
