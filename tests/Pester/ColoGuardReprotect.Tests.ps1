@@ -98,7 +98,8 @@ Describe 'Start-ColoGuard with Witness.Reprotect' -Tag 'Guard' -Skip:(-not $Read
         try {
             $null = Wait-Protected $pair 'A'
             $primary = 'A'
-            $epoch = (Get-ColoGuardStatus $pair.Config A).WitnessEpoch
+            # MyEpoch: a record's WitnessEpoch is the read before that tick's claim.
+            $epoch = (Get-ColoGuardStatus $pair.Config A).MyEpoch
             for ($n = 1; $n -le 10; $n++) {
                 $survivor = if ($primary -eq 'A') { 'B' } else { 'A' }
                 $samples = 0
@@ -119,7 +120,7 @@ Describe 'Start-ColoGuard with Witness.Reprotect' -Tag 'Guard' -Skip:(-not $Read
                         KillToReprotectedSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2); Samples = $samples; TwoPrimarySamples = 0
                     })
                 # Two epochs per round: the takeover's claim and the claim naming the new secondary.
-                $now = (Get-ColoGuardStatus $pair.Config $survivor).WitnessEpoch
+                $now = (Get-ColoGuardStatus $pair.Config $survivor).MyEpoch
                 $now | Should -Be ($epoch + 2) -Because "failover $n moved the pair by a takeover and a resume"
                 $epoch = $now
                 $primary = $survivor
