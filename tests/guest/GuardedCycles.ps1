@@ -32,7 +32,8 @@ function Invoke-GuardedCycles {
         if ($null -eq $w.Seconds) { throw "The guards did not protect the pair with $primarySite primary in $timeoutSec s (A: $((Get-ColoGuardStatus $cfg A).Reason); B: $((Get-ColoGuardStatus $cfg B).Reason))." }
         $w
     }
-    $null = Wait-GuardedProtected $primary 60
+    # A guard's first tick comes after pwsh starts and imports the module: 84 s was seen at a load average of 25.
+    $null = Wait-GuardedProtected $primary 240
     Note "guards protect the pair (witness $($etcd.Url))"
     for ($i = 1; $i -le $Failovers; $i++) {
         $survivor = if ($primary -eq 'A') { 'B' } else { 'A' }

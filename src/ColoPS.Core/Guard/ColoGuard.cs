@@ -80,6 +80,8 @@ namespace ColoPS.Guard
         public bool Reprotect => Config.Witness!.Reprotect;
         /// <summary>The ready key's revision whose resume failed: that secondary is not tried again.</summary>
         internal long FailedReadyRevision { get; set; }
+        /// <summary>After a failed start of a secondary, the next waits (1 s, doubling to 60 s): a start that fails fails again at once.</summary>
+        internal (DateTimeOffset NotBefore, TimeSpan Backoff) StartSecondaryRetry { get; set; } = (DateTimeOffset.MinValue, TimeSpan.Zero);
 
         internal void Wake() => _wake.Release();
 
@@ -147,7 +149,8 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state);
+            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state)
+                && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
             var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
             var decision = GuardModel.Decide(input);
             LastInput = input;

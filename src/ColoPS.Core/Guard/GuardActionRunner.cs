@@ -67,7 +67,7 @@ namespace ColoPS.Guard
             bool resume = t.Input.Own == OwnObservation.StandaloneRunning && t.Input.NewSecondaryReady;
             string site = _g.SiteName, peer = ColoConfig.Other(_g.Site).ToString();
             string? secondary = keep ? (w.Record?.Secondary ?? peer) : resume ? peer : null;
-            var result = await _g.Witness.ClaimAsync(site, w.Epoch, site, secondary, keep ? "protect" : resume ? "resume" : "failover", _g.Lease!.Id, _g.CallTimeout, ct, newSecondary: resume).ConfigureAwait(false);
+            var result = await _g.Witness.ClaimAsync(site, w.Epoch, site, secondary, keep ? "protect" : resume ? "resume" : t.Input.Own == OwnObservation.StandaloneRunning ? "reown" : "failover", _g.Lease!.Id, _g.CallTimeout, ct, newSecondary: resume).ConfigureAwait(false);
             if (!result.Succeeded)
             {
                 _g.ClaimLost = true;

@@ -137,8 +137,14 @@ namespace ColoPS.Guard
                         : GuardDecision.Wait($"COLO ended and the primary is silent, but {noClaim}: no takeover");
 
                 case OwnObservation.StandaloneRunning:
+                    // No owner and still this side's epoch (a newer one would make it stale): nobody
+                    // claimed since, and a claim is a compare-and-swap on that epoch, so winning it
+                    // proves the peer never owned the VM meanwhile. A guard restarted after its
+                    // lease ran out thus keeps the VM; losing the claim fences it (ClaimConflict).
                     if (!ownerIsMe)
-                        return Fence(true, "runs alone but the witness shows no owner: the lease is gone");
+                        return canClaim
+                            ? GuardDecision.Do("runs alone, the lease is gone but the epoch is still this side's: claim it again before anything else", Claim)
+                            : Fence(true, "runs alone but the witness shows no owner: the lease is gone");
                     if (i.NewSecondaryReady)
                         return canClaim
                             ? GuardDecision.Do("a new secondary is ready: claim the next epoch naming it", Claim)

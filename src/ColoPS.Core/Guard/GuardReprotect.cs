@@ -29,7 +29,15 @@ namespace ColoPS.Guard
         {
             var w = t.Witness ?? throw new ColoException("ColoGuardNoWitnessRead", ColoErrorKind.InvalidState, "No witness read to start a secondary for.");
             var options = new ColoStartOptions { Timeouts = new ColoTimeouts { Command = TimeSpan.FromSeconds(10), Start = TimeSpan.FromSeconds(30) } };
-            var node = await new StartSecondaryOperation(_host, options, null).RunAsync(_g.Config, _g.Site, ct).ConfigureAwait(false);
+            ColoNode node;
+            try { node = await new StartSecondaryOperation(_host, options, null).RunAsync(_g.Config, _g.Site, ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is ColoException || e is QmpException)
+            {
+                var backoff = _g.StartSecondaryRetry.Backoff == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(_g.StartSecondaryRetry.Backoff.Ticks * 2, TimeSpan.FromSeconds(60).Ticks));
+                _g.StartSecondaryRetry = (_host.Clock.GetUtcNow() + backoff, backoff);
+                throw;
+            }
+            _g.StartSecondaryRetry = (DateTimeOffset.MinValue, TimeSpan.Zero);
             try
             {
                 await _g.Witness.AnnounceSecondaryAsync(_g.SiteName, w.Epoch, node.ProcessId, _g.CallTimeout, ct).ConfigureAwait(false);

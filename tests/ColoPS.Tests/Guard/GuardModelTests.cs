@@ -51,9 +51,10 @@ namespace ColoPS.Tests.Guard
                 yield return "a stale side acted to take over";
             if (i.Epoch == EpochStanding.Stale && i.MayProduceOutput && !d.SelfFences) yield return "a stale side keeps sending";
             if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary && !d.SelfFences) yield return "an owner about to lose its lease did not fence";
-            if (i.Own == OwnObservation.StandaloneRunning && !d.SelfFences
+            bool reclaims = i.Witness == WitnessAnswer.NoOwner && i.Epoch == EpochStanding.Current && i.Lease == LeaseRenewal.Renewed && d.Actions.SequenceEqual(new[] { Claim });
+            if (i.Own == OwnObservation.StandaloneRunning && !d.SelfFences && !reclaims
                 && (i.Lease == LeaseRenewal.None || i.Witness is WitnessAnswer.OwnerIsPeer or WitnessAnswer.NoOwner or WitnessAnswer.ClaimConflict))
-                yield return "a side that is not the owner keeps running the VM alone";
+                yield return "a side that is not the owner keeps running the VM alone (other than claiming its own epoch again)";
             bool takeover = d.Has(FailOver) && i.Role == GuardRole.Secondary && i.Own != OwnObservation.ProtectedPrimary;
             if (takeover && i.Fence != FenceHookResult.Succeeded) yield return "took over without a successful fencing hook";
             if (takeover && i.Peer == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
@@ -85,7 +86,8 @@ namespace ColoPS.Tests.Guard
             if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
                 yield return "started a secondary other than for a live peer owner while no QEMU runs here";
             if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
-            if (d.Has(Claim) && i.Own == OwnObservation.StandaloneRunning && !i.NewSecondaryReady) yield return "claimed while running alone without a new secondary";
+            if (d.Has(Claim) && i.Own == OwnObservation.StandaloneRunning && !i.NewSecondaryReady && i.Witness != WitnessAnswer.NoOwner)
+                yield return "claimed while running alone without a new secondary or a lost lease";
         }
 
         // The table must not pass by doing nothing: each action is decided somewhere in it.
@@ -135,7 +137,11 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, ready: true), "new secondary", Claim);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, ready: true), "resume", Reprotect);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "peer owns", StopVm, ReleaseLease);
-            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner), "no owner", StopVm, ReleaseLease);
+            // A guard restarted after its lease ran out: claim the epoch back, or fence when the claim cannot be made.
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner), "claim it again", Claim);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.FailingWithTimeLeft), "no owner", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.ClaimConflict), "lost the claim", StopVm, ReleaseLease);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.OwnerIsMe, LeaseRenewal.None), "without holding a lease", StopVm);
             yield return Row(In(P, OwnObservation.StandaloneRunning, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
             // Partitions: the link between the sites cut, a site cut off from everything.
