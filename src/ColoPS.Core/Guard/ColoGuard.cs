@@ -136,7 +136,11 @@ namespace ColoPS.Guard
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
             string peerSite = ColoConfig.Other(Site).ToString();
-            var (peer, peerWords) = _peer.Read(state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null);
+            // Only a secondary asks whether the old primary's VM still runs at the peer, and the fresh
+            // secondary announced there is not that VM. To a primary the same QEMU is its secondary,
+            // which it must hear as alive once the resume has made it one.
+            int? fresh = own.Role == GuardRole.Secondary && state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
+            var (peer, peerWords) = _peer.Read(fresh);
             Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
             var outcomes = new System.Collections.Generic.List<string>();
             if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
