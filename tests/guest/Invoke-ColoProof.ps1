@@ -129,13 +129,14 @@ function Add-LinkSample([string] $when) {
     # What Get-ColoStatus says of the protected pair's links: the primary's migration stream and NBD
     # client, and the secondary's migration stream (the proof's claim that TLS was on, from QEMU).
     if (-not $Tls) { return }
-    $p = Get-ColoStatus -Node $P
-    $s = Get-ColoStatus -Node $S
+    # (Not $p/$s: PowerShell's names ignore case, they would hide $P and $S.)
+    $ps = Get-ColoStatus -Node $P
+    $ss = Get-ColoStatus -Node $S
     $sample = [ordered]@{
-        when = $when; primary = $P.Name; secondary = $S.Name; protection = "$($p.Protection)"
-        migration = ($p.Links | Where-Object Name -eq 'Migration').Encrypted
-        nbd = ($p.Links | Where-Object Name -eq 'Nbd').Encrypted
-        secondaryMigration = ($s.Links | Where-Object Name -eq 'Migration').Encrypted
+        when = $when; primary = $P.Name; secondary = $S.Name; protection = "$($ps.Protection)"
+        migration = ($ps.Links | Where-Object Name -eq 'Migration').Encrypted
+        nbd = ($ps.Links | Where-Object Name -eq 'Nbd').Encrypted
+        secondaryMigration = ($ss.Links | Where-Object Name -eq 'Migration').Encrypted
     }
     $script:result.tls.samples += $sample
     if ($sample.protection -eq 'Protected' -and $sample.migration -eq $true -and $sample.nbd -eq $true -and $sample.secondaryMigration -eq $true) { $script:result.tls.encryptedSamples++ }
