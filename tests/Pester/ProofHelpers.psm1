@@ -90,13 +90,15 @@ function Invoke-ColoProofRun {
         # The module the run imports; by default the one under test (COLOPS_MODULE) or the staged build.
         [string] $ModulePath,
         # For the demo: Get-ColoStatus tables at each stage, and the run's output on the console instead of in a log.
-        [switch] $ShowStatus
+        [switch] $ShowStatus,
+        # Every COLO link over TLS (certificates by New-ColoCertificate).
+        [switch] $Tls
     )
     $pwsh = if (Test-Path (Join-Path $PSHOME 'pwsh')) { Join-Path $PSHOME 'pwsh' } else { (Get-Process -Id $PID).Path }
     $script = Join-Path $PSScriptRoot '../guest/Invoke-ColoProof.ps1'
     $module = if ($ModulePath) { $ModulePath } elseif ($env:COLOPS_MODULE) { $env:COLOPS_MODULE } else { Join-Path $PSScriptRoot '../../out/ColoPS/ColoPS.psd1' }
     Remove-Item $ResultPath -ErrorAction Ignore
-    $split = @(if ($SplitSites) { '-SiteNamespace', "$Namespace-a,$Namespace-b" })
+    $split = @(if ($SplitSites) { '-SiteNamespace', "$Namespace-a,$Namespace-b" }) + @(if ($Tls) { '-Tls' })
     if (-not $LogPath) { $LogPath = "$ResultPath.log" }
     $argv = @('netns', 'exec', $Namespace, $pwsh, '-NoProfile', '-NonInteractive', '-File', $script, '-Scenario', $Scenario, '-Failovers', "$Failovers",
         '-WorkDirectory', $WorkDirectory, '-ResultPath', $ResultPath, '-ModulePath', $module, '-PortBase', "$PortBase", '-DirtyMiB', "$DirtyMiB") + $split

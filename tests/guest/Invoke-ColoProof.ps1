@@ -84,7 +84,10 @@ param(
     # "<site A namespace>,<site B namespace>": each site's QEMU runs in its own namespace (New-ProofNetwork -SplitSites)
     [string] $SiteNamespace = '',
     # For the demo (tools/Start-ColoDemo.ps1): Get-ColoStatus tables at each stage, and the configuration exported.
-    [switch] $ShowStatus
+    [switch] $ShowStatus,
+    # Every COLO link over TLS: the pair's certificates are made with New-ColoCertificate, and the
+    # links Get-ColoStatus reports are sampled on each protected pair (result.tls).
+    [switch] $Tls
 )
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
@@ -105,6 +108,7 @@ $result = [ordered]@{
     fault = $null; qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
     onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; survivorCrashed = $false; checkpoints = 0; checkpointMs = $null; hangs = 0; checkpointStrike = $null
     connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
+    tls = [ordered]@{ enabled = [bool]$Tls; samples = @(); encryptedSamples = 0 }
     durationSeconds = 0
 }
 
@@ -119,6 +123,24 @@ function Show-Status([string] $title) {
     Write-Host ''
     Write-Host "== $title (client: $($client.AckCount) writes acknowledged)" -ForegroundColor Cyan
     @($nodes.A, $nodes.B) | Where-Object { $_ } | Get-ColoStatus | Format-Table -AutoSize | Out-Host
+}
+
+function Add-LinkSample([string] $when) {
+    # What Get-ColoStatus says of the protected pair's links: the primary's migration stream and NBD
+    # client, and the secondary's migration stream (the proof's claim that TLS was on, from QEMU).
+    if (-not $Tls) { return }
+    # (Not $p/$s: PowerShell's names ignore case, they would hide $P and $S.)
+    $ps = Get-ColoStatus -Node $P
+    $ss = Get-ColoStatus -Node $S
+    $sample = [ordered]@{
+        when = $when; primary = $P.Name; secondary = $S.Name; protection = "$($ps.Protection)"
+        migration = ($ps.Links | Where-Object Name -eq 'Migration').Encrypted
+        nbd = ($ps.Links | Where-Object Name -eq 'Nbd').Encrypted
+        secondaryMigration = ($ss.Links | Where-Object Name -eq 'Migration').Encrypted
+    }
+    $script:result.tls.samples += $sample
+    if ($sample.protection -eq 'Protected' -and $sample.migration -eq $true -and $sample.nbd -eq $true -and $sample.secondaryMigration -eq $true) { $script:result.tls.encryptedSamples++ }
+    Note "links of $($P.Name)/$($S.Name) ($($sample.protection)): migration encrypted $($sample.migration), NBD $($sample.nbd), secondary's migration $($sample.secondaryMigration)"
 }
 
 function Invoke-Ip {
@@ -461,8 +483,9 @@ esac
     }
     $append = if ($DirtyMiB -gt 0) { "$($guest.Append) colops.dirty=$DirtyMiB" } else { $guest.Append }
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
+    $script:certSets = 0
     function New-ProofConfig([string[]] $more = @()) {
-        New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs $CheckpointIntervalMs `
+        $c = New-ColoConfig -Name proof -MemoryMB $MemoryMB -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs $CheckpointIntervalMs `
             -NetworkBackend tap -NicModel rtl8139 -MacAddress $GuestMac -QemuBinary $qemuBinary `
             -SiteA @{ Address = $siteAddress.A; WorkDirectory = "$WorkDirectory/a"; TapInterface = $TapA } `
             -SiteB @{ Address = $siteAddress.B; WorkDirectory = "$WorkDirectory/b"; TapInterface = $TapB } `
@@ -470,6 +493,12 @@ esac
                 '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0',
                 # Diagnostics: QEMU's COLO trace events, in each site's QEMU log (ColoNode.LogPath).
                 '-trace', 'enable=colo_*') + $more)
+        if ($Tls) {
+            # Each configuration its own CA and certificates (the FirstStart cases make two).
+            $script:certSets++
+            $c = New-ColoCertificate -Config $c -Path (Join-Path $WorkDirectory "certs$script:certSets") -Confirm:$false
+        }
+        $c
     }
     $cfg = New-ProofConfig
     if ($ShowStatus) {
@@ -535,6 +564,7 @@ esac
     $delay = (Invoke-QmpCommand -Session $P.Session -Command query-migrate-parameters).'x-checkpoint-delay'
     if ($delay -ne $CheckpointIntervalMs) { throw "After the resume the primary's x-checkpoint-delay is $delay, not $CheckpointIntervalMs." }
     Note "boot-time secondary replaced by one started on the booted guest, $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
+    Add-LinkSample 'protected after boot'
 
     $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
     $client.Start()
@@ -608,6 +638,7 @@ esac
         $script:result.resumeSeconds += $rs
         $script:mark = $P.Session.LastEventSequence
         Note "protected again: $($P.Name) primary, $($S.Name) secondary, in $rs s"
+        Add-LinkSample "protected again after failover $($result.failovers)"
         Wait-Acks $ProtectedAcks -what 'protected writes'
         Show-Status "Re-protected: $($P.Name) primary, $($S.Name) secondary"
     }
@@ -781,6 +812,7 @@ esac
     if ($P -and $P.IsProcessAlive) { Update-Checkpoint $P $mark }
     # Checkpoints are COLO's normal work with this guest: a run without one did not test COLO.
     if ($result.checkpoints -eq 0) { throw 'No checkpoint happened (no STOP followed by RESUME on any primary): the run did not exercise COLO''s checkpoints.' }
+    if ($Tls -and $result.tls.encryptedSamples -eq 0) { throw 'TLS was asked for, but Get-ColoStatus never showed a protected pair with its migration and NBD links encrypted.' }
     $survivor = $P
     foreach ($n in @($nodes.A, $nodes.B)) { if ($n -and $n.IsProcessAlive) { Stop-ColoNode -Node $n } }
     # Nothing may be left running by the scenario itself (the clean-up below is only a safety net).
