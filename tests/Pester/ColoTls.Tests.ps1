@@ -118,6 +118,8 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
 
     It 'refuses NBD clients without a valid certificate while the pair keeps running' {
         $addr = $cfg.SiteB.Address
+        # The positive control: the same probe with the primary's own client certificate opens the export.
+        Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/A" -QemuImg $qemuImg | Should -BeTrue -Because 'the probe itself works: what the two below lack is the certificate'
         Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/evil/A" -QemuImg $qemuImg | Should -BeFalse
         Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/B" -QemuImg $qemuImg | Should -BeFalse
         $null = & timeout 15 $qemuImg info --image-opts "driver=nbd,host=$addr,port=$($cfg.Ports.Nbd),export=parent0" 2>&1
