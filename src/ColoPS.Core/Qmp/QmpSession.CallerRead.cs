@@ -73,10 +73,7 @@ namespace ColoPS.Qmp
 
         /// <summary>Runs an HMP command line through human-monitor-command on the calling thread and returns its text output.</summary>
         public string ExecuteHuman(string commandLine, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-        {
-            var reply = Execute("human-monitor-command", new JsonObject { ["command-line"] = commandLine }, new QmpCallOptions { Timeout = timeout }, cancellationToken);
-            return reply.ValueKind == JsonValueKind.String ? reply.GetString()! : reply.GetRawText();
-        }
+            => HumanText(Execute(HumanCommand, HumanArguments(commandLine), new QmpCallOptions { Timeout = timeout }, cancellationToken));
 
         private void ReadUntil(Task task)
         {

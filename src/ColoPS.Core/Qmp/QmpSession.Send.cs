@@ -32,10 +32,14 @@ namespace ColoPS.Qmp
         /// <summary>Runs an HMP command line through human-monitor-command and returns its text output.</summary>
         public async Task<string> ExecuteHumanAsync(string commandLine, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
         {
-            var reply = await ExecuteAsync("human-monitor-command", new JsonObject { ["command-line"] = commandLine },
-                new QmpCallOptions { Timeout = timeout }, cancellationToken).ConfigureAwait(false);
-            return reply.ValueKind == JsonValueKind.String ? reply.GetString()! : reply.GetRawText();
+            var reply = await ExecuteAsync(HumanCommand, HumanArguments(commandLine), new QmpCallOptions { Timeout = timeout }, cancellationToken).ConfigureAwait(false);
+            return HumanText(reply);
         }
+
+        // Shared by ExecuteHumanAsync and the synchronous ExecuteHuman.
+        private const string HumanCommand = "human-monitor-command";
+        private static JsonObject HumanArguments(string commandLine) => new JsonObject { ["command-line"] = commandLine };
+        private static string HumanText(JsonElement reply) => reply.ValueKind == JsonValueKind.String ? reply.GetString()! : reply.GetRawText();
 
         /// <summary>
         /// Writes raw bytes to the monitor. For parser recovery (an ASCII control byte makes QEMU's
