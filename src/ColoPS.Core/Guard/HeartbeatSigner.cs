@@ -22,6 +22,7 @@ namespace ColoPS.Guard
         private readonly X509Certificate2 _ca;
         private readonly string _peerIdentity;
         private byte[]? _trustedPeer;
+        private X509Certificate2? _trustedCert;
 
         private HeartbeatSigner(X509Certificate2 own, X509Certificate2 ca, string peerIdentity)
         {
@@ -64,12 +65,17 @@ namespace ColoPS.Guard
 
         public bool Verify(byte[] payload, byte[] certificate, byte[] signature)
         {
-            using var cert = new X509Certificate2(certificate);
-            if (_trustedPeer == null || !_trustedPeer.AsSpan().SequenceEqual(certificate))
+            // Every datagram carries the peer's certificate: parse and check it only when it changes,
+            // not five times a second.
+            if (_trustedPeer == null || _trustedCert == null || !_trustedPeer.AsSpan().SequenceEqual(certificate))
             {
-                if (!IsPeer(cert)) return false;
+                var fresh = new X509Certificate2(certificate);
+                if (!IsPeer(fresh)) { fresh.Dispose(); return false; }
+                _trustedCert?.Dispose();
+                _trustedCert = fresh;
                 _trustedPeer = certificate;
             }
+            var cert = _trustedCert;
             using var rsa = cert.GetRSAPublicKey();
             if (rsa != null) return rsa.VerifyData(payload, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
             using var ec = cert.GetECDsaPublicKey();
@@ -94,6 +100,7 @@ namespace ColoPS.Guard
         {
             _own.Dispose();
             _ca.Dispose();
+            _trustedCert?.Dispose();
         }
     }
 }
