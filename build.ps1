@@ -114,13 +114,19 @@ function Invoke-XunitTest {
     & dotnet test (Join-Path $Root 'tests/ColoPS.Tests/ColoPS.Tests.csproj') -c $Configuration --nologo `
         --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' --results-directory $Results | Out-Host
     $exit = $LASTEXITCODE
-    $counters = ([xml](Get-Content (Join-Path $Results $trx) -Raw)).TestRun.ResultSummary.Counters
+    $run = ([xml](Get-Content (Join-Path $Results $trx) -Raw)).TestRun
+    $counters = $run.ResultSummary.Counters
+    # The names go into the summary: a CI log that keeps only its tail must still say what failed.
+    $failures = @($run.Results.UnitTestResult | Where-Object { $_.outcome -ne 'Passed' -and $_.outcome -ne 'NotExecuted' } | ForEach-Object {
+            "$($_.testName): $((([string]$_.Output.ErrorInfo.Message) -split "`n")[0])"
+        })
     return [pscustomobject]@{
-        Suite   = 'xunit'
-        Passed  = [int]$counters.passed
-        Failed  = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
-        Skipped = [int]$counters.notExecuted
-        Exit    = $exit
+        Suite    = 'xunit'
+        Passed   = [int]$counters.passed
+        Failed   = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        Skipped  = [int]$counters.notExecuted
+        Exit     = $exit
+        Failures = $failures
     }
 }
 
@@ -142,15 +148,18 @@ Import-Module '$PesterManifest' -MinimumVersion $PesterVersion
 `$c.Filter.ExcludeTag = @($(($ExcludeTag | ForEach-Object { "'$_'" }) -join ','))
 $(if ($Tag) { "`$c.Filter.Tag = @($(($Tag | ForEach-Object { "'$_'" }) -join ','))" })
 `$r = Invoke-Pester -Configuration `$c
-@{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount + `$r.NotRunCount } | ConvertTo-Json | Set-Content '$summaryFile'
+`$failures = @(`$r.Failed | ForEach-Object { "`$(`$_.ExpandedPath): `$(((`$_.ErrorRecord | Select-Object -First 1) -as [string]) -split "``n" | Select-Object -First 1)" }) +
+    @(`$r.FailedBlocks | ForEach-Object { "`$(`$_.ExpandedPath) (block): `$(((`$_.ErrorRecord | Select-Object -First 1) -as [string]) -split "``n" | Select-Object -First 1)" }) +
+    @(`$r.FailedContainers | ForEach-Object { "`$(`$_.Item) (file): `$(((`$_.ErrorRecord | Select-Object -First 1) -as [string]) -split "``n" | Select-Object -First 1)" })
+@{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount + `$r.NotRunCount; Failures = `$failures } | ConvertTo-Json | Set-Content '$summaryFile'
 exit ([int](`$r.Result -ne 'Passed'))
 "@
     $env:COLOPS_MODULE = Join-Path $ModuleOut 'ColoPS.psd1'
     # Out-Host: the child's output is for the reader; only the summary object leaves this function.
     & $Pwsh -NoProfile -NonInteractive -Command $script | Out-Host
     $exit = $LASTEXITCODE
-    $summary = if (Test-Path $summaryFile) { Get-Content $summaryFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
-    return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit }
+    $summary = if (Test-Path $summaryFile) { Get-Content $summaryFile -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Failures = @('Pester wrote no summary') } }
+    return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit; Failures = @($summary.Failures) }
 }
 
 function Test-NothingLeftBehind {
@@ -163,7 +172,8 @@ function Test-NothingLeftBehind {
     foreach ($p in $qemu) { Write-Host "Left running by the tests: pid $($p.Id) $($p.CommandLine)" -ForegroundColor Red; $p.Kill() }
     foreach ($f in $sockets) { Write-Host "Socket left by the tests: $($f.FullName)" -ForegroundColor Red }
     $failed = [int]($qemu.Count -gt 0) + [int]($sockets.Count -gt 0)
-    [pscustomobject]@{ Suite = 'Leftovers'; Passed = 2 - $failed; Failed = $failed; Skipped = 0; Exit = $failed }
+    $failures = @($qemu | ForEach-Object { "QEMU left running: pid $($_.Id)" }) + @($sockets | ForEach-Object { "socket left: $($_.FullName)" })
+    [pscustomobject]@{ Suite = 'Leftovers'; Passed = 2 - $failed; Failed = $failed; Skipped = 0; Exit = $failed; Failures = $failures }
 }
 
 function Invoke-Test {
@@ -176,6 +186,9 @@ function Invoke-Test {
     $passed = ($suites | Measure-Object Passed -Sum).Sum
     $failed = ($suites | Measure-Object Failed -Sum).Sum
     $skipped = ($suites | Measure-Object Skipped -Sum).Sum
+    foreach ($suite in $suites) {
+        foreach ($f in @($suite.Failures)) { if ($f) { Write-Host "FAILED ($($suite.Suite)) $f" -ForegroundColor Red } }
+    }
     Write-Host "Results in $Results"
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0 -or @($suites | Where-Object { $_.Exit -ne 0 }).Count -gt 0) { throw 'Tests failed.' }

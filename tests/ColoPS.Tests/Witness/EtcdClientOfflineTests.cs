@@ -23,12 +23,14 @@ namespace ColoPS.Tests.Witness
         [Fact]
         public async Task NoMemberListening_IsUnreachable_WithinTheCallBudget()
         {
-            using var client = new EtcdClient(new EtcdClientOptions(new[] { DeadEndpoint(), DeadEndpoint() }) { CallTimeout = TimeSpan.FromMilliseconds(800) });
+            // Attempts longer than a refusal can take even with the whole suite running in parallel:
+            // an attempt cut short by its own timeout would (rightly) make the call a timeout.
+            using var client = new EtcdClient(new EtcdClientOptions(new[] { DeadEndpoint(), DeadEndpoint() }) { CallTimeout = TimeSpan.FromSeconds(2), AttemptTimeout = TimeSpan.FromMilliseconds(1500) });
             var sw = Stopwatch.StartNew();
             var e = await Assert.ThrowsAsync<WitnessException>(() => client.GrantLeaseAsync(TimeSpan.FromSeconds(2)));
             Assert.Equal(WitnessErrorKind.Unreachable, e.Kind);
             Assert.True(e.IsTransient);
-            Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(700), TimeSpan.FromSeconds(3));
+            Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(1900), TimeSpan.FromSeconds(5));
         }
 
         [Fact]
