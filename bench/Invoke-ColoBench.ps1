@@ -67,6 +67,9 @@ foreach ($o in $Only) {
 if ($Quick -and -not $PSBoundParameters.ContainsKey('Runs')) { $Runs = 1 }
 $Calls = if ($Quick) { 1000 } else { 5000 }
 $Warmup = 200
+# .NET moves a method to optimized code only after 30 calls and a quiet 100 ms of tier-0 compiling,
+# and a loop of 200 calls takes about as long: each loop also runs for this long before it is timed.
+$WarmupSeconds = if ($Quick) { 1 } else { 3 }
 $EventCount = 100000
 $Callers = 8
 $PortBase = 47000
@@ -178,19 +181,24 @@ function Invoke-RoundTripBench([int] $Run) {
     $dir = New-BenchDirectory "rt$Run"
     $qemus = @()
     $raw = $null
+    $rawOob = $null
     $cs = $null
     try {
-        $qemus = @(Start-PausedQemu -Directory $dir -Name 'raw'), @(Start-PausedQemu -Directory $dir -Name 'colops')
+        $qemus = @(Start-PausedQemu -Directory $dir -Name 'raw'), @(Start-PausedQemu -Directory $dir -Name 'colops'), @(Start-PausedQemu -Directory $dir -Name 'rawoob')
         # Raw: its own connection and qmp_capabilities (no oob), then write a line / read a line.
         $raw = [ColoBench.RawQmp]::new($qemus[0].Socket, $false, 60000)
+        # The same raw client with oob negotiated, as ColoPS negotiates it by default: it shows what
+        # QEMU's oob mode itself costs a round trip, apart from the client.
+        $rawOob = [ColoBench.RawQmp]::new($qemus[2].Socket, $true, 60000)
         # ColoPS: one session from Connect-QmpSession (oob negotiated, as by default); the C# API
         # loops and the cmdlet loop all use it.
         $cs = Connect-QmpSession -Path $qemus[1].Socket -Name "bench-rt$Run" -TimeoutSec 20
         $s = $cs
 
-        $total = [ordered]@{ raw = 0.0; pipe = 0.0; sync = 0.0; api = 0.0; async = 0.0; pssync = 0.0; ps = 0.0; cmdlet = 0.0; concurrent = 0.0 }
+        $total = [ordered]@{ raw = 0.0; rawoob = 0.0; pipe = 0.0; sync = 0.0; api = 0.0; async = 0.0; pssync = 0.0; ps = 0.0; cmdlet = 0.0; concurrent = 0.0 }
         $loops = [ordered]@{
             raw        = { param($n) $raw.QueryStatusLoop($n) }
+            rawoob     = { param($n) $rawOob.QueryStatusLoop($n) }
             pipe       = { param($n) $raw.PipelinedLoop($n, $Callers) }
             sync       = { param($n) [ColoBench.ApiLoop]::Synchronous($s, $n) }
             api        = { param($n) [ColoBench.ApiLoop]::Sequential($s, $n) }
@@ -201,6 +209,8 @@ function Invoke-RoundTripBench([int] $Run) {
             concurrent = { param($n) [ColoBench.ApiLoop]::Concurrent($s, $Callers, $n) }
         }
         foreach ($k in $loops.Keys) { $null = & $loops[$k] $Warmup }
+        $warming = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($warming.Elapsed.TotalSeconds -lt $WarmupSeconds) { foreach ($k in $loops.Keys) { $null = & $loops[$k] 100 } }
         $blocks = 5
         $perBlock = [int][math]::Ceiling($Calls / $blocks)
         for ($b = 0; $b -lt $blocks; $b++) {
@@ -210,6 +220,7 @@ function Invoke-RoundTripBench([int] $Run) {
         $us = @{}
         foreach ($k in $total.Keys) { $us[$k] = $total[$k] * 1000.0 / $n }
 
+        Add-Sample 'rt.rawoob' $us.rawoob $us.raw
         Add-Sample 'rt.sync' $us.sync $us.raw
         Add-Sample 'rt.api' $us.api $us.raw
         Add-Sample 'rt.async' $us.async $us.raw
@@ -217,10 +228,11 @@ function Invoke-RoundTripBench([int] $Run) {
         Add-Sample 'rt.ps' $us.ps $us.raw
         Add-Sample 'rt.cmdlet' $us.cmdlet $us.raw
         Add-Sample 'rt.concurrent' $us.concurrent $us.pipe
-        Write-Step ("  round trip (us/call): raw {0:N1}, Execute {1:N1}, ExecuteAsync blocked {2:N1}, awaited {3:N1}, Execute from PS {4:N1}, ExecuteAsync from PS {5:N1}, Invoke-QmpCommand {6:N1}; 8 callers {7:N1} vs raw pipelined {8:N1}" -f $us.raw, $us.sync, $us.api, $us.async, $us.pssync, $us.ps, $us.cmdlet, $us.concurrent, $us.pipe)
+        Write-Step ("  round trip (us/call): raw {0:N1} (with oob {9:N1}), Execute {1:N1}, ExecuteAsync blocked {2:N1}, awaited {3:N1}, Execute from PS {4:N1}, ExecuteAsync from PS {5:N1}, Invoke-QmpCommand {6:N1}; 8 callers {7:N1} vs raw pipelined {8:N1}" -f $us.raw, $us.sync, $us.api, $us.async, $us.pssync, $us.ps, $us.cmdlet, $us.concurrent, $us.pipe, $us.rawoob)
     }
     finally {
         if ($raw) { $raw.Dispose() }
+        if ($rawOob) { $rawOob.Dispose() }
         if ($cs) { $cs | Disconnect-QmpSession -Confirm:$false }
         foreach ($q in $qemus) { Stop-PausedQemu $q }
         Stop-QemuUnder $dir
@@ -327,10 +339,28 @@ function Invoke-ColoBench([int] $Run) {
     Add-Sample 'colo.resume' $r.ColoPS.Resume $r.Raw.Resume
 }
 
+function New-FloorModule {
+    $dir = Join-Path $Root 'floor'
+    $manifest = Join-Path $dir 'Floor.psd1'
+    if (Test-Path $manifest) { return $manifest }
+    $null = New-Item -ItemType Directory -Path $dir
+    Add-Type -OutputAssembly (Join-Path $dir 'Floor.dll') -OutputType Library -TypeDefinition @'
+using System.Management.Automation;
+[Cmdlet(VerbsCommon.Get, "FloorThing")] public sealed class GetFloorThing : PSCmdlet { [Parameter] public string Name { get; set; } protected override void ProcessRecord() { WriteObject(Name); } }
+[Cmdlet(VerbsCommon.Set, "FloorThing")] public sealed class SetFloorThing : PSCmdlet { [Parameter] public string Name { get; set; } protected override void ProcessRecord() { WriteObject(Name); } }
+'@
+    New-ModuleManifest -Path $manifest -RootModule 'Floor.dll' -CmdletsToExport 'Get-FloorThing', 'Set-FloorThing'
+    $manifest
+}
+
 function Invoke-ColdStartBench([int] $Run) {
     $pwsh = @(Get-PwshInvocation)
     $prefix = @($pwsh | Select-Object -Skip 1)
     $import = "Import-Module '$($ModulePath -replace "'", "''")'; Get-Command -Module ColoPS | Out-Null"
+    # The floor: a binary module of two empty cmdlets. pwsh from the tool manifest is IL only (not
+    # ReadyToRun), so importing any binary module compiles a thousand of PowerShell's own methods.
+    $floorModule = New-FloorModule
+    $floor = "Import-Module '$floorModule'; Get-Command -Module Floor | Out-Null"
     $measure = {
         param([string[]] $Arguments)
         $sw = [System.Diagnostics.Stopwatch]::StartNew()
@@ -341,20 +371,24 @@ function Invoke-ColdStartBench([int] $Run) {
     }
     # Pairs, alternating which goes first; the run's figure is the mean of its pairs.
     $pairs = if ($Quick) { 2 } else { 3 }
-    $bare = 0.0; $loaded = 0.0
+    $bare = 0.0; $loaded = 0.0; $floored = 0.0
     for ($i = 0; $i -lt $pairs; $i++) {
         if (($Run + $i) % 2 -eq 0) {
             $bare += & $measure @('-NoProfile', '-c', 'exit')
+            $floored += & $measure @('-NoProfile', '-c', $floor)
             $loaded += & $measure @('-NoProfile', '-c', $import)
         }
         else {
             $loaded += & $measure @('-NoProfile', '-c', $import)
+            $floored += & $measure @('-NoProfile', '-c', $floor)
             $bare += & $measure @('-NoProfile', '-c', 'exit')
         }
     }
-    $bare /= $pairs; $loaded /= $pairs
+    $bare /= $pairs; $loaded /= $pairs; $floored /= $pairs
     Add-Sample 'cold' $loaded $bare
-    Write-Step ("  cold start: bare pwsh {0:N0} ms, with Import-Module ColoPS {1:N0} ms (mean of {2} pairs)" -f $bare, $loaded, $pairs)
+    Add-Sample 'cold.floor' $floored $bare
+    Add-Sample 'cold.overfloor' $loaded $floored
+    Write-Step ("  cold start: bare pwsh {0:N0} ms, with a two-cmdlet binary module {3:N0} ms, with Import-Module ColoPS {1:N0} ms (mean of {2} triples)" -f $bare, $loaded, $pairs, $floored)
 }
 
 function Invoke-EventBench([int] $Run) {
@@ -433,6 +467,7 @@ function Format-Stat($Stat, [string] $Format, [string] $Unit = '') {
 }
 
 $Rows = @(
+    @{ Key = 'rt.rawoob'; Name = 'QMP round trip, the raw client with oob negotiated (what QEMU''s oob mode costs; not ColoPS)'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.sync'; Name = 'QMP round trip, C# API: compiled loop, Execute() (synchronous; the caller reads its reply)'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.api'; Name = 'QMP round trip, C# API: compiled loop, ExecuteAsync().GetAwaiter().GetResult()'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
     @{ Key = 'rt.async'; Name = 'QMP round trip, C# API: compiled async loop (await)'; Raw = 'raw socket: write a line, read a line'; Unit = ' µs'; Format = '0.0' }
@@ -443,6 +478,8 @@ $Rows = @(
     @{ Key = 'colo.protect'; Name = 'Protect: Start-ColoPrimary, secondary ready → both in COLO'; Raw = 'launch QEMU + PrimaryProtect steps, raw'; Unit = ' s'; Format = '0.00' }
     @{ Key = 'colo.failover'; Name = 'Failover: primary SIGKILLed and gone → Invoke-ColoFailover returns (mode none)'; Raw = 'query-yank + SecondaryFailover steps, raw'; Unit = ' s'; Format = '0.00' }
     @{ Key = 'colo.resume'; Name = 'Resume, 1 GiB disk: Resume-ColoReplication → both in COLO'; Raw = 'qom-list + Resume steps, raw'; Unit = ' s'; Format = '0.00' }
+    @{ Key = 'cold.floor'; Name = 'Cold start of the floor: pwsh -NoProfile -c "Import-Module <a binary module of two empty cmdlets>; Get-Command"'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
+    @{ Key = 'cold.overfloor'; Name = 'Cold start, ColoPS against the floor module'; Raw = 'the floor module'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold'; Name = 'Cold start: pwsh -NoProfile -c "Import-Module; Get-Command -Module ColoPS"'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
     @{ Key = 'events'; Name = "$($EventCount.ToString('N0', [cultureinfo]::InvariantCulture)) events into a QmpSession (fake monitor, unix socket)"; Raw = 'raw line reader'; Unit = ' ms'; Format = '0' }
 )
@@ -457,7 +494,7 @@ function Get-Report {
     $lines.Add("- Machine: $([Environment]::ProcessorCount) cores ($cpu), $(([double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '') / 1MB).ToString('0', [cultureinfo]::InvariantCulture)) GiB, $([System.Runtime.InteropServices.RuntimeInformation]::OSDescription); cold start runs $((Get-PwshInvocation) -join ' ')")
     $lines.Add("- QEMU $qemuVersion, accelerator $($accel.ToString().ToUpperInvariant()); PowerShell $($PSVersionTable.PSVersion), .NET $([Environment]::Version)")
     $lines.Add("- Load average (1, 5, 15 min) at start: $LoadAtStart; at end: $((Get-Content /proc/loadavg -ErrorAction Ignore) -replace '^(\S+ \S+ \S+).*$', '$1')")
-    $lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); $Calls round trips per loop after $Warmup warm-up calls; median (min–max) over runs; ratio = ColoPS ÷ raw, per run")
+    $lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); $Calls round trips per loop after $Warmup warm-up calls and $WarmupSeconds s of warm-up loops; median (min–max) over runs; ratio = ColoPS ÷ raw, per run")
     $lines.Add('')
     $lines.Add('| Benchmark | ColoPS | Raw baseline | Baseline | Ratio |')
     $lines.Add('|---|---|---|---|---|')
