@@ -15,6 +15,7 @@ namespace ColoPS.Guard
     /// <summary>Carries out one decision's actions in order through the COLO operations; stops at the first that fails.</summary>
     internal sealed class GuardActionRunner
     {
+        private static readonly Action<ColoPlan, int>? s_crashSeam = GuardCrashSeam.FromEnvironment();
         private readonly ColoGuard _g;
         private readonly ColoHost _host;
 
@@ -101,9 +102,11 @@ namespace ColoPS.Guard
             RequireRenewedLease("failing over");
             var node = Node();
             var timeouts = new ColoTimeouts { Command = TimeSpan.FromSeconds(5), Failover = TimeSpan.FromSeconds(10), PeerProbe = TimeSpan.FromMilliseconds(500) };
-            var plan = await new Colo.Operations.FailoverOperation(_host, timeouts, null).PlanAsync(node, ct).ConfigureAwait(false);
+            var op = new Colo.Operations.FailoverOperation(_host, timeouts, null) { BeforeStep = s_crashSeam };
+            // Planned from what QEMU holds now: a failover a killed guard left half done is finished from where it stopped.
+            var plan = await op.PlanAsync(node, ct).ConfigureAwait(false);
             // Forced: the witness made this side the owner of a new epoch, and the peer is fenced or a secondary.
-            await new Colo.Operations.FailoverOperation(_host, timeouts, null).RunAsync(node, plan, force: true, ct).ConfigureAwait(false);
+            await op.RunAsync(node, plan, force: true, ct).ConfigureAwait(false);
             return $"failed over ({plan.FromRole} failover): runs alone";
         }
 

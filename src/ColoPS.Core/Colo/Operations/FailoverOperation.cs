@@ -27,15 +27,19 @@ namespace ColoPS.Colo.Operations
             var role = FailoverDecision.RoleToFailOver(survivor, await QemuSnapshot.ReadAsync(s, null, ct).ConfigureAwait(false));
             var peer = await new PeerProbe(_host, _timeouts).ProbeAsync(survivor, ct).ConfigureAwait(false);
             var yank = await QemuReadings.YankTargetsAsync(s, Ids.PeerFacingChardevs(role == ColoRole.Secondary), ct).ConfigureAwait(false);
-            string? child = role == ColoRole.Primary ? await QemuReadings.QuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false) : null;
-            return new FailoverPlan(FailoverDecision.Plan(survivor, role, child, yank), role, peer);
+            // From what is there now: a failover cut short (its guard killed between two steps) is finished, not redone.
+            var left = await QemuReadings.FailoverLeftOverAsync(s, ct).ConfigureAwait(false);
+            return new FailoverPlan(ColoPlans.FailoverRemainder(survivor.Config, survivor.Site, left, yank), role, peer);
         }
+
+        /// <summary>See <see cref="ColoPlanRunner.BeforeStep"/>.</summary>
+        public Action<ColoPlan, int>? BeforeStep { get; init; }
 
         /// <param name="force">The caller fenced the peer some other way: go on although it still answers.</param>
         public async Task RunAsync(ColoNode survivor, FailoverPlan plan, bool force, CancellationToken ct)
         {
             FailoverDecision.ThrowIfPeerAlive(survivor, plan, force);
-            await new ColoPlanRunner(survivor.Session, _timeouts, _progress).RunAsync(plan.Plan, ct).ConfigureAwait(false);
+            await new ColoPlanRunner(survivor.Session, _timeouts, _progress) { BeforeStep = BeforeStep }.RunAsync(plan.Plan, ct).ConfigureAwait(false);
             survivor.Role = ColoRole.Standalone;
             // The COLO_EXIT that announced the lost peer is handled now; status reads from here on.
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;

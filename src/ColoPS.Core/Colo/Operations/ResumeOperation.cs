@@ -52,9 +52,13 @@ namespace ColoPS.Colo.Operations
         {
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             Check(survivor, secondary, ColoMode.Parse(Json.Str(colo, "mode")));
-            var objects = await survivor.Session.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
-            bool hasRewriter = Json.Names(objects, "name").Contains(Ids.Rewriter);
-            return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter, QemuFeatures.Of(survivor.QemuVersion));
+            var left = await QemuReadings.FailoverLeftOverAsync(survivor.Session, ct).ConfigureAwait(false);
+            var resume = ColoPlans.Resume(survivor.Config, survivor.Site, left.Objects.Contains(Ids.Rewriter), QemuFeatures.Of(survivor.QemuVersion));
+            // A failover cut short (a guard killed between its steps, COLO left by itself) leaves the
+            // secondary's chardevs, or the primary's objects and replication link, where the resume
+            // needs a clean primary: those steps are finished first.
+            var rest = ColoPlans.FailoverRemainder(survivor.Config, survivor.Site, left, System.Array.Empty<JsonObject>());
+            return rest.Steps.Count == 0 ? resume : new ColoPlan(resume.Name, resume.NodeName, rest.Steps.Concat(resume.Steps).ToList());
         }
 
         public async Task RunAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, CancellationToken ct)
