@@ -23,7 +23,19 @@ namespace ColoPS.Guard
     }
 
     /// <summary>Whether the peer's VM is alive and running, as this side can see it directly.</summary>
-    public enum PeerObservation { Answers, Silent, Unknown }
+    public enum PeerObservation
+    {
+        Answers,
+        Silent,
+        Unknown,
+        /// <summary>
+        /// Nothing heard from the peer's guard since this guard started, and the grace for a first
+        /// heartbeat has passed: a guard restarted during a cut. It may also be a peer guard that is
+        /// simply not running, so it counts as silent only where that can do no harm: for the
+        /// self-fence of a primary that cannot keep its lease.
+        /// </summary>
+        NeverHeard,
+    }
 
     /// <summary>What the witness said on this tick, relative to this side.</summary>
     public enum WitnessAnswer

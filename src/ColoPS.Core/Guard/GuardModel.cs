@@ -50,7 +50,8 @@ namespace ColoPS.Guard
             if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
                 return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
             if (IsCutOff(i))
-                return Fence(holdsLease, "cut off: the secondary is silent and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
+                return Fence(holdsLease, (i.Peer == PeerObservation.NeverHeard ? "cut off: the secondary was never heard since this guard started" : "cut off: the secondary is silent")
+                    + " and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
 
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
@@ -195,8 +196,11 @@ namespace ColoPS.Guard
         /// cut off from it too but reach the witness, and claim once the lease is gone. Without a
         /// lease and without the witness it cannot show it owns anything either.
         /// </summary>
+        /// A guard restarted during the cut never heard its secondary (NeverHeard): its secondary may
+        /// claim just the same, so it fences just the same. Fencing on it costs availability only when
+        /// the witness is lost too and the secondary's guard is down, never safety.
         public static bool IsCutOff(GuardInput i) =>
-            i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent
+            i.Own == OwnObservation.ProtectedPrimary && i.Peer is (PeerObservation.Silent or PeerObservation.NeverHeard)
             && (i.Lease == LeaseRenewal.AboutToExpire || (i.Lease == LeaseRenewal.None && i.Witness == WitnessAnswer.Unreachable));
 
         /// <summary>

@@ -26,7 +26,7 @@ namespace ColoPS.Tests.Guard
             select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted);
 
         // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted
-        // inside, 216 x 96 = 20736 inputs. Every one must keep every safety rule.
+        // inside, 288 x 96 = 27648 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -72,8 +72,11 @@ namespace ColoPS.Tests.Guard
             if (d.Has(ReleaseLease) && i.Lease == LeaseRenewal.None) yield return "released a lease it does not hold";
             // Partitions (issue 10): a cut-off primary fences before its lease can expire; a primary
             // that still hears its secondary survives a witness outage; nobody claims past a peer it hears.
-            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
+            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer is PeerObservation.Silent or PeerObservation.NeverHeard && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
                 yield return "a primary that hears no secondary and is about to lose its lease keeps its VM running";
+            // A peer guard never heard may just not run: nobody takes over or drops replication on that alone.
+            if (i.Peer == PeerObservation.NeverHeard && d.Has(Claim) && i.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && !GuardModel.ClaimKeepsSecondary(i))
+                yield return "claimed past a peer that was only never heard";
             if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Answers && i.Epoch == EpochStanding.Current && d.SelfFences)
                 yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Peer != PeerObservation.Silent)
@@ -153,6 +156,14 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "cut off", StopVm, ReleaseLease);
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.None), "cut off", StopVm);
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "witness unreachable", ReportWitnessUnreachable);
+            // A guard restarted during a cut never heard its peer: the primary fences as if it were silent, nobody claims on it.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "never heard since this guard started", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.None), "cut off", StopVm);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.OwnerIsMe), "protected");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "same roles", Claim);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "COLO_EXIT");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "claim", Claim);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "no takeover before its lease is gone");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "silent on the network", Claim);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.NoOwner), "COLO_EXIT");
