@@ -136,11 +136,9 @@ namespace ColoPS.Guard
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
             string peerSite = ColoConfig.Other(Site).ToString();
-            // Only a secondary asks whether the old primary's VM still runs at the peer, and the fresh
-            // secondary announced there is not that VM. To a primary the same QEMU is its secondary,
-            // which it must hear as alive once the resume has made it one.
-            int? fresh = own.Role == GuardRole.Secondary && state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
-            var (peer, peerWords) = _peer.Read(fresh);
+            // Whether the peer is the fresh secondary announced there is an observation; what it means to this role, the model decides.
+            int? announced = state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
+            var (peer, fresh, peerWords) = _peer.Read(announced);
             Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
             var outcomes = new System.Collections.Generic.List<string>();
             if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
@@ -155,7 +153,7 @@ namespace ColoPS.Guard
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
             bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;

@@ -65,7 +65,9 @@ namespace ColoPS.Guard
     /// NewSecondaryReady: the peer's site announced a new secondary for this side's epoch (or the
     /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, and the
     /// witness shows the peer owning a newer epoch that has no secondary (or names this site while
-    /// no QEMU runs here) and no secondary of this site announced for it yet.
+    /// no QEMU runs here) and no secondary of this site announced for it yet. PeerFreshSecondary: the
+    /// peer's QEMU is the fresh secondary the witness announces at the peer's site (its ready key),
+    /// which holds none of the VM until a migration fills it; what Peer says is about that QEMU.
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
@@ -76,8 +78,17 @@ namespace ColoPS.Guard
         EpochStanding Epoch = EpochStanding.Current,
         FenceHookResult Fence = FenceHookResult.NotRun,
         bool NewSecondaryReady = false,
-        bool SecondaryWanted = false)
+        bool SecondaryWanted = false,
+        bool PeerFreshSecondary = false)
     {
+        /// <summary>
+        /// What the peer means to this side. To a secondary asking whether the old primary's VM still
+        /// runs, a fresh secondary there is not that VM: the old one is gone (one QEMU per site). To a
+        /// primary the same QEMU is its secondary, heard as alive once the resume made it one.
+        /// </summary>
+        public PeerObservation PeerVm => PeerFreshSecondary && (Own == OwnObservation.ProtectedSecondary || (Own == OwnObservation.ColoExitError && Role == GuardRole.Secondary))
+            ? PeerObservation.Silent : Peer;
+
         /// <summary>
         /// True when this side's VM may put packets on the network by itself: a primary (in COLO or
         /// just out of it), a side running alone, or one frozen in an unknown state. A secondary's
@@ -87,6 +98,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}";
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}" + (PeerFreshSecondary ? " peer=fresh secondary" : "");
     }
 }

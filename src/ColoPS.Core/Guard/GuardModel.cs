@@ -50,7 +50,7 @@ namespace ColoPS.Guard
             if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
                 return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
             if (IsCutOff(i))
-                return Fence(holdsLease, (i.Peer == PeerObservation.NeverHeard ? "cut off: the secondary was never heard since this guard started" : "cut off: the secondary is silent")
+                return Fence(holdsLease, (i.PeerVm == PeerObservation.NeverHeard ? "cut off: the secondary was never heard since this guard started" : "cut off: the secondary is silent")
                     + " and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
 
             if (i.Epoch == EpochStanding.Stale)
@@ -103,7 +103,7 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedPrimary:
                     // The link to the secondary is cut but the witness answers: keep the VM by owning
                     // an epoch without that secondary, which leaves it stale for good.
-                    if (i.Peer == PeerObservation.Silent)
+                    if (i.PeerVm == PeerObservation.Silent)
                         return canClaim
                             ? GuardDecision.Do("the secondary is silent on the network: claim a new epoch without it, then drop replication (primary failover)", Claim)
                             : GuardDecision.Wait($"the secondary is silent on the network, but {noClaim}");
@@ -116,7 +116,7 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedSecondary:
                     // A cut link may bring no COLO_EXIT for a long time (TCP retries): a primary that is
                     // silent and whose lease is gone has stopped its VM (rule 3) or lost its site.
-                    if (i.Peer == PeerObservation.Silent && !ownerIsMe)
+                    if (i.PeerVm == PeerObservation.Silent && !ownerIsMe)
                         return canClaim
                             ? GuardDecision.Do("the primary is silent on the network and its lease is gone: claim the next epoch", Claim)
                             : GuardDecision.Wait($"the primary is silent on the network and its lease is gone, but {noClaim}: no takeover");
@@ -129,7 +129,7 @@ namespace ColoPS.Guard
                         : GuardDecision.Wait($"COLO ended with an error on the primary, but {noClaim}: no failover");
 
                 case OwnObservation.ColoExitError:
-                    if (i.Peer == PeerObservation.Answers)
+                    if (i.PeerVm == PeerObservation.Answers)
                         return GuardDecision.Wait("COLO ended but the primary's VM still runs: it stays the survivor");
                     return canClaim
                         ? GuardDecision.Do(ownerIsMe
@@ -172,7 +172,7 @@ namespace ColoPS.Guard
 
                 case OwnObservation.ProtectedSecondary:
                 case OwnObservation.ColoExitError:
-                    if (i.Peer == PeerObservation.Answers)
+                    if (i.PeerVm == PeerObservation.Answers)
                         return GuardDecision.Wait("owns the new epoch but the old primary's VM still runs: waiting for it to stop (it is stale now)");
                     return i.Fence switch
                     {
@@ -200,7 +200,7 @@ namespace ColoPS.Guard
         /// claim just the same, so it fences just the same. Fencing on it costs availability only when
         /// the witness is lost too and the secondary's guard is down, never safety.
         public static bool IsCutOff(GuardInput i) =>
-            i.Own == OwnObservation.ProtectedPrimary && i.Peer is (PeerObservation.Silent or PeerObservation.NeverHeard)
+            i.Own == OwnObservation.ProtectedPrimary && i.PeerVm is (PeerObservation.Silent or PeerObservation.NeverHeard)
             && (i.Lease == LeaseRenewal.AboutToExpire || (i.Lease == LeaseRenewal.None && i.Witness == WitnessAnswer.Unreachable));
 
         /// <summary>
@@ -209,7 +209,7 @@ namespace ColoPS.Guard
         /// silent names none, so that secondary is stale and can never take over.
         /// </summary>
         public static bool ClaimKeepsSecondary(GuardInput i) =>
-            i.Own == OwnObservation.ProtectedPrimary && i.Peer != PeerObservation.Silent;
+            i.Own == OwnObservation.ProtectedPrimary && i.PeerVm != PeerObservation.Silent;
 
         /// <summary>
         /// Whether this side is current: the witness's epoch is the one it knows, or a newer one that

@@ -23,10 +23,11 @@ namespace ColoPS.Tests.Guard
             from fence in Enum.GetValues<FenceHookResult>()
             from ready in new[] { false, true }
             from wanted in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted);
+            from fresh in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh);
 
-        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted
-        // inside, 288 x 96 = 27648 inputs. Every one must keep every safety rule.
+        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted x
+        // fresh inside, 288 x 192 = 55296 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -43,6 +44,9 @@ namespace ColoPS.Tests.Guard
         private static IEnumerable<string> Violations(GuardInput i, GuardDecision d)
         {
             if (string.IsNullOrWhiteSpace(d.Reason)) yield return "no reason";
+            // A fresh secondary announced at the peer's site is not the old primary's VM, which is what a secondary asks about.
+            bool asksForOldPrimary = i.Own == OwnObservation.ProtectedSecondary || (i.Own == OwnObservation.ColoExitError && i.Role == GuardRole.Secondary);
+            var oldPrimary = i.PeerFreshSecondary && asksForOldPrimary ? PeerObservation.Silent : i.Peer;
             if (d.Has(FailOver) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "left COLO without a committed claim";
             if (d.Has(FailOver) && i.Lease != LeaseRenewal.Renewed) yield return "left COLO on a lease that is not renewed";
             if (d.Has(FailOver) && i.Own is not (OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError))
@@ -57,7 +61,7 @@ namespace ColoPS.Tests.Guard
                 yield return "a side that is not the owner keeps running the VM alone (other than claiming its own epoch again)";
             bool takeover = d.Has(FailOver) && i.Role == GuardRole.Secondary && i.Own != OwnObservation.ProtectedPrimary;
             if (takeover && i.Fence != FenceHookResult.Succeeded) yield return "took over without a successful fencing hook";
-            if (takeover && i.Peer == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
+            if (takeover && oldPrimary == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
             if (d.Has(RunFencingHook) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "fenced the peer before owning the new epoch";
             if (i.Witness == WitnessAnswer.Unreachable && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect))) yield return "acted on an unreachable witness";
             if (i.Witness == WitnessAnswer.Unreachable && !d.Has(ReportWitnessUnreachable) && !d.SelfFences && i.Own != OwnObservation.QemuDead && i.Epoch == EpochStanding.Current)
@@ -75,11 +79,11 @@ namespace ColoPS.Tests.Guard
             if (i.Own == OwnObservation.ProtectedPrimary && i.Peer is PeerObservation.Silent or PeerObservation.NeverHeard && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
                 yield return "a primary that hears no secondary and is about to lose its lease keeps its VM running";
             // A peer guard never heard may just not run: nobody takes over or drops replication on that alone.
-            if (i.Peer == PeerObservation.NeverHeard && d.Has(Claim) && i.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && !GuardModel.ClaimKeepsSecondary(i))
+            if (oldPrimary == PeerObservation.NeverHeard && d.Has(Claim) && i.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && !GuardModel.ClaimKeepsSecondary(i))
                 yield return "claimed past a peer that was only never heard";
             if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Answers && i.Epoch == EpochStanding.Current && d.SelfFences)
                 yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
-            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Peer != PeerObservation.Silent)
+            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && oldPrimary != PeerObservation.Silent)
                 yield return "a protected secondary claimed while its primary may still be heard";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Witness != WitnessAnswer.NoOwner)
                 yield return "a protected secondary claimed while the primary's lease may hold";
@@ -122,6 +126,15 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner), "still runs");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.Unreachable), "no automatic failover", ReportWitnessUnreachable);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner), "COLO_EXIT");
+            // The peer runs the fresh secondary announced there (its guard started it for this side's takeover):
+            // to a secondary it is not the old primary's VM, to a primary it is its secondary.
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "primary is silent", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded) with { PeerFreshSecondary = true }, "take over", FailOver, AnnounceSelf);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "silent on the network", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "still runs");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.OwnerIsMe) with { PeerFreshSecondary = true }, "protected");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "same roles", Claim);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire) with { PeerFreshSecondary = true }, "witness unreachable", ReportWitnessUnreachable);
             // The secondary left behind by a primary failover.
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale), "stale");
@@ -204,6 +217,7 @@ namespace ColoPS.Tests.Guard
         [Fact]
         public void ClaimKeepsSecondary_OnlyForAPrimaryThatHearsIt()
         {
+            Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }));
             Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner)));
             Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.NoOwner)));
             Assert.False(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe)));
