@@ -66,6 +66,8 @@ namespace ColoPS.Colo.Operations
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
             var launcher = new NodeLauncher(_host, _timeouts);
             var peer = launcher.PeerSession(survivor.Config, survivor.Site, secondary);
+            // The secondary this resume is for; a newer one started there meanwhile is not its to discard.
+            var identity = launcher.IdentifySecondary(survivor.Config, survivor.Site, secondary);
             try
             {
                 await new ColoPlanRunner(survivor.Session, _timeouts, _progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
@@ -75,7 +77,7 @@ namespace ColoPS.Colo.Operations
                 // The new secondary goes when it runs on this host: it never became a replica (or,
                 // after a migration that ended without COLO, it is a second live copy), also when
                 // the survivor itself is gone.
-                await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
+                await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary, identity).ConfigureAwait(false);
                 if (survivor.Session.State != QmpSessionState.Running) throw;
                 // The survivor must keep serving: what the resume added is taken away.
                 var rollback = await new RollbackOperation(_timeouts, _progress).RunAsync(survivor, "resume", RollbackOperation.PlanResume).ConfigureAwait(false);
