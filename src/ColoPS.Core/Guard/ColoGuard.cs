@@ -151,9 +151,11 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state)
+            // Wanted here: no QEMU runs, or the one that runs is a waiting secondary the owner left behind (no secondary named now).
+            bool waitingLeftBehind = own.AwaitsMigration && standing == EpochStanding.Stale && state?.Record?.Secondary == null;
+            bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || waitingLeftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh, own.AwaitsMigration);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;

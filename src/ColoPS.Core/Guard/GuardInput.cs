@@ -68,6 +68,8 @@ namespace ColoPS.Guard
     /// no QEMU runs here) and no secondary of this site announced for it yet. PeerFreshSecondary: the
     /// peer's QEMU is the fresh secondary the witness announces at the peer's site (its ready key),
     /// which holds none of the VM until a migration fills it; what Peer says is about that QEMU.
+    /// AwaitsMigration: this side's QEMU is a secondary that never received the VM (inmigrate, never
+    /// in COLO); with SecondaryWanted it is one the owner gave up on, which a fresh one replaces.
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
@@ -79,7 +81,8 @@ namespace ColoPS.Guard
         FenceHookResult Fence = FenceHookResult.NotRun,
         bool NewSecondaryReady = false,
         bool SecondaryWanted = false,
-        bool PeerFreshSecondary = false)
+        bool PeerFreshSecondary = false,
+        bool AwaitsMigration = false)
     {
         /// <summary>
         /// What the peer means to this side. To a secondary asking whether the old primary's VM still
@@ -98,6 +101,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}" + (PeerFreshSecondary ? " peer=fresh secondary" : "");
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}" + (PeerFreshSecondary ? " peer=fresh secondary" : "") + (AwaitsMigration ? " awaits-migration" : "");
     }
 }

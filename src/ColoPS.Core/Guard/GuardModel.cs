@@ -53,6 +53,14 @@ namespace ColoPS.Guard
                 return Fence(holdsLease, (i.PeerVm == PeerObservation.NeverHeard ? "cut off: the secondary was never heard since this guard started" : "cut off: the secondary is silent")
                     + " and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
 
+            // The owner claimed again without the secondary it had named (its guard was killed during
+            // the resume and its lease ran out): that secondary never received the VM, so a fresh one
+            // in its place, announced for the owner's epoch, lets the pair be protected again.
+            if (i.Epoch == EpochStanding.Stale && i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer)
+                return holdsLease
+                    ? GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu, ReleaseLease)
+                    : GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu);
+
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
                     ? Fence(holdsLease, "stale: the pair's epoch moved on without this side, so its VM must send nothing")

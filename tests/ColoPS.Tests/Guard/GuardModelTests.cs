@@ -24,10 +24,11 @@ namespace ColoPS.Tests.Guard
             from ready in new[] { false, true }
             from wanted in new[] { false, true }
             from fresh in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh);
+            from awaits in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh, awaits);
 
         // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted x
-        // fresh inside, 288 x 192 = 55296 inputs. Every one must keep every safety rule.
+        // fresh x awaits inside, 288 x 384 = 110592 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -90,6 +91,9 @@ namespace ColoPS.Tests.Guard
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
                 yield return "a primary that hears no secondary claimed an epoch that still names it";
             if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a is not (ReleaseLease or StartSecondary))) yield return "acted on a dead QEMU";
+            // The only QEMU a guard replaces is a secondary that never received the VM, once the owner runs alone without it.
+            if (d.Has(KillQemu) && i.Own != OwnObservation.Frozen && !(i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer))
+                yield return "killed a QEMU that is neither frozen nor a waiting secondary left behind";
             if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
                 yield return "started a secondary other than for a live peer owner while no QEMU runs here";
             if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
@@ -191,6 +195,12 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "nothing to guard");
+            // A waiting secondary the owner left behind (it claimed again without it): replaced by a fresh one.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "replaced by a fresh one", KillQemu);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.OwnerIsPeer, LeaseRenewal.Renewed, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "replaced by a fresh one", KillQemu, ReleaseLease);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { AwaitsMigration = true }, "never takes over");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Current) with { SecondaryWanted = true, AwaitsMigration = true }, "no takeover before its lease is gone");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "never takes over");
             // A new secondary waits but is not named yet: it never takes over.
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "never takes over");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.Renewed, EpochStanding.Stale), "never takes over", ReleaseLease);
