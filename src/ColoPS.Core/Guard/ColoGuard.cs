@@ -45,7 +45,7 @@ namespace ColoPS.Guard
             CallTimeout = TimeSpan.FromMilliseconds(w.CallTimeoutMs);
             _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
             Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
-            Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
+            Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1), Wake);
             // A port already taken is a typed error; the etcd client made above must not outlive it.
             try { _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock); }
             catch (ColoException) { _etcd.Dispose(); throw; }
@@ -83,7 +83,11 @@ namespace ColoPS.Guard
         /// <summary>After a failed start of a secondary, the next waits (1 s, doubling to 60 s): a start that fails fails again at once.</summary>
         internal (DateTimeOffset NotBefore, TimeSpan Backoff) StartSecondaryRetry { get; set; } = (DateTimeOffset.MinValue, TimeSpan.Zero);
 
-        internal void Wake() => _wake.Release();
+        internal void Wake()
+        {
+            // A session that ends while the guard is disposed has nobody left to wake.
+            try { _wake.Release(); } catch (ObjectDisposedException) { }
+        }
 
         /// <summary>The last tick's input and own QEMU, for the fence watchdog.</summary>
         internal GuardInput? LastInput { get; private set; }

@@ -104,10 +104,10 @@ namespace ColoPS.Guard
             var timeouts = new ColoTimeouts { Command = TimeSpan.FromSeconds(5), Failover = TimeSpan.FromSeconds(10), PeerProbe = TimeSpan.FromMilliseconds(500) };
             var op = new Colo.Operations.FailoverOperation(_host, timeouts, null) { BeforeStep = s_crashSeam };
             // Planned from what QEMU holds now: a failover a killed guard left half done is finished from where it stopped.
-            var plan = await op.PlanAsync(node, ct).ConfigureAwait(false);
+            var plan = await op.PlanAsync(node, ct, probePeer: false).ConfigureAwait(false);
             // Forced: the witness made this side the owner of a new epoch, and the peer is fenced or a secondary.
             await op.RunAsync(node, plan, force: true, ct).ConfigureAwait(false);
-            return $"failed over ({plan.FromRole} failover): runs alone";
+            return $"failed over ({plan.FromRole} failover, {plan.Plan.Steps.Count} steps): runs alone";
         }
 
         private async Task<string> StopVmAsync(GuardTick t, CancellationToken ct)

@@ -28,12 +28,24 @@ namespace ColoPS.Guard
         private int _misses;
         private GuardRole _role = GuardRole.Secondary;
 
-        public OwnQemuWatch(ColoHost host, ColoConfig config, ColoSite site, TimeSpan queryTimeout)
+        /// <param name="lost">Called when the session to the own QEMU ends by itself (QEMU died): the guard looks at once instead of on its next tick.</param>
+        public OwnQemuWatch(ColoHost host, ColoConfig config, ColoSite site, TimeSpan queryTimeout, Action? lost = null)
         {
             _host = host;
             _config = config;
             _site = site;
             _queryTimeout = queryTimeout;
+            _onDisconnected = (_, _) => lost?.Invoke();
+        }
+
+        private readonly EventHandler _onDisconnected;
+
+        private void Watch(ColoNode node)
+        {
+            Node = node;
+            node.Session.Disconnected += _onDisconnected;
+            // Lost before the handler was in place: say so all the same.
+            if (node.Session.State is QmpSessionState.Broken or QmpSessionState.Closed) _onDisconnected(node.Session, EventArgs.Empty);
         }
 
         /// <summary>The node attached to the running QEMU; null while none runs. Replaced when the QEMU at the site changes.</summary>
@@ -51,13 +63,13 @@ namespace ColoPS.Guard
             if (Node == null || Node.ProcessId != pid.Value || Node.Session.State != QmpSessionState.Running)
             {
                 Drop();
-                try { Node = await new AttachOperation(_host).RunAsync(_config, _site, _queryTimeout, ct).ConfigureAwait(false); }
+                try { Watch(await new AttachOperation(_host).RunAsync(_config, _site, _queryTimeout, ct).ConfigureAwait(false)); }
                 catch (Exception e) when (e is ColoException || e is QmpException)
                 {
                     return Missed(pid.Value, "cannot attach to its QMP monitor: " + e.Message);
                 }
             }
-            var status = await new StatusReader(_host, new ColoTimeouts { StatusQuery = _queryTimeout }).ReadAsync(Node, ct).ConfigureAwait(false);
+            var status = await new StatusReader(_host, new ColoTimeouts { StatusQuery = _queryTimeout }) { ReadLinks = false }.ReadAsync(Node!, ct).ConfigureAwait(false);
             if (!_host.Processes.IsAlive(pid.Value))
             {
                 Drop();
@@ -99,7 +111,7 @@ namespace ColoPS.Guard
         public void Adopt(ColoNode node)
         {
             Drop();
-            Node = node;
+            Watch(node);
             _misses = 0;
         }
 
@@ -109,6 +121,8 @@ namespace ColoPS.Guard
             var n = Node;
             Node = null;
             if (n == null) return;
+            // Closed on purpose: no wake-up for that.
+            n.Session.Disconnected -= _onDisconnected;
             _host.Qmp.Unregister(n.Session);
             n.Session.Dispose();
         }

@@ -21,11 +21,13 @@ namespace ColoPS.Colo.Operations
         }
 
         /// <summary>Reads the survivor's COLO mode, its quorum children, its yank instances and the peer, and builds the plan. Changes nothing.</summary>
-        public async Task<FailoverPlan> PlanAsync(ColoNode survivor, CancellationToken ct)
+        /// <param name="probePeer">False for a caller that fenced the peer itself and forces the failover (the guard): the probe would change nothing and costs a connection attempt.</param>
+        public async Task<FailoverPlan> PlanAsync(ColoNode survivor, CancellationToken ct, bool probePeer = true)
         {
             var s = survivor.Session;
             var role = FailoverDecision.RoleToFailOver(survivor, await QemuSnapshot.ReadAsync(s, null, ct).ConfigureAwait(false));
-            var peer = await new PeerProbe(_host, _timeouts).ProbeAsync(survivor, ct).ConfigureAwait(false);
+            var peer = probePeer ? await new PeerProbe(_host, _timeouts).ProbeAsync(survivor, ct).ConfigureAwait(false)
+                : new PeerProbeResult(false, "not probed: the caller fenced the peer");
             var yank = await QemuReadings.YankTargetsAsync(s, Ids.PeerFacingChardevs(role == ColoRole.Secondary), ct).ConfigureAwait(false);
             // From what is there now: a failover cut short (its guard killed between two steps) is finished, not redone.
             var left = await QemuReadings.FailoverLeftOverAsync(s, ct).ConfigureAwait(false);
