@@ -184,7 +184,10 @@ namespace ColoPS.Guard
                         return GuardDecision.Wait("owns the new epoch but the old primary's VM still runs: waiting for it to stop (it is stale now)");
                     return i.Fence switch
                     {
-                        FenceHookResult.NotRun => GuardDecision.Do("owns the new epoch; the primary is unreachable: fence it before taking over", RunFencingHook),
+                        // One decision: the actions run in order and stop at the first that fails, and a
+                        // failed hook fails its action, so the takeover runs only after a fence that worked,
+                        // without waiting for another tick.
+                        FenceHookResult.NotRun => GuardDecision.Do("owns the new epoch; the primary is unreachable: fence it, then take over and announce the VM here", RunFencingHook, FailOver, AnnounceSelf),
                         FenceHookResult.Failed => GuardDecision.Wait("the fencing hook failed: no takeover (an operator must decide)"),
                         _ => GuardDecision.Do("owns the new epoch and the old primary is fenced: take over and announce the VM here", FailOver, AnnounceSelf),
                     };

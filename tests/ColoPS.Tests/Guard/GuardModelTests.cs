@@ -61,7 +61,10 @@ namespace ColoPS.Tests.Guard
                 && (i.Lease == LeaseRenewal.None || i.Witness is WitnessAnswer.OwnerIsPeer or WitnessAnswer.NoOwner or WitnessAnswer.ClaimConflict))
                 yield return "a side that is not the owner keeps running the VM alone (other than claiming its own epoch again)";
             bool takeover = d.Has(FailOver) && i.Role == GuardRole.Secondary && i.Own != OwnObservation.ProtectedPrimary;
-            if (takeover && i.Fence != FenceHookResult.Succeeded) yield return "took over without a successful fencing hook";
+            // The hook may run in the same decision, before the takeover (a failed hook fails its action and stops the rest).
+            bool fencedFirst = i.Fence == FenceHookResult.Succeeded
+                || (i.Fence == FenceHookResult.NotRun && d.Has(RunFencingHook) && d.Actions.ToList().IndexOf(RunFencingHook) < d.Actions.ToList().IndexOf(FailOver));
+            if (takeover && !fencedFirst) yield return "took over without a successful fencing hook";
             if (takeover && oldPrimary == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
             if (d.Has(RunFencingHook) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "fenced the peer before owning the new epoch";
             if (i.Witness == WitnessAnswer.Unreachable && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect))) yield return "acted on an unreachable witness";
@@ -123,7 +126,7 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "lease is gone");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner), "claim", Claim);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Unknown, WitnessAnswer.NoOwner), "claim", Claim);
-            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence it, then take over", RunFencingHook, FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Failed), "fencing hook failed");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimConflict), "lost the claim");
@@ -185,7 +188,7 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "silent on the network", Claim);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.NoOwner), "COLO_EXIT");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.FailingWithTimeLeft), "no takeover");
-            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence it, then take over", RunFencingHook, FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             // Re-protection: the dead side starts a secondary only for a live peer owner, and only once its lease is given up.
