@@ -60,6 +60,13 @@ namespace ColoPS.Guard
                 return new OwnReading(OwnObservation.QemuDead, _role, null, "no QEMU runs at this site");
             }
             if (_host.Processes.IsFrozen(pid.Value)) return new OwnReading(OwnObservation.Frozen, _role, pid, $"QEMU {pid} is stopped (SIGSTOP)");
+            // The session to this very QEMU ended: it is most likely exiting (its sockets close before
+            // the process is gone), so a moment's wait says so now rather than a tick later.
+            if (Node != null && Node.ProcessId == pid.Value && Node.Session.State == QmpSessionState.Broken && await ExitsSoonAsync(pid.Value, ct).ConfigureAwait(false))
+            {
+                Drop();
+                return new OwnReading(OwnObservation.QemuDead, _role, pid, $"QEMU {pid} ended (its monitor closed)");
+            }
             if (Node == null || Node.ProcessId != pid.Value || Node.Session.State != QmpSessionState.Running)
             {
                 Drop();
@@ -97,6 +104,16 @@ namespace ColoPS.Guard
             if (s.RunState == RunState.Running) return new OwnReading(OwnObservation.StandaloneRunning, _role = GuardRole.Primary, pid, words);
             // Paused outside COLO (a self-fence, a stop by hand): it sends nothing, so it is treated like a QEMU that is gone.
             return new OwnReading(OwnObservation.QemuDead, _role, pid, words + ": stopped, sends nothing");
+        }
+
+        private async Task<bool> ExitsSoonAsync(int pid, CancellationToken ct)
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                if (!_host.Processes.IsAlive(pid)) return true;
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _host.Clock, ct).ConfigureAwait(false);
+            }
+            return !_host.Processes.IsAlive(pid);
         }
 
         private OwnReading Missed(int pid, string why)
