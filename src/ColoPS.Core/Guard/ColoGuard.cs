@@ -143,7 +143,7 @@ namespace ColoPS.Guard
             // Whether the peer is the fresh secondary announced there is an observation; what it means to this role, the model decides.
             int? announced = state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
             var (peer, fresh, peerWords) = _peer.Read(announced);
-            Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
+            Epochs.Observe(SiteName, own.Own, own.ProcessId, state, own.AwaitsMigration);
             var outcomes = new System.Collections.Generic.List<string>();
             if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
             await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
@@ -155,8 +155,9 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            // Wanted here: no QEMU runs, or the one that runs is a waiting secondary the owner left behind (no secondary named now).
-            bool waitingLeftBehind = own.AwaitsMigration && standing == EpochStanding.Stale && state?.Record?.Secondary == null;
+            // Wanted here: no QEMU runs, or the one that runs is a waiting secondary an epoch named and
+            // the owner then left behind (no secondary named now). One never named is announced again instead.
+            bool waitingLeftBehind = own.AwaitsMigration && Epochs.JoinEpoch != null && standing == EpochStanding.Stale && state?.Record?.Secondary == null;
             bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || waitingLeftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
             var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh, own.AwaitsMigration);
