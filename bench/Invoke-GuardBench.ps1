@@ -129,9 +129,10 @@ $lines += '', '## What the time is made of', '',
     '- SiteLost: nobody releases the lost site''s lease, so the survivor waits for etcd to expire it: the TTL counts from the',
     '  last renewal the lost guard sent (renewals every TTL/4, so 0.75 to 1 TTL after the fault), plus etcd''s own expiry',
     '  check, plus the survivor''s next tick (the witness watch wakes it), the claim, the fencing step and the failover.',
-    '- PrimaryKilled: the killed QEMU''s own guard sees it gone on its next look and releases the lease at once; the survivor',
-    '  has COLO_EXIT by then and claims as soon as the owner key is gone. The spread comes from the two guards'' ticks and',
-    '  their QMP looks, which wait on a loaded host (2 cores shared with other TCG suites during these runs).',
+    '- PrimaryKilled: the killed QEMU''s own guard is woken by the end of its QMP session, sees the process gone and releases',
+    '  the lease at once; the survivor has COLO_EXIT by then, is woken by the witness watch and claims as soon as the owner',
+    '  key is gone; the next tick fences and fails over in one decision. The spread comes from the guards'' QMP looks and',
+    '  etcd round trips, which wait on a loaded host (2 cores shared with other TCG suites; see the load average column).',
     '- Both are measured to the FailOver decision in the survivor''s log, which is written after failover and announce-self.'
 $lines += '', '## Runs', '', '| Case | Run | Seconds | Sampled | Release | Claim | Fence | Load | Samples | Two-primary samples |', '|---|---|---|---|---|---|---|---|---|---|'
 foreach ($x in $rows) { $lines += "| $($x.Case) | $($x.Run) | $($x.Seconds) | $($x.Sampled) | $($x.Release) | $($x.Claim) | $($x.Fence) | $($x.Load) | $($x.Samples) | $($x.TwoPrimaries) |" }
