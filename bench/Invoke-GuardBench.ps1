@@ -66,6 +66,7 @@ try {
             $pair = New-SitePair -Network $net -Etcd $etcd -Directory $dir -Name "gb$run$($case.Substring(0, 1).ToLower())" -PortBase $port
             try {
                 $null = Wait-SitePairGuarded $pair
+                $load = [double]((Get-Content /proc/loadavg) -split ' ')[0]
                 $fault = [DateTimeOffset]::Now
                 if ($case -eq 'PrimaryKilled') {
                     $qemuPid = [int](Get-Content $pair.Config.PidFileOf('A'))
@@ -76,8 +77,14 @@ try {
                 $d = Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action FailOver -After $fault
                 if ($null -eq $w.Seconds -or -not $d) { throw "$case run $($run): B did not take over ($((Get-ColoGuardStatus $pair.Config B).Reason))" }
                 $s = ([DateTimeOffset]$d.Time - $fault).TotalSeconds
-                $rows.Add([pscustomobject]@{ Case = $case; Run = $run; Seconds = [math]::Round($s, 3); Sampled = [math]::Round($w.Seconds, 3); TwoPrimaries = $w.TwoPrimaries; Samples = $w.Samples })
-                Write-Host ("{0} run {1}: {2:0.000} s to the takeover (sampled {3:0.00} s), two-primary samples {4}" -f $case, $run, $s, $w.Seconds, $w.TwoPrimaries)
+                # Where the time went: each step's decision is logged once its actions are done.
+                function Since($decision) { if ($decision) { [math]::Round(([DateTimeOffset]$decision.Time - $fault).TotalSeconds, 3) } }
+                $release = if ($case -eq 'PrimaryKilled') { Since (Get-GuardDecision -LogPath "$($pair.Dir)/A.guard.log" -Action ReleaseLease -After $fault -TimeoutSec 1) }
+                $claim = Since (Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action Claim -After $fault -TimeoutSec 1)
+                $fence = Since (Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action RunFencingHook -After $fault -TimeoutSec 1)
+                $rows.Add([pscustomobject]@{ Case = $case; Run = $run; Seconds = [math]::Round($s, 3); Sampled = [math]::Round($w.Seconds, 3); TwoPrimaries = $w.TwoPrimaries; Samples = $w.Samples
+                        Release = $release; Claim = $claim; Fence = $fence; Load = $load })
+                Write-Host ("{0} run {1}: {2:0.000} s to the takeover (sampled {3:0.00} s; release {4}, claim {5}, fence {6}; load {7}), two-primary samples {8}" -f $case, $run, $s, $w.Seconds, $release, $claim, $fence, $load, $w.TwoPrimaries)
             }
             finally { Remove-SitePair $pair }
         }
@@ -110,16 +117,25 @@ foreach ($case in 'PrimaryKilled', 'SiteLost') {
     $lines += '| {0} | {1} | {2:0.00} s | {3:0.00} - {4:0.00} s | {5:0.00} s | {6} | {7} |' -f $case, $goal, $m, ($r.Seconds | Measure-Object -Minimum).Minimum,
         ($r.Seconds | Measure-Object -Maximum).Maximum, (Get-Median $r.Sampled), $ratio, (($r.TwoPrimaries | Measure-Object -Sum).Sum)
 }
+$lines += '', '## Breakdown (medians, seconds after the SIGKILL; each step logged once its actions are done)', '',
+    '| Case | A released its lease | B claimed | B fenced | B failed over and announced | Load average (1 min, median) |', '|---|---|---|---|---|---|'
+foreach ($case in 'PrimaryKilled', 'SiteLost') {
+    $r = @($rows | Where-Object Case -eq $case)
+    if (-not $r) { continue }
+    function Med([object[]] $v) { $x = @($v | Where-Object { $null -ne $_ }); if ($x.Count) { '{0:0.00}' -f (Get-Median $x) } else { '-' } }
+    $lines += "| $case | $(Med $r.Release) | $(Med $r.Claim) | $(Med $r.Fence) | $(Med $r.Seconds) | $(Med $r.Load) |"
+}
 $lines += '', '## What the time is made of', '',
     '- SiteLost: nobody releases the lost site''s lease, so the survivor waits for etcd to expire it: the TTL counts from the',
     '  last renewal the lost guard sent (renewals every TTL/4, so 0.75 to 1 TTL after the fault), plus etcd''s own expiry',
     '  check, plus the survivor''s next tick (the witness watch wakes it), the claim, the fencing step and the failover.',
-    '- PrimaryKilled: the killed QEMU''s own guard sees it gone on its next look and releases the lease at once; the survivor',
-    '  has COLO_EXIT by then and claims as soon as the owner key is gone. The spread comes from the two guards'' ticks and',
-    '  their QMP looks, which wait on a loaded host (2 cores shared with other TCG suites during these runs).',
+    '- PrimaryKilled: the killed QEMU''s own guard is woken by the end of its QMP session, sees the process gone and releases',
+    '  the lease at once; the survivor has COLO_EXIT by then, is woken by the witness watch and claims as soon as the owner',
+    '  key is gone; the next tick fences and fails over in one decision. The spread comes from the guards'' QMP looks and',
+    '  etcd round trips, which wait on a loaded host (2 cores shared with other TCG suites; see the load average column).',
     '- Both are measured to the FailOver decision in the survivor''s log, which is written after failover and announce-self.'
-$lines += '', '## Runs', '', '| Case | Run | Seconds | Sampled | Samples | Two-primary samples |', '|---|---|---|---|---|---|'
-foreach ($x in $rows) { $lines += "| $($x.Case) | $($x.Run) | $($x.Seconds) | $($x.Sampled) | $($x.Samples) | $($x.TwoPrimaries) |" }
+$lines += '', '## Runs', '', '| Case | Run | Seconds | Sampled | Release | Claim | Fence | Load | Samples | Two-primary samples |', '|---|---|---|---|---|---|---|---|---|---|'
+foreach ($x in $rows) { $lines += "| $($x.Case) | $($x.Run) | $($x.Seconds) | $($x.Sampled) | $($x.Release) | $($x.Claim) | $($x.Fence) | $($x.Load) | $($x.Samples) | $($x.TwoPrimaries) |" }
 $report = $lines -join "`n"
 $target = if ($Quick) { Join-Path $root 'out/bench/GUARD.md' } else { Join-Path $PSScriptRoot 'GUARD.md' }
 $null = New-Item -ItemType Directory (Split-Path $target) -Force

@@ -37,10 +37,10 @@ BeforeAll {
 
     function Start-PairGuard {
         # Each start of a site's guard logs to its own file, so a restarted guard's decisions can be read alone.
-        param($Pair, [string] $Site)
+        param($Pair, [string] $Site, [hashtable] $Environment = @{})
         $log = "$($Pair.Dir)/$Site.guard.$($Pair.Logs.Count).log"
         $Pair.Logs.Add($log)
-        $Pair.Guards[$Site] = Start-TestGuard -ConfigPath $Pair.Path -Site $Site -LogPath $log
+        $Pair.Guards[$Site] = Start-TestGuard -ConfigPath $Pair.Path -Site $Site -LogPath $log -Environment $Environment
         $log
     }
 
@@ -196,7 +196,43 @@ Describe 'Start-ColoGuard with Witness.Reprotect' -Tag 'Guard' -Skip:(-not $Read
         finally { Remove-ReprotectPair $pair }
     }
 
-    It 'the survivor''s guard killed while it re-protects: never two primaries, and the restarted guard finishes, leaves the VM stopped, or serves alone as the owner' {
+    It 'the survivor''s guard killed inside its failover, half way through the chardev steps: the restarted guard finishes them and the pair ends protected' -Tag 'GuardCrash' {
+        $pair = New-ReprotectPair -Name gx -PortBase 24650
+        try {
+            $null = Wait-Protected $pair 'A'
+            # B's guard again, with the crash seam: it kills itself (SIGKILL) before the 8th step of its
+            # secondary failover, after the secondary's filters and one of its chardevs are gone.
+            Stop-TestProcess $pair.Guards.B
+            $dying = Start-PairGuard $pair B -Environment @{ COLOPS_TEST_GUARD_DIE_AT = 'Secondary failover:8' }
+            $null = Wait-Protected $pair 'A' -TimeoutSec 30
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            Stop-Process -Id (Get-QemuPid $pair A) -Force
+            $w = Watch-Pair -Config $pair.Config -Sessions $pair.Sessions -TimeoutSec 30 -Until { $pair.Guards.B.HasExited }
+            $w.Seconds | Should -Not -BeNullOrEmpty -Because "B's guard dies inside its failover ($((Get-ColoGuardStatus $pair.Config B).Reason))"
+            $samples = $w.Samples
+            # What it left: B runs out of COLO with the chardev swap half done.
+            $left = (Invoke-QmpCommand -Session $pair.Sessions.B -Command query-chardev).label
+            $w.B.Mode | Should -Be 'none'
+            $left | Should -Not -Contain 'red1' -Because 'the steps before the crash ran'
+            $left | Should -Not -Contain 'mirror0' -Because 'the guard died before the primary''s chardevs were made'
+            (Invoke-QmpCommand -Session $pair.Sessions.B -Command qom-list -Arguments @{ path = '/objects' }).name | Should -Not -Contain 'f2'
+            $restarted = Start-PairGuard $pair B
+            $w = Wait-Protected $pair 'B' -TimeoutSec 90
+            $samples += $w.Samples
+            $log = Read-GuardLog $restarted
+            $resume = @($log | Where-Object { $_.Actions -contains 'Reprotect' })
+            $resume | Should -Not -BeNullOrEmpty -Because 'the restarted guard re-protects'
+            $resume.Outcomes | Should -Not -Match 'failed:'
+            $chardevs = (Invoke-QmpCommand -Session $pair.Sessions.B -Command query-chardev).label
+            foreach ($c in 'mirror0', 'compare1', 'compare0', 'compare0-0', 'compare_out', 'compare_out0') { $chardevs | Should -Contain $c }
+            $chardevs | Should -Not -Contain 'red0'
+            @($log | Where-Object { $_.Actions -contains 'StopVm' -or $_.Actions -contains 'KillQemu' }) | Should -BeNullOrEmpty -Because 'the restarted guard keeps the VM it finds running'
+            $figures.Add([pscustomobject]@{ Case = "survivor's guard killed at step 8 of its failover: protected again"; Killed = 'A primary, then guard B (crash seam)'; KillToTakeoverSeconds = $null; KillToReprotectedSeconds = [math]::Round($clock.Elapsed.TotalSeconds, 2); Samples = $samples; TwoPrimarySamples = 0 })
+        }
+        finally { Remove-ReprotectPair $pair }
+    }
+
+    It 'the survivor''s guard killed while it re-protects: never two primaries, and the pair ends protected (or, killed between the resume''s stop and its migration, the VM stays paused)' -Tag 'GuardRestart' {
         $pair = New-ReprotectPair -Name gm -PortBase 24700
         try {
             $null = Wait-Protected $pair 'A'
@@ -210,27 +246,26 @@ Describe 'Start-ColoGuard with Witness.Reprotect' -Tag 'Guard' -Skip:(-not $Read
             $samples = $w.Samples
             $samples += (Watch-Pair -Config $pair.Config -Sessions $pair.Sessions -TimeoutSec 3 -Until { $false }).Samples
             $null = Start-PairGuard $pair B
-            $w = Watch-Pair -Config $pair.Config -Sessions $pair.Sessions -TimeoutSec 60 -Until {
+            $w = Watch-Pair -Config $pair.Config -Sessions $pair.Sessions -TimeoutSec 90 -Until {
                 param($a, $b)
                 $a -and $b -and $b.Mode -eq 'primary' -and $a.Mode -eq 'secondary' -and (Get-ColoGuardStatus $pair.Config B).Own -eq 'ProtectedPrimary'
             }
             $samples += $w.Samples
-            $outcome = if ($null -ne $w.Seconds) { 'protected again' } else { "B $($w.B.Mode)/$($w.B.Status), A $($w.A.Mode)/$($w.A.Status): $((Get-ColoGuardStatus $pair.Config B).Reason)" }
+            $outcome = if ($null -ne $w.Seconds) { 'protected again' } else { "B $($w.B.Mode)/$($w.B.Status), A $($w.A.Mode)/$($w.A.Status): B: $((Get-ColoGuardStatus $pair.Config B).Reason); A: $((Get-ColoGuardStatus $pair.Config A).Reason)" }
             $figures.Add([pscustomobject]@{ Case = "survivor's guard killed while re-protecting: $outcome"; Killed = 'A primary, then guard B'; KillToTakeoverSeconds = $null; KillToReprotectedSeconds = if ($null -ne $w.Seconds) { [math]::Round($clock.Elapsed.TotalSeconds, 2) }; Samples = $samples; TwoPrimarySamples = 0 })
             if ($null -eq $w.Seconds) {
-                $st = Get-ColoGuardStatus $pair.Config B
-                if ($w.B.Status -eq 'running') {
-                    # Killed before the resume stopped the VM, and its lease ran out meanwhile: the restarted
-                    # guard claims its own epoch again and serves alone as the owner. Safe; unprotected until
-                    # A's guard announces a secondary for the new epoch (see the closing note of issue 10).
-                    $st.Own | Should -Be 'StandaloneRunning' -Because $outcome
-                    $st.Reason | Should -Match 'as the owner|claim it again' -Because "B runs alone only as the witness's owner ($outcome)"
-                }
-                else {
-                    # Killed between the resume's stop and its migration: the VM stays paused, which sends nothing.
-                    $w.B.Mode | Should -Be 'none' -Because $outcome
-                }
+                # Killed before the resume stopped the VM, and its lease ran out meanwhile: the restarted
+                # guard claims its own epoch again without the secondary it had named; A's guard replaces
+                # that stale waiting secondary by a fresh one for the new epoch, so B is re-protected. A
+                # survivor left running unprotected is a failure.
+                $w.B.Status | Should -Not -Be 'running' -Because "a survivor that runs is re-protected ($outcome)"
+                # Killed between the resume's stop and its migration: the VM stays paused, which sends nothing.
+                $w.B.Mode | Should -Be 'none' -Because $outcome
                 ($w.A -and $w.A.Mode -eq 'none' -and $w.A.Status -eq 'running') | Should -BeFalse -Because "A never ran the VM alone ($outcome)"
+            }
+            else {
+                $replaced = @(Read-GuardLog ($pair.Logs | Where-Object { $_ -like '*A.guard.*' }) | Where-Object { $_.Reason -match 'stale waiting secondary' })
+                Write-Host "gm: protected again; A replaced a stale waiting secondary $($replaced.Count) time(s)"
             }
         }
         finally { Remove-ReprotectPair $pair }

@@ -117,7 +117,7 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
         finally { Save-CaseLog 'SiteCutOff' $pair; Remove-SitePair $pair }
     }
 
-    It 'site A lost, its QEMU and guard frozen (SIGSTOP): B fences it with the hook and takes over' {
+    It 'site A lost, its QEMU and guard frozen (SIGSTOP): B fences it with the hook and takes over' -Tag 'GuardFence' {
         # The hook is the test's power switch for the lost site: it kills what the namespace holds.
         $hook = "for p in `$(ip netns pids $($net.A)); do kill -KILL `$p; done"
         $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name gsf -PortBase 25300 -FencingHook $hook
@@ -130,7 +130,9 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
             Save-CaseResult 'SiteFrozen' $pair $f
             $hookRun = Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action RunFencingHook -After $fault
-            $hookRun.Outcomes | Should -Match 'fenced the peer'
+            # The hook and the takeover are one decision: its outcomes are the hook's, the failover's and the announcement's.
+            $hookRun.Outcomes[0] | Should -Match 'fenced the peer'
+            $hookRun.Actions | Should -Be @('RunFencingHook', 'FailOver', 'AnnounceSelf')
             @(& ip netns pids $net.A 2>$null).Count | Should -Be 0 -Because 'the hook powered site A off'
             $f.TwoPrimarySamples | Should -Be 0
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)

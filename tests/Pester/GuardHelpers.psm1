@@ -24,12 +24,14 @@ function Stop-TestProcess {
 }
 
 function Start-TestGuard {
-    param([Parameter(Mandatory)] [string] $ConfigPath, [Parameter(Mandatory)] [string] $Site, [Parameter(Mandatory)] [string] $LogPath)
+    # Environment: extra variables for the guard's process (the crash seam COLOPS_TEST_GUARD_DIE_AT).
+    param([Parameter(Mandatory)] [string] $ConfigPath, [Parameter(Mandatory)] [string] $Site, [Parameter(Mandatory)] [string] $LogPath, [hashtable] $Environment = @{})
     $manifest = if ($env:COLOPS_MODULE) { $env:COLOPS_MODULE } else { Join-Path $PSScriptRoot '../../out/ColoPS/ColoPS.psd1' }
     $pwsh = (Get-Process -Id $PID).Path
     $psi = [System.Diagnostics.ProcessStartInfo]::new($pwsh)
     foreach ($a in '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$manifest'; Start-ColoGuard -ConfigPath '$ConfigPath' -Site $Site -LogPath '$LogPath' -Confirm:`$false | Out-Null") { $psi.ArgumentList.Add($a) }
     $psi.RedirectStandardError = $true; $psi.RedirectStandardOutput = $true; $psi.UseShellExecute = $false
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = "$($Environment[$k])" }
     $p = [System.Diagnostics.Process]::Start($psi)
     $p.BeginErrorReadLine(); $p.BeginOutputReadLine()
     $p

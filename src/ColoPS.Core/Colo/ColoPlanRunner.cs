@@ -30,6 +30,9 @@ namespace ColoPS.Colo
             _peer = peer;
         }
 
+        /// <summary>Called with the plan and the step's index (0-based) before each step: the seam crash tests stop a plan at.</summary>
+        public Action<ColoPlan, int>? BeforeStep { get; init; }
+
         public Task RunAsync(ColoPlan plan, CancellationToken cancellationToken) => RunStepsAsync(plan, null, cancellationToken);
 
         /// <summary>
@@ -50,6 +53,7 @@ namespace ColoPS.Colo
             {
                 var step = plan.Steps[i];
                 Report(plan.Name, $"{i + 1}/{plan.Steps.Count}: {step.Description}", (i * 100) / plan.Steps.Count);
+                BeforeStep?.Invoke(plan, i);
                 try
                 {
                     await RunStepAsync(plan, step, ct).ConfigureAwait(false);

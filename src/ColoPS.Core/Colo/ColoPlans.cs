@@ -12,7 +12,7 @@ namespace ColoPS.Colo
     /// unit tests compare them with the procedure's JSON. Addresses and ports come from the
     /// configuration, so every listener binds the serving site's own address.
     /// </summary>
-    public static class ColoPlans
+    public static partial class ColoPlans
     {
         public const string MirrorJob = "resync";
 
@@ -47,37 +47,12 @@ namespace ColoPS.Colo
 
         /// <summary>"Secondary Failover": the primary died; the secondary takes over and gets the primary's chardevs.</summary>
         public static ColoPlan SecondaryFailover(ColoConfig config, ColoSite survivor, IReadOnlyList<JsonObject> yankInstances)
-        {
-            var self = config.GetSite(survivor);
-            var p = config.Ports;
-            var steps = new List<ColoStep>();
-            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
-            steps.Add(ColoStep.Qmp("nbd-server-stop", null, "Stop serving the disk to the dead primary"));
-            steps.Add(ColoStep.Qmp("x-colo-lost-heartbeat", null, "Take over: leave COLO and run the VM here"));
-            steps.Add(ColoStep.Wait(ColoStepKind.WaitForColoExit, "Wait until COLO mode is none"));
-            steps.Add(ObjectDel(Ids.SecondaryRedirectorOut));
-            steps.Add(ObjectDel(Ids.SecondaryRedirectorIn));
-            steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryCompareChardev }, "Drop the link to the dead primary's compare port"));
-            steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryMirrorChardev }, "Drop the link to the dead primary's mirror port"));
-            // The chardevs a primary has, so this node can become the primary of a new pair.
-            steps.Add(ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true, peerFacing: config));
-            steps.Add(ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true, peerFacing: config));
-            steps.AddRange(CompareLoops(config, survivor));
-            return new ColoPlan("Secondary failover", config.Name + "-" + survivor, steps);
-        }
+            => FailoverRemainder(config, survivor, FailoverLeftOver.FullSecondary, yankInstances);
 
         /// <summary>"Primary Failover": the secondary died; the primary drops replication and runs alone.</summary>
         /// <param name="replicationChild">The quorum child name of replication0 as QEMU reports it now (not assumed to be children.1).</param>
         public static ColoPlan PrimaryFailover(ColoConfig config, ColoSite survivor, string replicationChild, IReadOnlyList<JsonObject> yankInstances)
-        {
-            var steps = new List<ColoStep>();
-            if (yankInstances.Count > 0) steps.Add(Yank(yankInstances));
-            steps.AddRange(DetachReplication(replicationChild));
-            steps.AddRange(PrimaryObjects.Select(ObjectDel));
-            steps.Add(ColoStep.Qmp("x-colo-lost-heartbeat", null, "Leave COLO and run alone"));
-            steps.Add(ColoStep.Wait(ColoStepKind.WaitForColoExit, "Wait until COLO mode is none"));
-            return new ColoPlan("Primary failover", config.Name + "-" + survivor, steps);
-        }
+            => FailoverRemainder(config, survivor, FailoverLeftOver.FullPrimary(replicationChild), yankInstances);
 
         /// <summary>
         /// "Primary/Secondary resume replication": full disk sync to the new secondary, then
@@ -195,12 +170,18 @@ namespace ColoPS.Colo
 
         private static IEnumerable<ColoStep> DetachReplication(string replicationChild)
         {
-            yield return ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum");
-            // The procedure's HMP drive_del prints a failed flush to the dead secondary as its
-            // answer on QEMU 11 (the node is gone all the same); blockdev-del deletes the same
-            // monitor-owned node and reports only what stops it.
-            yield return ColoStep.Qmp("blockdev-del", new JsonObject { ["node-name"] = Ids.ReplicationNode }, "Delete the replication node");
+            yield return DetachReplicationChild(replicationChild);
+            yield return DeleteReplicationNode();
         }
+
+        private static ColoStep DetachReplicationChild(string replicationChild) =>
+            ColoStep.Qmp("x-blockdev-change", new JsonObject { ["parent"] = Ids.Disk, ["child"] = replicationChild }, "Detach the replication child from the quorum");
+
+        // The procedure's HMP drive_del prints a failed flush to the dead secondary as its answer on
+        // QEMU 11 (the node is gone all the same); blockdev-del deletes the same monitor-owned node
+        // and reports only what stops it.
+        private static ColoStep DeleteReplicationNode() =>
+            ColoStep.Qmp("blockdev-del", new JsonObject { ["node-name"] = Ids.ReplicationNode }, "Delete the replication node");
 
         private static IEnumerable<ColoStep> AttachReplication(ColoConfig config, ColoSite secondarySite)
         {

@@ -45,7 +45,7 @@ namespace ColoPS.Guard
             CallTimeout = TimeSpan.FromMilliseconds(w.CallTimeoutMs);
             _etcd = new EtcdClient(new EtcdClientOptions(w.Endpoints.Select(e => new Uri(e))) { CallTimeout = CallTimeout, AttemptTimeout = TimeSpan.FromMilliseconds(Math.Min(700, w.CallTimeoutMs)) });
             Witness = new PairWitness(_etcd, w.PairName(config), w.Prefix);
-            Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1));
+            Own = new OwnQemuWatch(_host, config, site, TimeSpan.FromSeconds(1), Wake);
             // A port already taken is a typed error; the etcd client made above must not outlive it.
             try { _heartbeat = GuardHeartbeat.Start(config, site, _host.Clock); }
             catch (ColoException) { _etcd.Dispose(); throw; }
@@ -83,7 +83,11 @@ namespace ColoPS.Guard
         /// <summary>After a failed start of a secondary, the next waits (1 s, doubling to 60 s): a start that fails fails again at once.</summary>
         internal (DateTimeOffset NotBefore, TimeSpan Backoff) StartSecondaryRetry { get; set; } = (DateTimeOffset.MinValue, TimeSpan.Zero);
 
-        internal void Wake() => _wake.Release();
+        internal void Wake()
+        {
+            // A session that ends while the guard is disposed has nobody left to wake.
+            try { _wake.Release(); } catch (ObjectDisposedException) { }
+        }
 
         /// <summary>The last tick's input and own QEMU, for the fence watchdog.</summary>
         internal GuardInput? LastInput { get; private set; }
@@ -136,12 +140,10 @@ namespace ColoPS.Guard
             }
             catch (WitnessException e) { witnessWords = $"witness: {e.Kind}: {e.Message}"; }
             string peerSite = ColoConfig.Other(Site).ToString();
-            // Only a secondary asks whether the old primary's VM still runs at the peer, and the fresh
-            // secondary announced there is not that VM. To a primary the same QEMU is its secondary,
-            // which it must hear as alive once the resume has made it one.
-            int? fresh = own.Role == GuardRole.Secondary && state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
-            var (peer, peerWords) = _peer.Read(fresh);
-            Epochs.Observe(SiteName, own.Own, own.ProcessId, state);
+            // Whether the peer is the fresh secondary announced there is an observation; what it means to this role, the model decides.
+            int? announced = state?.Ready?.Site == peerSite ? state.Ready.QemuProcessId : null;
+            var (peer, fresh, peerWords) = _peer.Read(announced);
+            Epochs.Observe(SiteName, own.Own, own.ProcessId, state, own.AwaitsMigration);
             var outcomes = new System.Collections.Generic.List<string>();
             if (state != null && Reprotect) outcomes.AddRange(await AnnounceWaitingAsync(own, state, ct).ConfigureAwait(false));
             await EnsureLeaseAsync(own, state, ct).ConfigureAwait(false);
@@ -153,9 +155,12 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state)
+            // Wanted here: no QEMU runs, or the one that runs is a waiting secondary an epoch named and
+            // the owner then left behind (no secondary named now). One never named is announced again instead.
+            bool waitingLeftBehind = own.AwaitsMigration && Epochs.JoinEpoch != null && standing == EpochStanding.Stale && state?.Record?.Secondary == null;
+            bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || waitingLeftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh, own.AwaitsMigration);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;

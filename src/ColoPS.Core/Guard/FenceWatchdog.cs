@@ -48,7 +48,8 @@ namespace ColoPS.Guard
             var lease = _g.Lease;
             if (last == null || pid == null || pid == _killed || lease == null || lease.State != LeaseRenewal.AboutToExpire) return;
             if (lease.Timer.Remaining > _g.Config.Witness!.FenceMargin / 2) return;
-            var (peer, peerWords) = _peer.Read();
+            // The fresh-secondary flag changes only what a secondary sees, and a secondary sends nothing to fence: the last tick's stays.
+            var (peer, _, peerWords) = _peer.Read();
             var input = last with { Peer = peer, Lease = LeaseRenewal.AboutToExpire, Witness = WitnessAnswer.Unreachable };
             var d = GuardModel.Decide(input);
             if (!d.SelfFences) return;

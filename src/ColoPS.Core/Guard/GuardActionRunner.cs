@@ -15,6 +15,7 @@ namespace ColoPS.Guard
     /// <summary>Carries out one decision's actions in order through the COLO operations; stops at the first that fails.</summary>
     internal sealed class GuardActionRunner
     {
+        private static readonly Action<ColoPlan, int>? s_crashSeam = GuardCrashSeam.FromEnvironment();
         private readonly ColoGuard _g;
         private readonly ColoHost _host;
 
@@ -30,7 +31,7 @@ namespace ColoPS.Guard
             {
                 case GuardAction.Claim: return await ClaimAsync(t, ct).ConfigureAwait(false);
                 case GuardAction.RunFencingHook: return await FenceAsync(ct).ConfigureAwait(false);
-                case GuardAction.FailOver: return await FailOverAsync(ct).ConfigureAwait(false);
+                case GuardAction.FailOver: return await FailOverAsync(t, ct).ConfigureAwait(false);
                 case GuardAction.AnnounceSelf:
                     // Switches learn the VM's MACs now live here; rounds and steps as QEMU's own defaults.
                     await Node().Session.ExecuteAsync("announce-self", new JsonObject { ["initial"] = 50, ["max"] = 550, ["rounds"] = 5, ["step"] = 100 },
@@ -93,18 +94,25 @@ namespace ColoPS.Guard
                 TimeSpan.FromSeconds(_g.Config.FencingHookTimeoutSeconds), ct).ConfigureAwait(false);
             _g.Fence = result;
             _g.Wake();
+            // A failed hook stops the decision here: the takeover after it in the same decision must not run.
+            if (result != FenceHookResult.Succeeded) throw new ColoException("ColoGuardFenceFailed", ColoErrorKind.OperationFailed, detail);
             return detail;
         }
 
-        private async Task<string> FailOverAsync(CancellationToken ct)
+        private async Task<string> FailOverAsync(GuardTick t, CancellationToken ct)
         {
             RequireRenewedLease("failing over");
+            // A secondary takes over only from a fenced primary (the hook ran in this decision or an earlier one).
+            if (t.Input.Role == GuardRole.Secondary && t.Input.Own != OwnObservation.ProtectedPrimary && _g.Fence != FenceHookResult.Succeeded)
+                throw new ColoException("ColoGuardNotFenced", ColoErrorKind.InvalidState, $"Not taking over: the fencing hook is {_g.Fence}.");
             var node = Node();
             var timeouts = new ColoTimeouts { Command = TimeSpan.FromSeconds(5), Failover = TimeSpan.FromSeconds(10), PeerProbe = TimeSpan.FromMilliseconds(500) };
-            var plan = await new Colo.Operations.FailoverOperation(_host, timeouts, null).PlanAsync(node, ct).ConfigureAwait(false);
+            var op = new Colo.Operations.FailoverOperation(_host, timeouts, null) { BeforeStep = s_crashSeam };
+            // Planned from what QEMU holds now: a failover a killed guard left half done is finished from where it stopped.
+            var plan = await op.PlanAsync(node, ct, probePeer: false).ConfigureAwait(false);
             // Forced: the witness made this side the owner of a new epoch, and the peer is fenced or a secondary.
-            await new Colo.Operations.FailoverOperation(_host, timeouts, null).RunAsync(node, plan, force: true, ct).ConfigureAwait(false);
-            return $"failed over ({plan.FromRole} failover): runs alone";
+            await op.RunAsync(node, plan, force: true, ct).ConfigureAwait(false);
+            return $"failed over ({plan.FromRole} failover, {plan.Plan.Steps.Count} steps): runs alone";
         }
 
         private async Task<string> StopVmAsync(GuardTick t, CancellationToken ct)

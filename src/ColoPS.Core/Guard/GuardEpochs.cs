@@ -16,7 +16,8 @@ namespace ColoPS.Guard
         /// <summary>The epoch this QEMU became the secondary in (the record's secondarySince when first named).</summary>
         public long? JoinEpoch { get; set; }
 
-        public void Observe(string site, OwnObservation own, int? pid, PairState? witness)
+        /// <param name="awaitsMigration">The QEMU is a secondary that never received the VM.</param>
+        public void Observe(string site, OwnObservation own, int? pid, PairState? witness, bool awaitsMigration = false)
         {
             if (pid != null && pid != QemuProcessId)
             {
@@ -49,7 +50,11 @@ namespace ColoPS.Guard
             if (own == OwnObservation.ProtectedSecondary && r.Secondary == site && r.SecondarySince != 0)
             {
                 // Only the first naming of this QEMU counts: a later epoch naming the site anew names another QEMU there.
-                if (JoinEpoch == null && knowsNothing) JoinEpoch = r.SecondarySince;
+                // A QEMU still waiting for the VM is named only by the claim that follows its own
+                // announcement: an epoch naming the site before that (for a QEMU that was there before it,
+                // whose resume failed) is not its.
+                bool namesThis = !awaitsMigration || (witness!.Ready != null && witness.Ready.Site == site && witness.Ready.QemuProcessId == pid && witness.Ready.Epoch + 1 == r.SecondarySince);
+                if (JoinEpoch == null && knowsNothing && namesThis) JoinEpoch = r.SecondarySince;
                 if (r.SecondarySince == JoinEpoch && r.Epoch >= MyEpoch) MyEpoch = ProtectedEpoch = r.Epoch;
             }
         }

@@ -43,6 +43,8 @@ namespace ColoPS.Guard
         private long _peerSeq;
         private long _heardAt;
         private bool _everHeard, _peerStopping;
+        // When this guard sent its first datagram (0 before): the peer's grace for a first answer runs from here.
+        private long _firstSentAt;
         private string _peerOwn = "";
 
         private GuardHeartbeat(ColoConfig config, ColoSite site, int port, TimeProvider clock)
@@ -84,21 +86,34 @@ namespace ColoPS.Guard
         public TimeSpan Window { get; }
         public TimeSpan Interval { get; }
 
+        /// <summary>
+        /// How long after this guard's first datagram a peer never heard reads as NeverHeard: two
+        /// windows, so a peer guard that runs gets a full window and the round trip of boot ids.
+        /// </summary>
+        public TimeSpan Grace => Window + Window;
+
         /// <summary>The last datagram dropped or not sent, in words, for the guard's detail.</summary>
         public string? LastError { get; private set; }
 
         /// <summary>What this side's next datagrams say about its own QEMU.</summary>
         public void Report(OwnObservation own) => _own = own.ToString();
 
-        /// <summary>The peer as its heartbeat shows it. Unknown until it was heard once, and after it said its guard stops.</summary>
         /// <summary>What the peer's guard said last of its own QEMU (an OwnObservation name; empty before anything was heard).</summary>
         public string PeerOwn { get { lock (_gate) return _peerOwn; } }
 
+        /// <summary>The peer as its heartbeat shows it. Unknown until it was heard once (NeverHeard past the grace), and after it said its guard stops.</summary>
         public (PeerObservation Peer, string Detail) Read()
         {
             lock (_gate)
             {
-                if (!_everHeard) return (PeerObservation.Unknown, "no heartbeat heard from the peer's guard yet" + (LastError == null ? "" : " (" + LastError + ")"));
+                if (!_everHeard)
+                {
+                    string error = LastError == null ? "" : " (" + LastError + ")";
+                    long first = Interlocked.Read(ref _firstSentAt);
+                    if (first != 0 && _clock.GetElapsedTime(first) > Grace)
+                        return (PeerObservation.NeverHeard, $"no heartbeat from the peer's guard since this guard started {_clock.GetElapsedTime(first).TotalMilliseconds:0} ms ago (grace {Grace.TotalMilliseconds:0} ms)" + error);
+                    return (PeerObservation.Unknown, "no heartbeat heard from the peer's guard yet" + error);
+                }
                 // A guard stopped by its operator leaves its VM as it is: its silence proves nothing.
                 if (_peerStopping) return (PeerObservation.Unknown, "the peer's guard said it stops (its VM is left as it is)");
                 var since = _clock.GetElapsedTime(_heardAt);
@@ -122,6 +137,7 @@ namespace ColoPS.Guard
         {
             var own = _own;
             if (own == null) return;
+            Interlocked.CompareExchange(ref _firstSentAt, _clock.GetTimestamp(), 0);
             string? echo;
             lock (_gate) echo = _peerBoot;
             var payload = JsonSerializer.SerializeToUtf8Bytes(new Beat(_pair, _site, _boot, Interlocked.Increment(ref _seq), echo, own, stopping));

@@ -23,7 +23,19 @@ namespace ColoPS.Guard
     }
 
     /// <summary>Whether the peer's VM is alive and running, as this side can see it directly.</summary>
-    public enum PeerObservation { Answers, Silent, Unknown }
+    public enum PeerObservation
+    {
+        Answers,
+        Silent,
+        Unknown,
+        /// <summary>
+        /// Nothing heard from the peer's guard since this guard started, and the grace for a first
+        /// heartbeat has passed: a guard restarted during a cut. It may also be a peer guard that is
+        /// simply not running, so it counts as silent only where that can do no harm: for the
+        /// self-fence of a primary that cannot keep its lease.
+        /// </summary>
+        NeverHeard,
+    }
 
     /// <summary>What the witness said on this tick, relative to this side.</summary>
     public enum WitnessAnswer
@@ -53,7 +65,11 @@ namespace ColoPS.Guard
     /// NewSecondaryReady: the peer's site announced a new secondary for this side's epoch (or the
     /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, and the
     /// witness shows the peer owning a newer epoch that has no secondary (or names this site while
-    /// no QEMU runs here) and no secondary of this site announced for it yet.
+    /// no QEMU runs here) and no secondary of this site announced for it yet. PeerFreshSecondary: the
+    /// peer's QEMU is the fresh secondary the witness announces at the peer's site (its ready key),
+    /// which holds none of the VM until a migration fills it; what Peer says is about that QEMU.
+    /// AwaitsMigration: this side's QEMU is a secondary that never received the VM (inmigrate, never
+    /// in COLO); with SecondaryWanted it is one the owner gave up on, which a fresh one replaces.
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
@@ -64,8 +80,18 @@ namespace ColoPS.Guard
         EpochStanding Epoch = EpochStanding.Current,
         FenceHookResult Fence = FenceHookResult.NotRun,
         bool NewSecondaryReady = false,
-        bool SecondaryWanted = false)
+        bool SecondaryWanted = false,
+        bool PeerFreshSecondary = false,
+        bool AwaitsMigration = false)
     {
+        /// <summary>
+        /// What the peer means to this side. To a secondary asking whether the old primary's VM still
+        /// runs, a fresh secondary there is not that VM: the old one is gone (one QEMU per site). To a
+        /// primary the same QEMU is its secondary, heard as alive once the resume made it one.
+        /// </summary>
+        public PeerObservation PeerVm => PeerFreshSecondary && (Own == OwnObservation.ProtectedSecondary || (Own == OwnObservation.ColoExitError && Role == GuardRole.Secondary))
+            ? PeerObservation.Silent : Peer;
+
         /// <summary>
         /// True when this side's VM may put packets on the network by itself: a primary (in COLO or
         /// just out of it), a side running alone, or one frozen in an unknown state. A secondary's
@@ -75,6 +101,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}";
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}" + (PeerFreshSecondary ? " peer=fresh secondary" : "") + (AwaitsMigration ? " awaits-migration" : "");
     }
 }

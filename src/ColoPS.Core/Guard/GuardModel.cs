@@ -50,7 +50,16 @@ namespace ColoPS.Guard
             if (i.Lease == LeaseRenewal.AboutToExpire && i.MayProduceOutput && i.Own != OwnObservation.ProtectedPrimary)
                 return GuardDecision.Do("the lease is about to expire and renewals fail: stop the VM before the peer may claim the pair, then try to release", StopVm, ReleaseLease);
             if (IsCutOff(i))
-                return Fence(holdsLease, "cut off: the secondary is silent and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
+                return Fence(holdsLease, (i.PeerVm == PeerObservation.NeverHeard ? "cut off: the secondary was never heard since this guard started" : "cut off: the secondary is silent")
+                    + " and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
+
+            // The owner claimed again without the secondary it had named (its guard was killed during
+            // the resume and its lease ran out): that secondary never received the VM, so a fresh one
+            // in its place, announced for the owner's epoch, lets the pair be protected again.
+            if (i.Epoch == EpochStanding.Stale && i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer)
+                return holdsLease
+                    ? GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu, ReleaseLease)
+                    : GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu);
 
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
@@ -102,7 +111,7 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedPrimary:
                     // The link to the secondary is cut but the witness answers: keep the VM by owning
                     // an epoch without that secondary, which leaves it stale for good.
-                    if (i.Peer == PeerObservation.Silent)
+                    if (i.PeerVm == PeerObservation.Silent)
                         return canClaim
                             ? GuardDecision.Do("the secondary is silent on the network: claim a new epoch without it, then drop replication (primary failover)", Claim)
                             : GuardDecision.Wait($"the secondary is silent on the network, but {noClaim}");
@@ -115,7 +124,7 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedSecondary:
                     // A cut link may bring no COLO_EXIT for a long time (TCP retries): a primary that is
                     // silent and whose lease is gone has stopped its VM (rule 3) or lost its site.
-                    if (i.Peer == PeerObservation.Silent && !ownerIsMe)
+                    if (i.PeerVm == PeerObservation.Silent && !ownerIsMe)
                         return canClaim
                             ? GuardDecision.Do("the primary is silent on the network and its lease is gone: claim the next epoch", Claim)
                             : GuardDecision.Wait($"the primary is silent on the network and its lease is gone, but {noClaim}: no takeover");
@@ -128,7 +137,7 @@ namespace ColoPS.Guard
                         : GuardDecision.Wait($"COLO ended with an error on the primary, but {noClaim}: no failover");
 
                 case OwnObservation.ColoExitError:
-                    if (i.Peer == PeerObservation.Answers)
+                    if (i.PeerVm == PeerObservation.Answers)
                         return GuardDecision.Wait("COLO ended but the primary's VM still runs: it stays the survivor");
                     return canClaim
                         ? GuardDecision.Do(ownerIsMe
@@ -171,11 +180,14 @@ namespace ColoPS.Guard
 
                 case OwnObservation.ProtectedSecondary:
                 case OwnObservation.ColoExitError:
-                    if (i.Peer == PeerObservation.Answers)
+                    if (i.PeerVm == PeerObservation.Answers)
                         return GuardDecision.Wait("owns the new epoch but the old primary's VM still runs: waiting for it to stop (it is stale now)");
                     return i.Fence switch
                     {
-                        FenceHookResult.NotRun => GuardDecision.Do("owns the new epoch; the primary is unreachable: fence it before taking over", RunFencingHook),
+                        // One decision: the actions run in order and stop at the first that fails, and a
+                        // failed hook fails its action, so the takeover runs only after a fence that worked,
+                        // without waiting for another tick.
+                        FenceHookResult.NotRun => GuardDecision.Do("owns the new epoch; the primary is unreachable: fence it, then take over and announce the VM here", RunFencingHook, FailOver, AnnounceSelf),
                         FenceHookResult.Failed => GuardDecision.Wait("the fencing hook failed: no takeover (an operator must decide)"),
                         _ => GuardDecision.Do("owns the new epoch and the old primary is fenced: take over and announce the VM here", FailOver, AnnounceSelf),
                     };
@@ -195,8 +207,11 @@ namespace ColoPS.Guard
         /// cut off from it too but reach the witness, and claim once the lease is gone. Without a
         /// lease and without the witness it cannot show it owns anything either.
         /// </summary>
+        /// A guard restarted during the cut never heard its secondary (NeverHeard): its secondary may
+        /// claim just the same, so it fences just the same. Fencing on it costs availability only when
+        /// the witness is lost too and the secondary's guard is down, never safety.
         public static bool IsCutOff(GuardInput i) =>
-            i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent
+            i.Own == OwnObservation.ProtectedPrimary && i.PeerVm is (PeerObservation.Silent or PeerObservation.NeverHeard)
             && (i.Lease == LeaseRenewal.AboutToExpire || (i.Lease == LeaseRenewal.None && i.Witness == WitnessAnswer.Unreachable));
 
         /// <summary>
@@ -205,7 +220,7 @@ namespace ColoPS.Guard
         /// silent names none, so that secondary is stale and can never take over.
         /// </summary>
         public static bool ClaimKeepsSecondary(GuardInput i) =>
-            i.Own == OwnObservation.ProtectedPrimary && i.Peer != PeerObservation.Silent;
+            i.Own == OwnObservation.ProtectedPrimary && i.PeerVm != PeerObservation.Silent;
 
         /// <summary>
         /// Whether this side is current: the witness's epoch is the one it knows, or a newer one that

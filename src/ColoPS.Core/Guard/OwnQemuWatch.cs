@@ -28,12 +28,24 @@ namespace ColoPS.Guard
         private int _misses;
         private GuardRole _role = GuardRole.Secondary;
 
-        public OwnQemuWatch(ColoHost host, ColoConfig config, ColoSite site, TimeSpan queryTimeout)
+        /// <param name="lost">Called when the session to the own QEMU ends by itself (QEMU died): the guard looks at once instead of on its next tick.</param>
+        public OwnQemuWatch(ColoHost host, ColoConfig config, ColoSite site, TimeSpan queryTimeout, Action? lost = null)
         {
             _host = host;
             _config = config;
             _site = site;
             _queryTimeout = queryTimeout;
+            _onDisconnected = (_, _) => lost?.Invoke();
+        }
+
+        private readonly EventHandler _onDisconnected;
+
+        private void Watch(ColoNode node)
+        {
+            Node = node;
+            node.Session.Disconnected += _onDisconnected;
+            // Lost before the handler was in place: say so all the same.
+            if (node.Session.State is QmpSessionState.Broken or QmpSessionState.Closed) _onDisconnected(node.Session, EventArgs.Empty);
         }
 
         /// <summary>The node attached to the running QEMU; null while none runs. Replaced when the QEMU at the site changes.</summary>
@@ -48,16 +60,23 @@ namespace ColoPS.Guard
                 return new OwnReading(OwnObservation.QemuDead, _role, null, "no QEMU runs at this site");
             }
             if (_host.Processes.IsFrozen(pid.Value)) return new OwnReading(OwnObservation.Frozen, _role, pid, $"QEMU {pid} is stopped (SIGSTOP)");
+            // The session to this very QEMU ended: it is most likely exiting (its sockets close before
+            // the process is gone), so a moment's wait says so now rather than a tick later.
+            if (Node != null && Node.ProcessId == pid.Value && Node.Session.State == QmpSessionState.Broken && await ExitsSoonAsync(pid.Value, ct).ConfigureAwait(false))
+            {
+                Drop();
+                return new OwnReading(OwnObservation.QemuDead, _role, pid, $"QEMU {pid} ended (its monitor closed)");
+            }
             if (Node == null || Node.ProcessId != pid.Value || Node.Session.State != QmpSessionState.Running)
             {
                 Drop();
-                try { Node = await new AttachOperation(_host).RunAsync(_config, _site, _queryTimeout, ct).ConfigureAwait(false); }
+                try { Watch(await new AttachOperation(_host).RunAsync(_config, _site, _queryTimeout, ct).ConfigureAwait(false)); }
                 catch (Exception e) when (e is ColoException || e is QmpException)
                 {
                     return Missed(pid.Value, "cannot attach to its QMP monitor: " + e.Message);
                 }
             }
-            var status = await new StatusReader(_host, new ColoTimeouts { StatusQuery = _queryTimeout }).ReadAsync(Node, ct).ConfigureAwait(false);
+            var status = await new StatusReader(_host, new ColoTimeouts { StatusQuery = _queryTimeout }) { ReadLinks = false }.ReadAsync(Node!, ct).ConfigureAwait(false);
             if (!_host.Processes.IsAlive(pid.Value))
             {
                 Drop();
@@ -87,6 +106,16 @@ namespace ColoPS.Guard
             return new OwnReading(OwnObservation.QemuDead, _role, pid, words + ": stopped, sends nothing");
         }
 
+        private async Task<bool> ExitsSoonAsync(int pid, CancellationToken ct)
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                if (!_host.Processes.IsAlive(pid)) return true;
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _host.Clock, ct).ConfigureAwait(false);
+            }
+            return !_host.Processes.IsAlive(pid);
+        }
+
         private OwnReading Missed(int pid, string why)
         {
             // One miss reads as the last protected state, so the model waits for a second look.
@@ -99,7 +128,7 @@ namespace ColoPS.Guard
         public void Adopt(ColoNode node)
         {
             Drop();
-            Node = node;
+            Watch(node);
             _misses = 0;
         }
 
@@ -109,6 +138,8 @@ namespace ColoPS.Guard
             var n = Node;
             Node = null;
             if (n == null) return;
+            // Closed on purpose: no wake-up for that.
+            n.Session.Disconnected -= _onDisconnected;
             _host.Qmp.Unregister(n.Session);
             n.Session.Dispose();
         }

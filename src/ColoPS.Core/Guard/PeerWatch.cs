@@ -28,22 +28,27 @@ namespace ColoPS.Guard
             _heartbeat = heartbeat;
         }
 
-        /// <param name="freshSecondary">The peer's QEMU the witness announces as a fresh secondary (ready key), if any.</param>
-        public (PeerObservation Peer, string Detail) Read(int? freshSecondary = null)
+        /// <param name="announced">The peer's QEMU the witness announces as a fresh secondary (ready key), if any.</param>
+        /// <returns>What is seen of the peer, and whether what is seen is that fresh secondary (the model decides what that means to this side's role).</returns>
+        public (PeerObservation Peer, bool FreshSecondary, string Detail) Read(int? announced = null)
         {
             if (Directory.Exists(_config.GetSite(_peer).WorkDirectory))
             {
                 var pid = _host.Qemu.RunningPid(_config.PidFileOf(_peer));
-                if (pid == null) return (PeerObservation.Silent, "no peer QEMU runs on this host");
-                if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, $"peer QEMU {pid} is stopped (SIGSTOP)");
+                if (pid == null) return (PeerObservation.Silent, false, "no peer QEMU runs on this host");
+                if (_host.Processes.IsFrozen(pid.Value)) return (PeerObservation.Silent, false, $"peer QEMU {pid} is stopped (SIGSTOP)");
                 // Started after the old VM there died, it holds nothing of the VM until a migration fills it.
-                if (pid == freshSecondary) return (PeerObservation.Silent, $"peer QEMU {pid} is the fresh secondary announced there, not the old VM");
+                if (pid == announced)
+                {
+                    var beat = _heartbeat?.Read() ?? (PeerObservation.Unknown, "no heartbeat port configured (Witness.HeartbeatPort)");
+                    return (beat.Item1, true, $"peer QEMU {pid} is the fresh secondary announced there; " + beat.Item2);
+                }
             }
             var heard = _heartbeat?.Read() ?? (PeerObservation.Unknown, "no heartbeat port configured (Witness.HeartbeatPort)");
             // On another host: the peer's guard says a secondary runs there, and the witness announces a fresh one.
-            if (freshSecondary != null && heard.Item1 == PeerObservation.Answers && _heartbeat!.PeerOwn == nameof(OwnObservation.ProtectedSecondary))
-                return (PeerObservation.Silent, "the peer runs the fresh secondary announced there, not the old VM");
-            return heard;
+            if (announced != null && heard.Item1 == PeerObservation.Answers && _heartbeat!.PeerOwn == nameof(OwnObservation.ProtectedSecondary))
+                return (heard.Item1, true, "the peer runs the fresh secondary announced there; " + heard.Item2);
+            return (heard.Item1, false, heard.Item2);
         }
     }
 }

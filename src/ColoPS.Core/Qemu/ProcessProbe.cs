@@ -39,6 +39,27 @@ namespace ColoPS.Qemu
             }
         }
 
+        /// <summary>
+        /// When the process started, in clock ticks since boot (/proc/&lt;pid&gt;/stat field 22); null
+        /// when it is gone. With the pid it names one process for good: a reused pid starts later.
+        /// </summary>
+        public static long? StartTime(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                int close = stat.LastIndexOf(')');
+                if (close < 0) return null;
+                // Fields after the command name, which may hold spaces: state is field 3, starttime 22.
+                var rest = stat.Substring(close + 2).Split(' ');
+                return rest.Length > 19 && long.TryParse(rest[19], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long t) ? t : null;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
         /// <summary>True when the process is stopped (SIGSTOP): alive but unable to answer.</summary>
         public static bool IsFrozen(int pid) => State(pid) == 'T';
 

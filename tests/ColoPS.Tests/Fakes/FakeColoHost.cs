@@ -22,6 +22,8 @@ namespace ColoPS.Tests.Fakes
         public HashSet<int> Alive { get; } = new HashSet<int>();
         public HashSet<int> Frozen { get; } = new HashSet<int>();
         public Dictionary<int, string> CommandLines { get; } = new Dictionary<int, string>();
+        /// <summary>A live process's start time; 1 when not set.</summary>
+        public Dictionary<int, long> StartTimes { get; } = new Dictionary<int, long>();
         public List<int> Killed { get; } = new List<int>();
         public HashSet<string> Files { get; } = new HashSet<string>();
         public List<string> Deleted { get; } = new List<string>();
@@ -35,6 +37,7 @@ namespace ColoPS.Tests.Fakes
         bool IColoProcesses.IsAlive(int pid) => Alive.Contains(pid);
         bool IColoProcesses.IsFrozen(int pid) => Frozen.Contains(pid);
         bool IColoProcesses.CommandLineContains(int pid, string text) => CommandLines.TryGetValue(pid, out var c) && c.Contains(text, StringComparison.Ordinal);
+        long? IColoProcesses.StartTime(int pid) => Alive.Contains(pid) ? (StartTimes.TryGetValue(pid, out var t) ? t : 1) : null;
         Task<bool> IColoProcesses.KillAsync(int pid, TimeSpan timeout, CancellationToken ct)
         {
             Killed.Add(pid);

@@ -68,6 +68,21 @@ namespace ColoPS.Tests.Guard
         }
 
         [Fact]
+        public async Task APeerNeverHeard_IsUnknownWithinTheGrace_ThenNeverHeard()
+        {
+            // A guard (re)started while the link is cut: nobody ever answers its datagrams.
+            var cfg = Config(FreePort());
+            await using var a = GuardHeartbeat.Start(cfg, ColoSite.A, TimeProvider.System)!;
+            await Task.Delay(a.Grace + a.Window);
+            Assert.Equal(PeerObservation.Unknown, a.Read().Peer); // nothing sent before the first look: no grace runs
+            a.Report(OwnObservation.ProtectedPrimary);
+            await Task.Delay(a.Interval * 2);
+            Assert.Equal(PeerObservation.Unknown, a.Read().Peer);
+            Assert.Equal(PeerObservation.NeverHeard, await WaitFor(a, PeerObservation.NeverHeard, a.Grace + TimeSpan.FromSeconds(2)));
+            Assert.Contains("since this guard started", a.Read().Detail);
+        }
+
+        [Fact]
         public async Task AGuardThatStops_SaysSo_AndItsSilenceIsNotACut()
         {
             var cfg = Config(FreePort());

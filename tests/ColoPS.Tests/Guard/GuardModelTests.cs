@@ -23,10 +23,12 @@ namespace ColoPS.Tests.Guard
             from fence in Enum.GetValues<FenceHookResult>()
             from ready in new[] { false, true }
             from wanted in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted);
+            from fresh in new[] { false, true }
+            from awaits in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh, awaits);
 
-        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted
-        // inside, 216 x 96 = 20736 inputs. Every one must keep every safety rule.
+        // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted x
+        // fresh x awaits inside, 288 x 384 = 110592 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -43,6 +45,9 @@ namespace ColoPS.Tests.Guard
         private static IEnumerable<string> Violations(GuardInput i, GuardDecision d)
         {
             if (string.IsNullOrWhiteSpace(d.Reason)) yield return "no reason";
+            // A fresh secondary announced at the peer's site is not the old primary's VM, which is what a secondary asks about.
+            bool asksForOldPrimary = i.Own == OwnObservation.ProtectedSecondary || (i.Own == OwnObservation.ColoExitError && i.Role == GuardRole.Secondary);
+            var oldPrimary = i.PeerFreshSecondary && asksForOldPrimary ? PeerObservation.Silent : i.Peer;
             if (d.Has(FailOver) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "left COLO without a committed claim";
             if (d.Has(FailOver) && i.Lease != LeaseRenewal.Renewed) yield return "left COLO on a lease that is not renewed";
             if (d.Has(FailOver) && i.Own is not (OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError))
@@ -56,8 +61,11 @@ namespace ColoPS.Tests.Guard
                 && (i.Lease == LeaseRenewal.None || i.Witness is WitnessAnswer.OwnerIsPeer or WitnessAnswer.NoOwner or WitnessAnswer.ClaimConflict))
                 yield return "a side that is not the owner keeps running the VM alone (other than claiming its own epoch again)";
             bool takeover = d.Has(FailOver) && i.Role == GuardRole.Secondary && i.Own != OwnObservation.ProtectedPrimary;
-            if (takeover && i.Fence != FenceHookResult.Succeeded) yield return "took over without a successful fencing hook";
-            if (takeover && i.Peer == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
+            // The hook may run in the same decision, before the takeover (a failed hook fails its action and stops the rest).
+            bool fencedFirst = i.Fence == FenceHookResult.Succeeded
+                || (i.Fence == FenceHookResult.NotRun && d.Has(RunFencingHook) && d.Actions.ToList().IndexOf(RunFencingHook) < d.Actions.ToList().IndexOf(FailOver));
+            if (takeover && !fencedFirst) yield return "took over without a successful fencing hook";
+            if (takeover && oldPrimary == PeerObservation.Answers) yield return "took over from a primary whose VM still runs";
             if (d.Has(RunFencingHook) && i.Witness != WitnessAnswer.ClaimSucceeded) yield return "fenced the peer before owning the new epoch";
             if (i.Witness == WitnessAnswer.Unreachable && (d.Has(Claim) || d.Has(FailOver) || d.Has(Reprotect))) yield return "acted on an unreachable witness";
             if (i.Witness == WitnessAnswer.Unreachable && !d.Has(ReportWitnessUnreachable) && !d.SelfFences && i.Own != OwnObservation.QemuDead && i.Epoch == EpochStanding.Current)
@@ -72,17 +80,23 @@ namespace ColoPS.Tests.Guard
             if (d.Has(ReleaseLease) && i.Lease == LeaseRenewal.None) yield return "released a lease it does not hold";
             // Partitions (issue 10): a cut-off primary fences before its lease can expire; a primary
             // that still hears its secondary survives a witness outage; nobody claims past a peer it hears.
-            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
+            if (i.Own == OwnObservation.ProtectedPrimary && i.Peer is PeerObservation.Silent or PeerObservation.NeverHeard && i.Lease == LeaseRenewal.AboutToExpire && !d.SelfFences)
                 yield return "a primary that hears no secondary and is about to lose its lease keeps its VM running";
+            // A peer guard never heard may just not run: nobody takes over or drops replication on that alone.
+            if (oldPrimary == PeerObservation.NeverHeard && d.Has(Claim) && i.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && !GuardModel.ClaimKeepsSecondary(i))
+                yield return "claimed past a peer that was only never heard";
             if (i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Answers && i.Epoch == EpochStanding.Current && d.SelfFences)
                 yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
-            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Peer != PeerObservation.Silent)
+            if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && oldPrimary != PeerObservation.Silent)
                 yield return "a protected secondary claimed while its primary may still be heard";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Witness != WitnessAnswer.NoOwner)
                 yield return "a protected secondary claimed while the primary's lease may hold";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
                 yield return "a primary that hears no secondary claimed an epoch that still names it";
             if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a is not (ReleaseLease or StartSecondary))) yield return "acted on a dead QEMU";
+            // The only QEMU a guard replaces is a secondary that never received the VM, once the owner runs alone without it.
+            if (d.Has(KillQemu) && i.Own != OwnObservation.Frozen && !(i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer))
+                yield return "killed a QEMU that is neither frozen nor a waiting secondary left behind";
             if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
                 yield return "started a secondary other than for a live peer owner while no QEMU runs here";
             if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
@@ -112,13 +126,22 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "lease is gone");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner), "claim", Claim);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Unknown, WitnessAnswer.NoOwner), "claim", Claim);
-            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence it, then take over", RunFencingHook, FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Failed), "fencing hook failed");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.ClaimConflict), "lost the claim");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner), "still runs");
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.Unreachable), "no automatic failover", ReportWitnessUnreachable);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner), "COLO_EXIT");
+            // The peer runs the fresh secondary announced there (its guard started it for this side's takeover):
+            // to a secondary it is not the old primary's VM, to a primary it is its secondary.
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "primary is silent", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded) with { PeerFreshSecondary = true }, "take over", FailOver, AnnounceSelf);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "silent on the network", Claim);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "still runs");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.OwnerIsMe) with { PeerFreshSecondary = true }, "protected");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }, "same roles", Claim);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire) with { PeerFreshSecondary = true }, "witness unreachable", ReportWitnessUnreachable);
             // The secondary left behind by a primary failover.
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale), "stale");
@@ -153,11 +176,19 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "cut off", StopVm, ReleaseLease);
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.None), "cut off", StopVm);
             yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "witness unreachable", ReportWitnessUnreachable);
+            // A guard restarted during a cut never heard its peer: the primary fences as if it were silent, nobody claims on it.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire), "never heard since this guard started", StopVm, ReleaseLease);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.None), "cut off", StopVm);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.Unreachable, LeaseRenewal.FailingWithTimeLeft), "no automatic failover", ReportWitnessUnreachable);
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.OwnerIsMe), "protected");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "same roles", Claim);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "COLO_EXIT");
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.NeverHeard, WitnessAnswer.NoOwner), "claim", Claim);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer), "no takeover before its lease is gone");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner), "silent on the network", Claim);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.NoOwner), "COLO_EXIT");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.FailingWithTimeLeft), "no takeover");
-            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence", RunFencingHook);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded), "fence it, then take over", RunFencingHook, FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.ClaimSucceeded, fence: FenceHookResult.Succeeded), "take over", FailOver, AnnounceSelf);
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, epoch: EpochStanding.Stale), "stale", ReleaseLease);
             // Re-protection: the dead side starts a secondary only for a live peer owner, and only once its lease is given up.
@@ -167,6 +198,12 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "nothing to guard");
+            // A waiting secondary the owner left behind (it claimed again without it): replaced by a fresh one.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "replaced by a fresh one", KillQemu);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Unknown, WitnessAnswer.OwnerIsPeer, LeaseRenewal.Renewed, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "replaced by a fresh one", KillQemu, ReleaseLease);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { AwaitsMigration = true }, "never takes over");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Current) with { SecondaryWanted = true, AwaitsMigration = true }, "no takeover before its lease is gone");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "never takes over");
             // A new secondary waits but is not named yet: it never takes over.
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "never takes over");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.Renewed, EpochStanding.Stale), "never takes over", ReleaseLease);
@@ -193,6 +230,7 @@ namespace ColoPS.Tests.Guard
         [Fact]
         public void ClaimKeepsSecondary_OnlyForAPrimaryThatHearsIt()
         {
+            Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner) with { PeerFreshSecondary = true }));
             Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Answers, WitnessAnswer.NoOwner)));
             Assert.True(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Unknown, WitnessAnswer.NoOwner)));
             Assert.False(GuardModel.ClaimKeepsSecondary(In(GuardRole.Primary, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe)));

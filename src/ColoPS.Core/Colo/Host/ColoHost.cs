@@ -36,6 +36,7 @@ namespace ColoPS.Colo.Host
             public bool IsAlive(int pid) => ProcessProbe.IsAlive(pid);
             public bool IsFrozen(int pid) => ProcessProbe.IsFrozen(pid);
             public bool CommandLineContains(int pid, string text) => ProcessProbe.CommandLineContains(pid, text);
+            public long? StartTime(int pid) => ProcessProbe.StartTime(pid);
             public Task<bool> KillAsync(int pid, TimeSpan timeout, CancellationToken ct) => ProcessProbe.KillAsync(pid, timeout, ct);
             public Task<bool> WaitForExitAsync(int pid, TimeSpan timeout, CancellationToken ct) => ProcessProbe.WaitForExitAsync(pid, timeout, ct);
         }

@@ -131,22 +131,44 @@ namespace ColoPS.Colo.Operations
         }
 
         /// <summary>
-        /// A secondary left running after a failed start or resume is a second live copy of the VM.
-        /// Only one on this host can be reached: its node, or the pid file of its site here.
+        /// The secondary QEMU an operation works with, as it is when the operation starts: with the
+        /// pid file's process only, its pid and start time, so a clean-up later kills that process and
+        /// no other. Null when no secondary of this VM runs on this host.
         /// </summary>
-        public async Task DiscardSecondaryAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
+        public ProcessIdentity? IdentifySecondary(ColoConfig config, ColoSite primarySite, ColoNode? secondary)
+        {
+            if (secondary != null && secondary.IsRemote) return null;
+            int? pid = secondary?.ProcessId ?? _host.Qemu.RunningPid(config.PidFileOf(ColoConfig.Other(primarySite)));
+            if (pid == null) return null;
+            var start = _host.Processes.StartTime(pid.Value);
+            return start == null ? null : new ProcessIdentity(pid.Value, start.Value);
+        }
+
+        /// <summary>
+        /// A secondary left running after a failed start or resume is a second live copy of the VM.
+        /// Only one on this host can be reached: its node, or the process <paramref name="identity"/>
+        /// names (what the site's pid file said when the operation started). The pid file may name a
+        /// newer QEMU by now, one the peer's guard started for the next attempt: that one and its
+        /// files are left alone.
+        /// </summary>
+        public async Task DiscardSecondaryAsync(ColoConfig config, ColoSite primarySite, ColoNode? secondary, ProcessIdentity? identity)
         {
             var secondarySite = ColoConfig.Other(primarySite);
-            if (secondary != null && secondary.IsRemote)
+            if (secondary != null)
             {
                 await DiscardAsync(secondary).ConfigureAwait(false);
                 return;
             }
-            int? pid = secondary?.ProcessId ?? _host.Qemu.RunningPid(config.PidFileOf(secondarySite));
-            if (pid.HasValue) await _host.Processes.KillAsync(pid.Value, _timeouts.Kill, CancellationToken.None).ConfigureAwait(false);
-            if (secondary != null) await DiscardAsync(secondary).ConfigureAwait(false);
-            else RemoveRuntimeFiles(config, secondarySite);
+            if (identity == null || !IsSame(config, secondarySite, identity)) return;
+            await _host.Processes.KillAsync(identity.Pid, _timeouts.Kill, CancellationToken.None).ConfigureAwait(false);
+            // The pid file is still that process's (IsSame read it): its runtime files are too.
+            RemoveRuntimeFiles(config, secondarySite);
         }
+
+        private bool IsSame(ColoConfig config, ColoSite site, ProcessIdentity identity)
+            => _host.Qemu.RunningPid(config.PidFileOf(site)) == identity.Pid
+               && _host.Processes.StartTime(identity.Pid) == identity.StartTime
+               && _host.Processes.CommandLineContains(identity.Pid, config.QmpSocketOf(site));
 
         /// <summary>
         /// A remote node's QEMU can only be asked to quit over its monitor; its host's own tooling

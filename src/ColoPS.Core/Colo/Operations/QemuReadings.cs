@@ -59,6 +59,19 @@ namespace ColoPS.Colo.Operations
             return list;
         }
 
+        /// <summary>What a survivor still holds of its COLO role (see <see cref="FailoverLeftOver"/>).</summary>
+        public static async Task<FailoverLeftOver> FailoverLeftOverAsync(QmpSession s, CancellationToken ct)
+        {
+            var colo = await s.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
+            string? child = await QuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
+            var nodes = Json.Names(await s.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, ct).ConfigureAwait(false), "node-name");
+            var exports = await s.ExecuteAsync("query-block-exports", null, ct).ConfigureAwait(false);
+            bool nbd = exports.EnumerateArray().Any(e => Json.Str(e, "type") == "nbd");
+            var objects = Json.Names(await s.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false), "name");
+            var chardevs = Json.Names(await s.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false), "label");
+            return new FailoverLeftOver(ColoMode.Parse(Json.Str(colo, "mode")), child, nodes.Contains(Ids.ReplicationNode), nbd, objects, chardevs);
+        }
+
         /// <summary>What a failed start or resume left on a QEMU that still answers: its link to the secondary and its run state.</summary>
         public static async Task<ColoLeftOver> LeftOverAsync(QmpSession s, CancellationToken ct)
         {

@@ -52,9 +52,13 @@ namespace ColoPS.Colo.Operations
         {
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             Check(survivor, secondary, ColoMode.Parse(Json.Str(colo, "mode")));
-            var objects = await survivor.Session.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false);
-            bool hasRewriter = Json.Names(objects, "name").Contains(Ids.Rewriter);
-            return ColoPlans.Resume(survivor.Config, survivor.Site, hasRewriter, QemuFeatures.Of(survivor.QemuVersion));
+            var left = await QemuReadings.FailoverLeftOverAsync(survivor.Session, ct).ConfigureAwait(false);
+            var resume = ColoPlans.Resume(survivor.Config, survivor.Site, left.Objects.Contains(Ids.Rewriter), QemuFeatures.Of(survivor.QemuVersion));
+            // A failover cut short (a guard killed between its steps, COLO left by itself) leaves the
+            // secondary's chardevs, or the primary's objects and replication link, where the resume
+            // needs a clean primary: those steps are finished first.
+            var rest = ColoPlans.FailoverRemainder(survivor.Config, survivor.Site, left, System.Array.Empty<JsonObject>());
+            return rest.Steps.Count == 0 ? resume : new ColoPlan(resume.Name, resume.NodeName, rest.Steps.Concat(resume.Steps).ToList());
         }
 
         public async Task RunAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, CancellationToken ct)
@@ -62,6 +66,8 @@ namespace ColoPS.Colo.Operations
             survivor.ProtectedSinceSequence = survivor.Session.LastEventSequence;
             var launcher = new NodeLauncher(_host, _timeouts);
             var peer = launcher.PeerSession(survivor.Config, survivor.Site, secondary);
+            // The secondary this resume is for; a newer one started there meanwhile is not its to discard.
+            var identity = launcher.IdentifySecondary(survivor.Config, survivor.Site, secondary);
             try
             {
                 await new ColoPlanRunner(survivor.Session, _timeouts, _progress, peer).RunAsync(plan, ct).ConfigureAwait(false);
@@ -71,7 +77,7 @@ namespace ColoPS.Colo.Operations
                 // The new secondary goes when it runs on this host: it never became a replica (or,
                 // after a migration that ended without COLO, it is a second live copy), also when
                 // the survivor itself is gone.
-                await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary).ConfigureAwait(false);
+                await launcher.DiscardSecondaryAsync(survivor.Config, survivor.Site, secondary, identity).ConfigureAwait(false);
                 if (survivor.Session.State != QmpSessionState.Running) throw;
                 // The survivor must keep serving: what the resume added is taken away.
                 var rollback = await new RollbackOperation(_timeouts, _progress).RunAsync(survivor, "resume", RollbackOperation.PlanResume).ConfigureAwait(false);

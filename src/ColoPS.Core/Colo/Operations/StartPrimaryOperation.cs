@@ -37,6 +37,8 @@ namespace ColoPS.Colo.Operations
                 throw new ColoException("ColoRemoteSecondaryRequired", ColoErrorKind.InvalidArgument,
                     $"The primary is reached over a remote monitor; pass the secondary as a node too (Connect-ColoNode -Remote -Site {ColoConfig.Other(site)}), not by its socket on this host.");
             var peer = launcher.PeerSession(config, site, secondary);
+            // The secondary this start is for; a newer one started there meanwhile is not its to discard.
+            var identity = launcher.IdentifySecondary(config, site, secondary);
 
             ColoNode node;
             if (existing != null)
@@ -68,13 +70,13 @@ namespace ColoPS.Colo.Operations
             }
             catch (Exception) when (existing == null)
             {
-                await launcher.DiscardSecondaryAsync(config, site, secondary).ConfigureAwait(false);
+                await launcher.DiscardSecondaryAsync(config, site, secondary, identity).ConfigureAwait(false);
                 await launcher.DiscardAsync(node).ConfigureAwait(false);
                 throw;
             }
             catch (Exception ex)
             {
-                await launcher.DiscardSecondaryAsync(config, site, secondary).ConfigureAwait(false);
+                await launcher.DiscardSecondaryAsync(config, site, secondary, identity).ConfigureAwait(false);
                 if (existing!.State != QmpSessionState.Running) throw;
                 // The caller's own QEMU stays, running alone again: without its link to the
                 // secondary, and not stuck paused or in postmigrate.

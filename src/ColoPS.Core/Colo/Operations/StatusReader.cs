@@ -22,6 +22,12 @@ namespace ColoPS.Colo.Operations
             _timeouts = timeouts;
         }
 
+        /// <summary>
+        /// Whether the links (TLS of each channel) are read too: two more round trips, which a guard
+        /// that looks every tick does without (the protection state does not depend on them).
+        /// </summary>
+        public bool ReadLinks { get; init; } = true;
+
         public async Task<ColoStatus> ReadAsync(ColoNode node, CancellationToken ct)
         {
             var status = await ReadAsync(node.Session, node.ProcessId, node.ProtectedSinceSequence, ct).ConfigureAwait(false);
@@ -61,7 +67,7 @@ namespace ColoPS.Colo.Operations
                 result.MigrationStatus = snapshot.Migration;
                 // One read of the chardevs serves the links and the peer-link check below.
                 chardevs = await session.ExecuteAsync("query-chardev", null, call, ct).ConfigureAwait(false);
-                result.Links = await LinkReader.ReadAsync(session, snapshot.Mode, chardevs, call, ct).ConfigureAwait(false);
+                if (ReadLinks) result.Links = await LinkReader.ReadAsync(session, snapshot.Mode, chardevs, call, ct).ConfigureAwait(false);
             }
             catch (QmpCommandException ex) when (ex.ErrorClass == QmpCommandException.CommandNotFound && ex.Command == "query-colo-status")
             {

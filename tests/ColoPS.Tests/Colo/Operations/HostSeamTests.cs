@@ -72,9 +72,66 @@ namespace ColoPS.Tests.Colo.Operations
             var fake = new FakeColoHost();
             fake.Alive.Add(600);
             fake.PidFiles[cfg.PidFileOf(ColoSite.B)] = 600;
-            await new NodeLauncher(fake.Host, new ColoTimeouts()).DiscardSecondaryAsync(cfg, ColoSite.A, null);
+            fake.CommandLines[600] = "qemu -qmp unix:" + cfg.QmpSocketOf(ColoSite.B);
+            var launcher = new NodeLauncher(fake.Host, new ColoTimeouts());
+            var identity = launcher.IdentifySecondary(cfg, ColoSite.A, null);
+            await launcher.DiscardSecondaryAsync(cfg, ColoSite.A, null, identity);
             Assert.Equal(new[] { 600 }, fake.Killed);
             Assert.Contains(cfg.HiddenOverlayOf(ColoSite.B), fake.Deleted);
+        }
+
+        // Same host, two guards: the resume failed while the peer's guard already replaced the
+        // secondary it was for. The newer QEMU and its files are not the resume's to discard.
+        [Theory]
+        [InlineData("newer pid", 601, 600, 1L)]
+        [InlineData("pid reused", 600, 600, 2L)]
+        [InlineData("other command line", 600, 600, 1L)]
+        public async Task A_secondary_replaced_since_the_operation_started_is_left_alone(string why, int pidNow, int pidThen, long startNow)
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost();
+            fake.Alive.Add(pidThen);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.B)] = pidThen;
+            fake.StartTimes[pidThen] = 1;
+            var launcher = new NodeLauncher(fake.Host, new ColoTimeouts());
+            var identity = launcher.IdentifySecondary(cfg, ColoSite.A, null);
+            Assert.Equal(new ColoPS.Colo.Host.ProcessIdentity(pidThen, 1), identity);
+            // Meanwhile: the old one is gone and the peer's guard started another (or the pid came back).
+            fake.Alive.Remove(pidThen);
+            fake.Alive.Add(pidNow);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.B)] = pidNow;
+            fake.StartTimes[pidNow] = startNow;
+            fake.CommandLines[pidNow] = why == "other command line" ? "qemu -qmp unix:/elsewhere.qmp" : "qemu -qmp unix:" + cfg.QmpSocketOf(ColoSite.B);
+            await launcher.DiscardSecondaryAsync(cfg, ColoSite.A, null, identity);
+            Assert.Empty(fake.Killed);
+            Assert.DoesNotContain(cfg.PidFileOf(ColoSite.B), fake.Deleted);
+            Assert.DoesNotContain(cfg.HiddenOverlayOf(ColoSite.B), fake.Deleted);
+        }
+
+        [Fact]
+        public void A_real_process_start_time_is_stable_and_a_later_process_starts_later()
+        {
+            long? self = ColoPS.Qemu.ProcessProbe.StartTime(Environment.ProcessId);
+            Assert.NotNull(self);
+            Assert.Equal(self, ColoPS.Qemu.ProcessProbe.StartTime(Environment.ProcessId));
+            using var child = System.Diagnostics.Process.Start("sleep", "5");
+            try { Assert.True(ColoPS.Qemu.ProcessProbe.StartTime(child.Id) >= self); }
+            finally { child.Kill(); child.WaitForExit(); }
+            Assert.Null(ColoPS.Qemu.ProcessProbe.StartTime(child.Id));
+        }
+
+        [Fact]
+        public async Task No_secondary_when_the_operation_started_means_none_is_discarded()
+        {
+            var cfg = Config();
+            var fake = new FakeColoHost();
+            var launcher = new NodeLauncher(fake.Host, new ColoTimeouts());
+            var identity = launcher.IdentifySecondary(cfg, ColoSite.A, null);
+            Assert.Null(identity);
+            fake.Alive.Add(700);
+            fake.PidFiles[cfg.PidFileOf(ColoSite.B)] = 700;
+            await launcher.DiscardSecondaryAsync(cfg, ColoSite.A, null, identity);
+            Assert.Empty(fake.Killed);
         }
 
         [Theory]
