@@ -21,7 +21,7 @@ function Invoke-TlsProbe {
         [Parameter(ParameterSetName = 'One')] [string] $CaFile,
         [Parameter(ParameterSetName = 'One')] [switch] $NoInput,
         [Parameter(Mandatory, ParameterSetName = 'Set')] [hashtable[]] $Probe,
-        [ValidateRange(5, 60)] [int] $TimeoutSec = 10
+        [ValidateRange(3, 60)] [int] $TimeoutSec = 10
     )
     if ($PSCmdlet.ParameterSetName -eq 'One') { $Probe = @(@{ Address = $Address; Port = $Port; CertDirectory = $CertDirectory; CaFile = $CaFile; NoInput = [bool]$NoInput }) }
     $running = foreach ($t in $Probe) {
@@ -41,11 +41,11 @@ function Invoke-TlsProbe {
         # stdin stays open a while, so the server's verdict on the client certificate (sent after
         # the handshake in TLS 1.3) arrives before the clients are stopped. A refused probe may
         # already be gone when the line is written: that broken pipe is the expected outcome.
-        Wait-ProbeExit $running $clock 2
+        Wait-ProbeExit $running $clock ([math]::Min(2, $TimeoutSec))
         foreach ($r in $running) {
             if (-not $r.Process.HasExited -and -not $r.Target.NoInput) { try { $r.Process.StandardInput.WriteLine('probe'); $r.Process.StandardInput.Flush() } catch [System.IO.IOException] { } }
         }
-        Wait-ProbeExit $running $clock 4
+        Wait-ProbeExit $running $clock ([math]::Min(4, $TimeoutSec))
         foreach ($r in $running) { try { $r.Process.StandardInput.Close() } catch [System.IO.IOException] { } }
         Wait-ProbeExit $running $clock $TimeoutSec
         foreach ($r in $running) {
