@@ -1,15 +1,17 @@
 # Remote QMP over TLS: two sites as two hosts (network namespaces rqa and rqb), and one pwsh in a
 # third (rqc) that reaches them only through their remote monitors. Each host starts its own QEMU
 # (as its service manager would); everything COLO does is driven from rqc, on QEMU 11, TLS on every
-# link, checkpoints every 2 s.
+# link, checkpoints every 2 s. A capture on rqc's bridge sees the monitors' traffic: TLS only, and
+# a marker sent through them never in clear (a plain TCP monitor, captured alike, shows it).
 
 BeforeDiscovery {
-    $script:HasTools = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore) -and [bool](Get-Command openssl -ErrorAction Ignore) -and [bool](Get-Command ip -ErrorAction Ignore)
+    $script:HasTools = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore) -and [bool](Get-Command openssl -ErrorAction Ignore) -and [bool](Get-Command ip -ErrorAction Ignore) -and [bool](Get-Command tshark -ErrorAction Ignore)
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'RemoteHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TlsHelpers.psm1') -Force
     Import-ColoPSUnderTest
 
     function New-RemoteTestConfig {
@@ -98,8 +100,15 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         $cfg | Export-ColoConfig -Path $cfgPath
         # Another pair's CA and operator: a client that is not ours.
         $null = New-RemoteTestConfig -Directory "$tmp/x" -Name evil | New-ColoCertificate -Path "$tmp/evil" -ErrorAction Stop
+        # The monitors' traffic as it crosses rqc's bridge, and the plain monitor of the control (25012).
+        $monitorPorts = 25010, 25011
+        $plainPort = 25012
+        $marker = 'colops-marker-' + [guid]::NewGuid().ToString('N').Substring(0, 12)
+        $pcap = "$tmp/monitors.pcap"
+        $capture = Start-LoopbackCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace rqc -Interface rqbr
     }
     AfterAll {
+        Stop-LoopbackCapture
         Remove-RemoteNetwork
         Remove-TestDirectory $tmp
     }
@@ -128,37 +137,87 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         }
     }
 
-    It 'refuses clients without a valid certificate on the remote monitor, and the pair keeps running' {
-        $refusals = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $tmp } -Script '
+    It 'refuses clients without a valid certificate on both remote monitors while the pair keeps checkpointing' {
+        # The checkpoints are counted beside the operator: this process on site A's local monitor
+        # (its unix socket), not on the remote monitors the probes knock on.
+        $watch = Connect-ColoNode -Config $cfg -Site A
+        try {
+            Wait-Checkpoint $watch
+            $before = [long](Get-ColoStatus -Node $watch).CheckpointCount
+            $refusals = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $tmp } -Script '
 $r = [ordered]@{}
-function Try-Connect([hashtable] $p) { try { $s = Connect-QmpSession -HostName 10.79.0.2 -Port 25011 -TimeoutSec 5 @p -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" } }
 $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/certs/operator/client-cert.pem", "$Arg1/certs/operator/client-key.pem")
 $evilCert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/evil/operator/client-cert.pem", "$Arg1/evil/operator/client-key.pem")
 $pairCa = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new("$Arg1/certs/ca/ca-cert.pem")
 $evilCa = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new("$Arg1/evil/ca/ca-cert.pem")
-# The monitor judges: an operator certificate of another CA (we trust the pair''s CA, so our side is satisfied).
-$r.ClientOfOtherCa = Try-Connect @{ Certificate = $evilCert; CertificateAuthority = $pairCa }
-# The monitor judges: the right CA, but a site''s certificate, not an operator''s (tls-authz).
-$r.SiteCertificate = Try-Connect @{ CertificateDirectory = "$Arg1/certs/A" }
-# We judge: the monitor''s certificate does not chain to the CA we were given.
-$r.ServerOfOtherCa = Try-Connect @{ Certificate = $cert; CertificateAuthority = $evilCa }
-$r.ServerForOtherName = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa; ServerName = "10.79.0.9" }
-$r.Plain = try { $s = Connect-QmpSession -HostName 10.79.0.2 -Port 25011 -TimeoutSec 5 -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" }
-$r.NoCertificate = (& timeout 10 sh -c "(sleep 2; echo x; sleep 2) | openssl s_client -connect 10.79.0.2:25011 -CAfile $Arg1/certs/ca/ca-cert.pem -ign_eof 2>&1") -join "`n"
-$r.Valid = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa }
+foreach ($m in @(@{ Site = "A"; Address = "10.79.0.1"; Port = 25010 }, @{ Site = "B"; Address = "10.79.0.2"; Port = 25011 })) {
+    function Try-Connect([hashtable] $p) { try { $s = Connect-QmpSession -HostName $m.Address -Port $m.Port -TimeoutSec 5 @p -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" } }
+    $x = [ordered]@{ Endpoint = "tls:$($m.Address):$($m.Port)" }
+    # The monitor judges: an operator certificate of another CA (we trust the pair''s CA, so our side is satisfied).
+    $x.ClientOfOtherCa = Try-Connect @{ Certificate = $evilCert; CertificateAuthority = $pairCa }
+    # The monitor judges: the right CA, but a site''s certificate, not an operator''s (tls-authz).
+    $x.SiteCertificate = Try-Connect @{ CertificateDirectory = "$Arg1/certs/A" }
+    # We judge: the monitor''s certificate does not chain to the CA we were given, or names another host.
+    $x.ServerOfOtherCa = Try-Connect @{ Certificate = $cert; CertificateAuthority = $evilCa }
+    $x.ServerForOtherName = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa; ServerName = "10.79.0.9" }
+    $x.Plain = try { $s = Connect-QmpSession -HostName $m.Address -Port $m.Port -TimeoutSec 5 -ErrorAction Stop; Disconnect-QmpSession $s -Confirm:$false; "connected" } catch { "$($_.FullyQualifiedErrorId) | $_" }
+    $x.NoCertificate = (& timeout 10 sh -c "(sleep 2; echo x; sleep 2) | openssl s_client -connect $($m.Address):$($m.Port) -CAfile $Arg1/certs/ca/ca-cert.pem -ign_eof 2>&1") -join "`n"
+    # The positive control: the operator with the pair''s CA gets in.
+    $x.Valid = Try-Connect @{ Certificate = $cert; CertificateAuthority = $pairCa }
+    $r[$m.Site] = $x
+}
 $r'
-        $refusals | Format-List | Out-String | Write-Host
-        $refusals.ClientOfOtherCa | Should -Match '^QmpTlsFailed,ColoPS.Commands.ConnectQmpSessionCommand \| The QMP monitor at tls:10\.79\.0\.2:25011 ended the TLS session' -Because 'the monitor refuses a certificate of another CA'
-        $refusals.SiteCertificate | Should -Match '^QmpTlsFailed,.*ended the TLS session' -Because 'a site''s own client certificate is of the right CA but not an operator''s'
-        $refusals.ServerOfOtherCa | Should -Match '^QmpTlsFailed,.*does not chain to the given CA'
-        $refusals.ServerForOtherName | Should -Match '^QmpTlsFailed,.*is not for 10\.79\.0\.9'
-        $refusals.Plain | Should -Match '^Qmp(Greeting|Negotiation)Failed,'
-        $refusals.NoCertificate | Should -Not -Match '"QMP"' -Because 'no greeting reaches a client without a certificate'
-        $refusals.NoCertificate | Should -Match 'CONNECTED'
-        $refusals.NoCertificate | Should -Match 'unexpected eof while reading|alert' -Because 'QEMU ends the session of a client without a certificate'
-        $refusals.Valid | Should -BeExactly 'connected' -Because 'the positive control: the operator with the pair''s CA gets in'
+            Wait-Checkpoint $watch
+            $after = [long](Get-ColoStatus -Node $watch).CheckpointCount
+            (Get-ColoStatus -Node $watch).Protection | Should -Be 'Protected'
+        }
+        finally { Disconnect-QmpSession -Session $watch.Session -Confirm:$false }
+        foreach ($site in 'A', 'B') {
+            $x = $refusals.$site
+            $x | Format-List | Out-String | Write-Host
+            $at = [regex]::Escape($x.Endpoint)
+            $x.ClientOfOtherCa | Should -Match "^QmpTlsFailed,ColoPS.Commands.ConnectQmpSessionCommand \| The QMP monitor at $at ended the TLS session" -Because "site $site's monitor refuses a certificate of another CA"
+            $x.SiteCertificate | Should -Match '^QmpTlsFailed,.*ended the TLS session' -Because 'a site''s own client certificate is of the right CA but not an operator''s'
+            $x.ServerOfOtherCa | Should -Match '^QmpTlsFailed,.*does not chain to the given CA'
+            $x.ServerForOtherName | Should -Match '^QmpTlsFailed,.*is not for 10\.79\.0\.9'
+            $x.Plain | Should -Match '^Qmp(Greeting|Negotiation)Failed,'
+            $x.NoCertificate | Should -Not -Match '"QMP"' -Because 'no greeting reaches a client without a certificate'
+            $x.NoCertificate | Should -Match 'CONNECTED'
+            $x.NoCertificate | Should -Match 'unexpected eof while reading|alert' -Because 'QEMU ends the session of a client without a certificate'
+            $x.Valid | Should -BeExactly 'connected' -Because "the positive control: the operator with the pair's CA gets into site $site's monitor"
+        }
+        Write-Host "checkpoints of the pair seen on site A's local monitor: $before before the probes, $after after"
+        $after | Should -BeGreaterOrEqual ($before + 2) -Because 'the pair checkpointed (every 2 s) all through the probes, not only at the wait for one after them'
         $status = Invoke-Operator Status
         $status | ForEach-Object { $_.Protection | Should -Be 'Protected' }
+    }
+
+    It 'carries a marker through both remote monitors and back; a plain TCP monitor carries it too (for the capture)' {
+        # The capture's positive control: a QEMU of its own on site A's host, no COLO, its QMP
+        # monitor on plain TCP. It must be gone before the failovers (they find one QEMU per host).
+        $pidFile = "$tmp/plain.pid"
+        $qemu = (Get-Command qemu-system-x86_64 -CommandType Application | Select-Object -First 1).Source
+        $out = & ip netns exec rqa $qemu -machine none -nodefaults -display none -S -qmp "tcp:10.79.0.1:$($plainPort),server=on,wait=off" -daemonize -pidfile $pidFile 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because "the plain monitor's QEMU starts: $out"
+        try {
+            # qom-get of a path that does not exist: the request names the marker, and so does QEMU's answer.
+            $said = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = "$tmp/certs/operator"; Arg2 = $marker } -Script '
+function Ask($session) { try { $null = Invoke-QmpCommand -Session $session -Command qom-get -Arguments @{ path = "/$Arg2"; property = "type" } -ErrorAction Stop; "answered" } catch { "$_" } }
+$r = [ordered]@{}
+foreach ($n in Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1) { $r["$($n.Site)"] = Ask $n.Session }
+$plain = Connect-QmpSession -HostName 10.79.0.1 -Port 25012 -TimeoutSec 10
+$r.Plain = Ask $plain
+Disconnect-QmpSession $plain -Confirm:$false
+$r'
+        }
+        finally {
+            if (Test-Path $pidFile) { & kill -KILL ([int](Get-Content $pidFile)) 2>$null }
+            $until = [DateTime]::UtcNow.AddSeconds(10)
+            while (@(Get-NamespaceQemu rqa).Count -gt 1 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
+        }
+        $said | Format-List | Out-String | Write-Host
+        foreach ($k in 'A', 'B', 'Plain') { $said.$k | Should -Match ([regex]::Escape("/$marker")) -Because "the $k monitor answered the request that named the marker" }
+        @(Get-NamespaceQemu rqa) | Should -HaveCount 1 -Because 'only site A''s QEMU runs there again'
     }
 
     It 'refuses a failover while the peer answers its remote monitor' {
@@ -192,6 +251,24 @@ $r'
         $until = [DateTime]::UtcNow.AddSeconds(20)
         while ((@(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb)).Count -gt 0 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 200 }
         @(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb) | Should -BeNullOrEmpty
+    }
+
+    It 'captured a TLS handshake on both remote monitors, nothing but TLS records after it, and the marker never in clear' {
+        Stop-LoopbackCapture $capture
+        $streams = @(Get-CaptureStream -File $pcap)
+        $summary = Get-CaptureSummary -Stream $streams -Port ($monitorPorts + $plainPort)
+        $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+        foreach ($row in $summary | Where-Object Port -in $monitorPorts) {
+            $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole"
+            $row.ClientHellos | Should -BeGreaterThan 0 -Because "port $($row.Port) starts TLS"
+            $row.Records | Should -BeGreaterThan 0
+            $row.ClearBytes | Should -Be 0 -Because "port $($row.Port) carries TLS records only"
+            Test-StreamContains -Stream $streams -Port $row.Port -Marker $marker | Should -BeFalse -Because "the marker crossed port $($row.Port) encrypted"
+        }
+        # The positive control: the same walk and the same search find the marker in clear.
+        $plain = $summary | Where-Object Port -eq $plainPort
+        $plain.ClearBytes | Should -BeGreaterThan 0 -Because 'the plain monitor speaks QMP in clear'
+        Test-StreamContains -Stream $streams -Port $plainPort -Marker $marker | Should -BeTrue -Because 'the search finds the marker where it crossed in clear'
     }
 }
 

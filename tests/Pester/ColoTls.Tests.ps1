@@ -1,6 +1,7 @@
 # TLS on every COLO link, against real QEMU 11 pairs on loopback: the lifecycle with TLS on, a
-# capture of each COLO port, and peers holding the wrong certificates. The capture's positive
-# control with a real guest is in ColoTlsGuest.Tests.ps1.
+# capture of each COLO port, and peers holding the wrong certificates, each refusal beside the
+# same probe with the right certificate. The capture's positive control with a real guest is in
+# ColoTlsGuest.Tests.ps1.
 
 BeforeDiscovery {
     $script:HasTools = [bool](Get-Command qemu-system-x86_64 -ErrorAction Ignore) -and [bool](Get-Command tshark -ErrorAction Ignore) -and [bool](Get-Command openssl -ErrorAction Ignore)
@@ -9,6 +10,7 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TlsHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TlsProbes.psm1') -Force
     Import-ColoPSUnderTest
 
     function Assert-Protected {
@@ -64,6 +66,41 @@ BeforeAll {
         $Probe.Ended | Should -BeTrue -Because "QEMU ends the connection of $Because"
         $Probe.Output | Should -Match 'unexpected eof while reading|alert' -Because $Because
     }
+
+    function Assert-Handshake {
+        # The positive control of a refusal: the same probe with the right certificate. It checked
+        # the server (the pair's CA, the site's address), finished the handshake, and the server
+        # kept it until the probe was stopped.
+        param($Probe, [string] $Because)
+        $Probe.Output | Should -Match 'BEGIN CERTIFICATE' -Because "the server sent its certificate to $Because"
+        $Probe.Output | Should -Match 'Verify return code: 0 \(ok\)' -Because $Because
+        $Probe.Output | Should -Not -Match 'no peer certificate available|unexpected eof while reading|alert' -Because $Because
+        $Probe.Ended | Should -BeFalse -Because "QEMU keeps the connection of $Because"
+    }
+
+    function Assert-NotServed {
+        # A port whose one peer is connected: the kernel may take the connection, QEMU never
+        # answers its ClientHello, whatever certificate the probe holds.
+        param($Probe, [string] $Because)
+        $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE|Verify return code|Cipher is' -Because $Because
+        $Probe.Ended | Should -BeFalse -Because "the probe of $Because still waited for an answer when it was stopped"
+    }
+
+    function Assert-ClosedUnanswered {
+        # QEMU takes the connection and closes it before any handshake, whatever certificate the
+        # probe holds: the server sent no byte.
+        param($Probe, [string] $Because)
+        $Probe.Ended | Should -BeTrue -Because $Because
+        $Probe.Output | Should -Match 'SSL handshake has read 0 bytes' -Because $Because
+        $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE' -Because $Because
+    }
+
+    function Get-CheckpointCount {
+        # COLO checkpoints the primary made since this session started counting; waits for one more first.
+        param($Primary)
+        Wait-Checkpoint $Primary
+        [long](Get-ColoStatus -Node $Primary).CheckpointCount
+    }
 }
 
 Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTools) {
@@ -101,31 +138,70 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         $err[0].FullyQualifiedErrorId | Should -BeExactly 'ColoCertificateExists,ColoPS.Commands.NewColoCertificateCommand'
     }
 
-    It 'refuses peers without a valid certificate on the migration port, then accepts the real primary' {
-        $script:b = Start-ColoSecondary -Config $cfg -Site B
+    It 'refuses peers without a valid certificate on the waiting secondary''s migration port; the same probe with the primary''s certificate gets in' {
         $addr = $cfg.SiteB.Address
-        Assert-Refused (Invoke-TlsProbe -Address $addr -Port $cfg.Ports.Migration -CertDirectory "$tmp/evil/A") 'a certificate from another CA'
-        Assert-Refused (Invoke-TlsProbe -Address $addr -Port $cfg.Ports.Migration -CertDirectory "$tmp/certs/B") 'the right CA but not the peer''s name'
-        Get-Process -Id $b.ProcessId | Should -Not -BeNullOrEmpty -Because 'the refused connections do not end the waiting secondary'
+        $probe = Start-ColoSecondary -Config $cfg -Site B
+        $refused = Invoke-TlsProbe -Probe @(
+            @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = "$tmp/evil/A" }
+            @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = "$tmp/certs/B" })
+        Assert-Refused $refused[0] 'a certificate from another CA'
+        Assert-Refused $refused[1] 'the right CA but not the peer''s name'
+        Get-Process -Id $probe.ProcessId | Should -Not -BeNullOrEmpty -Because 'the refused connections do not end the waiting secondary'
         $log = Get-Content $cfg.QemuLogOf('B') -Raw
         $log | Should -Match "hasn't got a known issuer"
         $log | Should -Match 'authz check for CN=tls-B-client is denied'
+        # The positive control: the same probe with site A's client certificate. The secondary takes
+        # it for its primary's migration stream, so this secondary is spent and a fresh one follows.
+        Assert-Handshake (Invoke-TlsProbe -Address $addr -Port $cfg.Ports.Migration -CertDirectory "$tmp/certs/A" -CaFile "$tmp/certs/ca/ca-cert.pem" -NoInput -TimeoutSec 3) 'the primary''s own certificate'
+        (Get-Content $cfg.QemuLogOf('B') -Raw) | Should -Not -Match 'authz check for CN=tls-A-client is denied'
+        Stop-Process -Id $probe.ProcessId -Force -ErrorAction Ignore
+        Wait-Process -Id $probe.ProcessId -Timeout 10 -ErrorAction Ignore
+        Remove-Item $cfg.PidFileOf('B') -ErrorAction Ignore
+        $script:b = Start-ColoSecondary -Config $cfg -Site B
         $script:a = Start-ColoPrimary -Config $cfg -Site A -Secondary $b
         Assert-Protected $a $b
         Assert-LinksEncrypted $a $b
         Get-TcpListener -ProcessId $a.ProcessId, $b.ProcessId | Where-Object { $_ -notmatch '^127\.0\.0\.[12]:' } | Should -BeNullOrEmpty
     }
 
-    It 'refuses NBD clients without a valid certificate while the pair keeps running' {
-        $addr = $cfg.SiteB.Address
-        # The positive control: the same probe with the primary's own client certificate opens the export.
-        Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/A" -QemuImg $qemuImg | Should -BeTrue -Because 'the probe itself works: what the two below lack is the certificate'
-        Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/evil/A" -QemuImg $qemuImg | Should -BeFalse
-        Test-NbdProbe -Address $addr -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/B" -QemuImg $qemuImg | Should -BeFalse
-        $null = & timeout 15 $qemuImg info --image-opts "driver=nbd,host=$addr,port=$($cfg.Ports.Nbd),export=parent0" 2>&1
+    It 'refuses every peer without a valid certificate on the protected pair''s ports while it keeps checkpointing' {
+        $ca = "$tmp/certs/ca/ca-cert.pem"
+        $before = [long](Get-ColoStatus -Node $a).CheckpointCount
+        $addrA = $cfg.SiteA.Address
+        $addrB = $cfg.SiteB.Address
+        # NBD, the secondary's export, serves more than one client. The positive control: the same
+        # probe with the primary's own client certificate opens the export.
+        Test-NbdProbe -Address $addrB -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/A" -QemuImg $qemuImg | Should -BeTrue -Because 'the probe itself works: what the two below lack is the certificate'
+        Test-NbdProbe -Address $addrB -Port $cfg.Ports.Nbd -CertDirectory "$tmp/evil/A" -QemuImg $qemuImg | Should -BeFalse
+        Test-NbdProbe -Address $addrB -Port $cfg.Ports.Nbd -CertDirectory "$tmp/certs/B" -QemuImg $qemuImg | Should -BeFalse
+        $null = & timeout 15 $qemuImg info --image-opts "driver=nbd,host=$addrB,port=$($cfg.Ports.Nbd),export=parent0" 2>&1
         $LASTEXITCODE | Should -Not -Be 0 -Because 'a client without TLS is refused too'
         Get-Content $cfg.QemuLogOf('B') -Raw | Should -Match 'option negotiation failed'
+        # The rest at once: the secondary's migration port, and the primary's mirror and compare
+        # ports, each with another CA's certificate, the right CA's for the wrong name, and the peer's own.
+        $probes = @(
+            foreach ($t in @(@{ Address = $addrB; Port = $cfg.Ports.Migration; Peer = "$tmp/certs/A" }, @{ Address = $addrA; Port = $cfg.Ports.Mirror; Peer = "$tmp/certs/B" }, @{ Address = $addrA; Port = $cfg.Ports.Compare; Peer = "$tmp/certs/B" })) {
+                @{ Address = $t.Address; Port = $t.Port; CertDirectory = "$tmp/evil/A" }
+                @{ Address = $t.Address; Port = $t.Port; CertDirectory = $(if ($t.Peer -like '*/A') { "$tmp/certs/B" } else { "$tmp/certs/A" }) }
+                @{ Address = $t.Address; Port = $t.Port; CertDirectory = $t.Peer; CaFile = $ca; NoInput = $true }
+            })
+        $seen = Invoke-TlsProbe -Probe $probes -TimeoutSec 5
+        $seen | Format-Table Port, CertDirectory, Ended, @{ n = 'Said'; e = { ($_.Output -split "`n" | Where-Object { $_ -match 'CONNECTED|errno|Verify return|alert|eof' }) -join ' / ' } } -AutoSize | Out-String -Width 220 | Write-Host
+        foreach ($r in $seen | Where-Object Port -eq $cfg.Ports.Migration) {
+            # Once the primary's stream is in, the incoming side takes no other channel.
+            Assert-ClosedUnanswered $r "the protected secondary's migration port ($($r.CertDirectory))"
+        }
+        $logB = Get-Content $cfg.QemuLogOf('B')
+        @($logB | Select-String -SimpleMatch 'Extra incoming migration connection; ignoring').Count | Should -BeGreaterOrEqual 3 -Because 'QEMU says why it closed each of the three'
+        foreach ($r in $seen | Where-Object Port -ne $cfg.Ports.Migration) {
+            # A server chardev takes one peer: while the secondary holds it, nobody else is served.
+            Assert-NotServed $r "port $($r.Port) held by the secondary ($($r.CertDirectory))"
+        }
         Assert-Protected $a $b
+        (Invoke-QmpCommand $a.Session query-status).status | Should -Be 'running'
+        $after = Get-CheckpointCount $a
+        Write-Host "checkpoints of the protected pair: $before before the probes, $after after"
+        $after | Should -BeGreaterOrEqual ($before + 2) -Because 'the pair checkpointed (every 2 s) all through the probes, not only at the wait for one after them'
         Write-Marker $a 1M
     }
 
@@ -133,15 +209,19 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         # The primary dies: the secondary takes over and gets peer-facing chardevs with TLS.
         Stop-Hard $a
         Invoke-ColoFailover -Node $b -Confirm:$false | Out-Null
-        # Fresh listeners that nobody uses yet: the moment to knock with the wrong certificates.
+        # Fresh listeners that nobody uses yet: the moment to knock with the wrong certificates
+        # (the right one, the control, comes last: see the end of the next test).
         $addr = $cfg.SiteB.Address
-        foreach ($port in $cfg.Ports.Mirror, $cfg.Ports.Compare) {
-            foreach ($dir in "$tmp/evil/A", "$tmp/certs/B") {
-                # gnutls in QEMU drops a refused client without an alert: openssl sees the socket close.
-                Assert-Refused (Invoke-TlsProbe -Address $addr -Port $port -CertDirectory $dir) "$dir on port $port"
-            }
+        $probes = @(
+            foreach ($port in $cfg.Ports.Mirror, $cfg.Ports.Compare) {
+                @{ Address = $addr; Port = $port; CertDirectory = "$tmp/evil/A" }
+                @{ Address = $addr; Port = $port; CertDirectory = "$tmp/certs/B" }
+            })
+        foreach ($r in Invoke-TlsProbe -Probe $probes) {
+            # gnutls in QEMU drops a refused client without an alert: openssl sees the socket close.
+            Assert-Refused $r "$($r.CertDirectory) on port $($r.Port)"
         }
-        (Get-ColoStatus -Node $b).Protection | Should -Be 'Unprotected' -Because 'the survivor still runs alone after the refused probes'
+        (Get-ColoStatus -Node $b).Protection | Should -Be 'Unprotected' -Because 'the survivor still runs alone after the probes'
         (Invoke-QmpCommand $b.Session query-status).status | Should -Be 'running'
         $script:a = Start-ColoSecondary -Config $cfg -Site A
         Resume-ColoReplication -Node $b -Secondary $a -Confirm:$false | Out-Null
@@ -155,13 +235,21 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         (Get-ColoStatus -Node $b).Protection | Should -Be 'Unprotected'
     }
 
-    It 'resumes after the secondary is lost, still over TLS, and leaves the markers on the far disks' {
+    It 'resumes after the secondary is lost, still over TLS, leaves the markers on the far disks, and lets the right certificate in' {
         $script:a = Start-ColoSecondary -Config $cfg -Site A
         Resume-ColoReplication -Node $b -Secondary $a -Confirm:$false | Out-Null
         Assert-Protected $b $a
         Assert-LinksEncrypted $b $a
         Write-Marker $b 3M
-        Stop-ColoNode -Node $a, $b
+        # The positive control of the mirror and compare refusals, on the survivor's listeners once
+        # more waiting for a secondary: the same probe with site A's certificate gets in. Last,
+        # because a chardev nobody reads yet (no filter before the resume) never sees such a peer
+        # leave: it would keep the listener from the next secondary.
+        Stop-ColoNode -Node $a
+        Invoke-ColoFailover -Node $b -Confirm:$false | Out-Null
+        $controls = Invoke-TlsProbe -TimeoutSec 3 -Probe @(foreach ($port in $cfg.Ports.Mirror, $cfg.Ports.Compare) { @{ Address = $cfg.SiteB.Address; Port = $port; CertDirectory = "$tmp/certs/A"; CaFile = "$tmp/certs/ca/ca-cert.pem"; NoInput = $true } })
+        foreach ($r in $controls) { Assert-Handshake $r "site A's certificate on port $($r.Port)" }
+        Stop-ColoNode -Node $b
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
         # 1M went to B while A was primary and came back to A with the resume's mirror; 2M and 3M
         # went to A over NBD while B was primary.

@@ -93,11 +93,13 @@ Describe 'COLO keeps every acknowledged write across 10 failovers' -Tag 'E2E', '
     }
 }
 
-Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on every link' -Tag 'E2E', 'Proof', 'Tls' -Skip:([bool]$ProofSkipReason -or -not (Get-Command openssl -ErrorAction Ignore)) {
+Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on every link, each site in its own namespace' -Tag 'E2E', 'Proof', 'Tls' -Skip:([bool]$ProofSkipReason -or -not (Get-Command openssl -ErrorAction Ignore)) {
+    # As two hosts: each site's QEMU in a namespace of its own (<ns>-a, <ns>-b) with its own address
+    # (10.78.0.1, 10.78.0.2) on the link between them, its own certificate folder naming that address.
     BeforeAll {
         $ns = "colops-tlsproof-$PID"
         $tmp = New-TestDirectory
-        if (-not $GuestError) { New-ProofNetwork -Namespace $ns }
+        if (-not $GuestError) { New-ProofNetwork -Namespace $ns -SplitSites }
     }
     AfterAll {
         Remove-ProofNetwork -Namespace $ns
@@ -106,7 +108,7 @@ Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on eve
 
     It 'kills the primary and the secondary in turn, 4 times over both sites, the pair''s links over TLS: 0 acknowledged writes lost' {
         if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
-        $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 4 -PortBase 51350 -Tls -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof-tls.json')
+        $r = Invoke-ColoProofRun -Namespace $ns -Scenario Proof -Failovers 4 -PortBase 51350 -Tls -SplitSites -WorkDirectory "$tmp/w" -ResultPath (Join-Path $Results 'proof-tls.json')
         Write-Host ("TLS proof: acknowledged {0}, lost {1}, failovers {2}, checkpoints {3} (median {4} ms), longest client wait across a failover {5} ms (whole run {6} ms), links seen encrypted {7} of {8} times, {9} s" -f
             $r.acknowledged, $r.lost, $r.failovers, $r.checkpoints, $r.checkpointMs.median, $r.longestFailoverWaitMs, $r.longestClientWaitMs, $r.tls.encryptedSamples, @($r.tls.samples).Count, $r.durationSeconds)
         Assert-ProofResult $r -MinFailovers 4
@@ -120,6 +122,26 @@ Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on eve
         $protected = @($r.tls.samples | Where-Object protection -eq 'Protected')
         $protected.Count | Should -BeGreaterOrEqual 1
         @($protected | Where-Object { $_.migration -ne $true -or $_.nbd -ne $true -or $_.secondaryMigration -ne $true }) | Should -BeNullOrEmpty
+        # The sites as hosts: each QEMU in its site's namespace, listening on its site's address only,
+        # given its own certificate folder, whose server certificate names that address.
+        $address = @{ A = '10.78.0.1'; B = '10.78.0.2' }
+        foreach ($site in 'A', 'B') {
+            $t = $r.topology.$site
+            Write-Host "site ${site}: QEMU $($t.qemuPid) in $($t.qemuNamespace) at $($t.address), listening $($t.listening -join ' '), certificates $($t.qemuCertificateDirectories -join ' ') ($($t.subjectAltName))"
+            $t.qemuNamespace | Should -BeExactly "$ns-$($site.ToLower())"
+            $t.address | Should -BeExactly $address[$site]
+            @($t.listening).Count | Should -BeGreaterThan 0
+            @($t.listening | Where-Object { $_ -notlike "$($address[$site]):*" }) | Should -BeNullOrEmpty -Because "site $site listens on its own address only"
+            @($t.qemuCertificateDirectories) | Should -BeExactly @($t.certificateDirectory) -Because "site $site's QEMU holds its own certificates only"
+            $t.subjectAltName | Should -Match "IP Address:$([regex]::Escape($address[$site]))\b"
+            $t.subjectAltName | Should -Not -Match "IP Address:$([regex]::Escape($address[$(if ($site -eq 'A') { 'B' } else { 'A' })]))\b"
+        }
+        # Every protected sample's links cross between the namespaces, to the secondary's address.
+        foreach ($x in $protected) {
+            $peer = $address[$x.secondary.Substring($x.secondary.Length - 1)]
+            $x.nbdPeer | Should -BeExactly "${peer}:51359"
+            $x.migrationPeer | Should -BeExactly $peer
+        }
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
     }
 }

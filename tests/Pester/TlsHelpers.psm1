@@ -1,17 +1,18 @@
-# Captures and hostile peers for the TLS suite: a tshark capture on lo that is always stopped,
-# and TLS clients holding certificates the pair must refuse.
+# Captures for the TLS suites: a tshark capture that is always stopped, its TCP streams put back
+# in order, and a walk over them as TLS records. The TLS clients that knock on the ports are in
+# TlsProbes.psm1.
 
 $script:Captures = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
 function Start-LoopbackCapture {
     <#
-    tshark on lo (of -Namespace when given), only the given ports; returns once tshark says it
-    captures. A 512 MiB capture buffer: a resume's migration comes as a burst of 150 MB, and on a
+    tshark on an interface (lo unless -Interface) of -Namespace when given, only the given ports;
+    returns once tshark says it captures. A 512 MiB capture buffer: a resume's migration comes as a burst of 150 MB, and on a
     loaded machine a smaller buffer overflows before tshark gets the CPU (holes in the stream).
     #>
-    param([Parameter(Mandatory)] [int[]] $Port, [Parameter(Mandatory)] [string] $File, [string] $Namespace)
+    param([Parameter(Mandatory)] [int[]] $Port, [Parameter(Mandatory)] [string] $File, [string] $Namespace, [string] $Interface = 'lo')
     $filter = 'tcp and (' + (($Port | ForEach-Object { "port $_" }) -join ' or ') + ')'
-    $argv = @('tshark', '-i', 'lo', '-n', '-q', '-B', '512', '-f', $filter, '-w', $File)
+    $argv = @('tshark', '-i', $Interface, '-n', '-q', '-B', '512', '-f', $filter, '-w', $File)
     if ($Namespace) { $argv = @('ip', 'netns', 'exec', $Namespace) + $argv }
     $psi = [System.Diagnostics.ProcessStartInfo]::new($argv[0])
     foreach ($a in $argv[1..($argv.Count - 1)]) { $psi.ArgumentList.Add($a) }
@@ -42,47 +43,6 @@ function Stop-LoopbackCapture {
         }
         $null = $script:Captures.Remove($p)
     }
-}
-
-function Invoke-TlsProbe {
-    <#
-    A TLS client on Address:Port with the certificate in CertDirectory (its client-cert.pem and
-    client-key.pem); it does not check the server, so what is tested is the server refusing it.
-    Returns openssl's whole output and whether it ended on its own. Ends within TimeoutSec.
-    #>
-    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string] $CertDirectory, [int] $TimeoutSec = 10)
-    $psi = [System.Diagnostics.ProcessStartInfo]::new('openssl')
-    foreach ($a in @('s_client', '-connect', "${Address}:$Port", '-cert', "$CertDirectory/client-cert.pem", '-key', "$CertDirectory/client-key.pem", '-ign_eof')) { $psi.ArgumentList.Add($a) }
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.UseShellExecute = $false
-    $p = [System.Diagnostics.Process]::Start($psi)
-    $out = $p.StandardOutput.ReadToEndAsync()
-    $err = $p.StandardError.ReadToEndAsync()
-    try {
-        # stdin stays open a while, so the server's verdict on the client certificate (sent after
-        # the handshake in TLS 1.3) arrives before openssl gives up. A refused probe may already be
-        # gone when the line is written: that broken pipe is the expected outcome, not an error.
-        $null = $p.WaitForExit(2000)
-        if (-not $p.HasExited) {
-            try { $p.StandardInput.WriteLine('probe'); $p.StandardInput.Flush() } catch [System.IO.IOException] { }
-        }
-        $null = $p.WaitForExit(2000)
-        try { $p.StandardInput.Close() } catch [System.IO.IOException] { }
-        $ended = $p.WaitForExit(($TimeoutSec - 4) * 1000)
-        if (-not $ended) { $p.Kill($true); $null = $p.WaitForExit(5000) }
-        $null = $out.Wait(5000), $err.Wait(5000)
-        [pscustomobject]@{ Output = "$($out.Result)`n$($err.Result)"; Ended = $ended; ExitCode = $(if ($ended) { $p.ExitCode } else { $null }) }
-    }
-    finally { if (-not $p.HasExited) { $p.Kill($true) }; $p.Dispose() }
-}
-
-function Test-NbdProbe {
-    <# An NBD client with the given certificate folder; true when it could open the export. #>
-    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string] $CertDirectory, [string] $QemuImg = 'qemu-img')
-    $null = & timeout 15 $QemuImg info --object "tls-creds-x509,id=probe0,dir=$CertDirectory,endpoint=client,verify-peer=off" --image-opts "driver=nbd,host=$Address,port=$Port,export=parent0,tls-creds=probe0" 2>&1
-    $LASTEXITCODE -eq 0
 }
 
 function Get-CaptureStream {
@@ -218,4 +178,4 @@ function Test-BytesContain {
     $text.Contains([string]::new([char]$Value, $Count))
 }
 
-Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Invoke-TlsProbe, Test-NbdProbe, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint
+Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint

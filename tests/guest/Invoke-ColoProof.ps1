@@ -108,7 +108,7 @@ $result = [ordered]@{
     fault = $null; qemuVersion = $null; accelerator = $null; kernel = $guest.KernelPackage; busybox = $guest.BusyboxPackage
     onlineChecks = 0; onlineCheckFailures = 0; offlineCheck = $null; offlineCheckSecondary = $null; qemuLeftRunning = $null; survivorCrashed = $false; checkpoints = 0; checkpointMs = $null; hangs = 0; checkpointStrike = $null
     connections = 0; clientIoErrors = 0; failoverSeconds = @(); resumeSeconds = @(); cycles = @(); events = @(); error = $null
-    tls = [ordered]@{ enabled = [bool]$Tls; samples = @(); encryptedSamples = 0 }
+    tls = [ordered]@{ enabled = [bool]$Tls; samples = @(); encryptedSamples = 0 }; topology = $null
     durationSeconds = 0
 }
 
@@ -137,6 +137,9 @@ function Add-LinkSample([string] $when) {
         migration = ($ps.Links | Where-Object Name -eq 'Migration').Encrypted
         nbd = ($ps.Links | Where-Object Name -eq 'Nbd').Encrypted
         secondaryMigration = ($ss.Links | Where-Object Name -eq 'Migration').Encrypted
+        # Whom the primary's links name: the secondary's address (its namespace's, with -SiteNamespace).
+        migrationPeer = ($ps.Links | Where-Object Name -eq 'Migration').Peer
+        nbdPeer = ($ps.Links | Where-Object Name -eq 'Nbd').Peer
     }
     $script:result.tls.samples += $sample
     if ($sample.protection -eq 'Protected' -and $sample.migration -eq $true -and $sample.nbd -eq $true -and $sample.secondaryMigration -eq $true) { $script:result.tls.encryptedSamples++ }
@@ -565,6 +568,11 @@ esac
     if ($delay -ne $CheckpointIntervalMs) { throw "After the resume the primary's x-checkpoint-delay is $delay, not $CheckpointIntervalMs." }
     Note "boot-time secondary replaced by one started on the booted guest, $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
     Add-LinkSample 'protected after boot'
+    if ($SiteNamespace) {
+        . (Join-Path $PSScriptRoot 'SiteTopology.ps1')
+        $result.topology = Get-SiteTopology -Config $cfg -Nodes $nodes -Namespace ($SiteNamespace -split ',')
+        Note ("sites: " + (@('A', 'B') | ForEach-Object { $t = $result.topology[$_]; "$_ in $($t.qemuNamespace) at $($t.address), listening $($t.listening -join ' ')" }) -join '; ')
+    }
 
     $client = [ColoProof.ProofClient]::new($GuestIp, $GuestPort)
     $client.Start()
