@@ -153,7 +153,10 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            bool wanted = state != null && Reprotect && own.Own == OwnObservation.QemuDead && ReprotectSignals.SecondaryWanted(SiteName, state)
+            // A secondary that received the VM and was then left behind by a failover holds the site as a dead QEMU would.
+            bool leftBehind = standing == EpochStanding.Stale && own.Role == GuardRole.Secondary && !own.AwaitsMigration
+                && own.Own is OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError;
+            bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || leftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
             var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
             var decision = GuardModel.Decide(input);

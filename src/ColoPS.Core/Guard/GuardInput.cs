@@ -51,9 +51,10 @@ namespace ColoPS.Guard
     /// <summary>
     /// Everything the guard knows on one tick; the model needs nothing else, so every row of the table is one of these.
     /// NewSecondaryReady: the peer's site announced a new secondary for this side's epoch (or the
-    /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, and the
-    /// witness shows the peer owning a newer epoch that has no secondary (or names this site while
-    /// no QEMU runs here) and no secondary of this site announced for it yet.
+    /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, no QEMU runs
+    /// here or only the secondary a failover left behind, and the witness shows the peer owning a
+    /// newer epoch that has no secondary (or names this site while no QEMU runs here) and no
+    /// secondary of this site announced for it yet.
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,

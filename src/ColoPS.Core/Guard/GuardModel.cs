@@ -52,6 +52,14 @@ namespace ColoPS.Guard
             if (IsCutOff(i))
                 return Fence(holdsLease, "cut off: the secondary is silent and the lease cannot be kept, so the secondary may claim and take over: stop the VM first");
 
+            if (i.Epoch == EpochStanding.Stale && !i.MayProduceOutput && i.SecondaryWanted && i.Peer == PeerObservation.Answers && i.Witness == WitnessAnswer.OwnerIsPeer)
+            {
+                // The secondary left behind by a failover (a cut link): its VM is the pair's past and it can never
+                // take over, so it only keeps the site from serving the owner a fresh secondary. The owner is heard,
+                // so the link that a new secondary needs works again.
+                const string reason = "stale: the secondary left behind while the peer owns a newer epoch alone; end it so a fresh secondary can start here";
+                return holdsLease ? GuardDecision.Do(reason, KillQemu, ReleaseLease) : GuardDecision.Do(reason, KillQemu);
+            }
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
                     ? Fence(holdsLease, "stale: the pair's epoch moved on without this side, so its VM must send nothing")

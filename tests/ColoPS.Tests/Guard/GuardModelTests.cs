@@ -86,6 +86,9 @@ namespace ColoPS.Tests.Guard
             if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
                 yield return "started a secondary other than for a live peer owner while no QEMU runs here";
             if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
+            if (d.Has(KillQemu) && !i.MayProduceOutput
+                && !(i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Peer == PeerObservation.Answers && i.Witness == WitnessAnswer.OwnerIsPeer))
+                yield return "killed a QEMU that sends nothing, other than a stale secondary wanted anew by an owner it hears";
             if (d.Has(Claim) && i.Own == OwnObservation.StandaloneRunning && !i.NewSecondaryReady && i.Witness != WitnessAnswer.NoOwner)
                 yield return "claimed while running alone without a new secondary or a lost lease";
         }
@@ -167,6 +170,11 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "nothing to guard");
+            // The secondary left behind by a cut link, re-protection on: ended once the owner is heard again, so a fresh one can start.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, epoch: EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu, ReleaseLease);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "never takes over");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "never takes over");
             // A new secondary waits but is not named yet: it never takes over.
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "never takes over");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.Renewed, EpochStanding.Stale), "never takes over", ReleaseLease);
