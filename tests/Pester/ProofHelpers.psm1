@@ -23,6 +23,7 @@ function New-ProofNetwork {
     forward, so the sites meet only on their own link.
     #>
     param([Parameter(Mandatory)] [string] $Namespace, [string] $Bridge = 'cpbr0', [string[]] $Tap = @('cpta', 'cptb'), [switch] $SplitSites, [switch] $Witness)
+    if ($Witness -and -not $SplitSites) { throw 'New-ProofNetwork -Witness needs -SplitSites (the witness is reached from the site namespaces).' }
     Remove-ProofNetwork -Namespace $Namespace
     $steps = @(
         @('netns', 'add', $Namespace),
@@ -72,7 +73,6 @@ function New-ProofNetwork {
             }
         }
     }
-    elseif ($Witness) { throw 'New-ProofNetwork -Witness needs -SplitSites (the witness is reached from the site namespaces).' }
     foreach ($s in $steps) {
         $out = & ip @s 2>&1
         if ($LASTEXITCODE -ne 0) { throw "ip $($s -join ' ') failed: $out" }
