@@ -115,7 +115,8 @@ echo "`$(date -u +%H:%M:%S.%N) `$COLOPS_SITE fenced `$COLOPS_PEER" >> '$fenceLog
             reprotectedSeconds = $null; samples = 0; twoPrimarySamples = 0; clientWaitMs = $null; acknowledged = 0; lost = $null; inOrder = $null
             guardsRestarted = @(); decisions = [ordered]@{}; notes = @()
         }
-        $f = [pscustomobject]@{ Clock = [System.Diagnostics.Stopwatch]::StartNew(); Before = $client.AckCount; At = [DateTimeOffset]::Now }
+        $at = [DateTimeOffset]::Now
+        $f = [pscustomobject]@{ Clock = [System.Diagnostics.Stopwatch]::StartNew(); At = $at; Before = $client.AckCount }
         $rec, $f
     }
     function Wait-Alone($rec, $f, [string[]] $candidates, [int] $timeoutSec = 60) {
