@@ -5,8 +5,8 @@
 # heartbeat and COLO share the link between the sites. Witness.Reprotect is on: after each fault
 # the guards alone fail over and protect the pair again. The run only does what the world around
 # a pair does: it moves the serving tap (announce-self on a real switch), restarts a guard whose
-# process ended (systemd's Restart=), and its fencing hook is the sites' power switch (everything
-# in the peer's namespace is killed). Both QEMUs are sampled over their watch monitors from each
+# process ended (systemd's Restart=), and its fencing hook stops the peer's VM as a cloud API would
+# (kills every QEMU in the peer's namespace, and whatever is frozen there). Both QEMUs are sampled over their watch monitors from each
 # fault until the pair is protected again (GuardSiteHelpers' Watch-SitePair: a sample where both
 # may send counts as two primaries), every fault ends with a check through the guest, and the
 # common ending reads both disks offline.
@@ -25,13 +25,22 @@ function Invoke-GuardedFaults {
     $fenceLog = Join-Path $WorkDirectory 'fence.log'
     @"
 #!/bin/sh
-# The test's power switch for the peer's site: every process in its namespace (QEMU, guard) is killed.
+# The test's fencing of the peer's site, as a cloud API would stop a VM: every QEMU in its namespace
+# is killed, and so is anything frozen there (a frozen guard would wake into a pair that moved on).
+# A guard that runs is left alone: without its QEMU it can make nothing send, and it logs what it did.
 case "`$COLOPS_PEER" in
   A) ns=$nsA ;;
   B) ns=$nsB ;;
   *) echo "unknown peer '`$COLOPS_PEER'" >&2; exit 2 ;;
 esac
-for p in `$(ip netns pids `$ns); do kill -KILL `$p; done
+for p in `$(ip netns pids `$ns); do
+  comm=`$(cat /proc/`$p/comm 2>/dev/null)
+  state=`$(sed 's/^.*) //' /proc/`$p/stat 2>/dev/null | cut -d' ' -f1)
+  case "`$comm" in
+    qemu-system-*) kill -KILL `$p ;;
+    *) if [ "`$state" = T ]; then kill -KILL `$p; fi ;;
+  esac
+done
 echo "`$(date -u +%H:%M:%S.%N) `$COLOPS_SITE fenced `$COLOPS_PEER" >> '$fenceLog'
 "@ | Set-Content -Path $hook
     $cfg.Witness = [ColoPS.Colo.ColoWitnessConfig]@{ Endpoints = @($etcd.Urls); Pair = "gfaults-$PortBase-$PID"; Reprotect = $true; HeartbeatPort = $PortBase + 6 }
@@ -60,7 +69,7 @@ echo "`$(date -u +%H:%M:%S.%N) `$COLOPS_SITE fenced `$COLOPS_PEER" >> '$fenceLog
         $log
     }
     function Restart-EndedGuard {
-        # systemd's Restart= for a guard whose process ended (powered off with its site by the fencing hook, or killed with it).
+        # systemd's Restart= for a guard whose process ended (killed with its site, or frozen and then fenced by the hook).
         foreach ($site in 'A', 'B') {
             if ($guards[$site].HasExited) { $null = Start-FaultGuard $site; $restarted.Add($site) }
         }
