@@ -69,6 +69,11 @@ namespace ColoPS.Guard
         public string StatePath { get; }
         public TimeSpan Tick { get; init; } = DefaultTick;
         internal TimeSpan CallTimeout { get; }
+        /// <summary>
+        /// How recent a checkpoint shows the pair's COLO stream alive: one idle checkpoint period
+        /// (QEMU's 200 ms default when not configured) and a second for the checkpoint itself.
+        /// </summary>
+        internal TimeSpan CheckpointFreshness => TimeSpan.FromMilliseconds((Config.Tuning?.CheckpointIntervalMs ?? 200) + 1000);
         internal PairWitness Witness { get; }
         internal OwnQemuWatch Own { get; }
         internal WitnessLease? Lease { get; private set; }
@@ -158,7 +163,9 @@ namespace ColoPS.Guard
                 && own.Own is OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError;
             bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || leftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted);
+            bool flows = own.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && own.LastCheckpointAt is { } at
+                && _host.Clock.GetLocalNow() - at <= CheckpointFreshness;
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, flows);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;

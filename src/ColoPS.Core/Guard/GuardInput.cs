@@ -54,7 +54,9 @@ namespace ColoPS.Guard
     /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, no QEMU runs
     /// here or only the secondary a failover left behind, and the witness shows the peer owning a
     /// newer epoch that has no secondary (or names this site while no QEMU runs here) and no
-    /// secondary of this site announced for it yet.
+    /// secondary of this site announced for it yet. ColoFlows: this side is in COLO and a checkpoint
+    /// completed here within about one checkpoint interval, so the peer's QEMU lives and the link
+    /// between them works whatever the peer's guard says (it may be down or restarting).
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
@@ -65,7 +67,8 @@ namespace ColoPS.Guard
         EpochStanding Epoch = EpochStanding.Current,
         FenceHookResult Fence = FenceHookResult.NotRun,
         bool NewSecondaryReady = false,
-        bool SecondaryWanted = false)
+        bool SecondaryWanted = false,
+        bool ColoFlows = false)
     {
         /// <summary>
         /// True when this side's VM may put packets on the network by itself: a primary (in COLO or
@@ -76,6 +79,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}";
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted} flows={ColoFlows}";
     }
 }

@@ -110,6 +110,10 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedPrimary:
                     // The link to the secondary is cut but the witness answers: keep the VM by owning
                     // an epoch without that secondary, which leaves it stale for good.
+                    // A silent guard beside a secondary whose checkpoints still complete is a guard that is
+                    // down or restarting, not a cut link: dropping the secondary would end protection for nothing.
+                    if (i.Peer == PeerObservation.Silent && i.ColoFlows)
+                        return GuardDecision.Wait("the secondary's guard is silent, but checkpoints keep completing: its QEMU lives and the link works");
                     if (i.Peer == PeerObservation.Silent)
                         return canClaim
                             ? GuardDecision.Do("the secondary is silent on the network: claim a new epoch without it, then drop replication (primary failover)", Claim)
@@ -123,6 +127,10 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedSecondary:
                     // A cut link may bring no COLO_EXIT for a long time (TCP retries): a primary that is
                     // silent and whose lease is gone has stopped its VM (rule 3) or lost its site.
+                    // The primary's guard is down or restarting (its lease runs out with it) while its VM
+                    // keeps checkpointing here: a takeover would fence a healthy primary.
+                    if (i.Peer == PeerObservation.Silent && !ownerIsMe && i.ColoFlows)
+                        return GuardDecision.Wait("the primary's guard is silent and its lease is gone, but checkpoints keep arriving: its VM runs and reaches this side; no takeover");
                     if (i.Peer == PeerObservation.Silent && !ownerIsMe)
                         return canClaim
                             ? GuardDecision.Do("the primary is silent on the network and its lease is gone: claim the next epoch", Claim)

@@ -23,10 +23,11 @@ namespace ColoPS.Tests.Guard
             from fence in Enum.GetValues<FenceHookResult>()
             from ready in new[] { false, true }
             from wanted in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted);
+            from flows in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, flows);
 
         // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted
-        // inside, 216 x 96 = 20736 inputs. Every one must keep every safety rule.
+        // x flows inside, 216 x 192 = 41472 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -78,6 +79,8 @@ namespace ColoPS.Tests.Guard
                 yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Peer != PeerObservation.Silent)
                 yield return "a protected secondary claimed while its primary may still be heard";
+            if (d.Has(Claim) && i.Own is OwnObservation.ProtectedSecondary or OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && i.ColoFlows)
+                yield return "claimed past a silent guard while checkpoints show its QEMU alive and the link working";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Witness != WitnessAnswer.NoOwner)
                 yield return "a protected secondary claimed while the primary's lease may hold";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
@@ -170,6 +173,12 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "nothing to guard");
             yield return Row(In(P, OwnObservation.QemuDead, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "nothing to guard");
+            // A guard down or restarting beside a pair whose checkpoints still complete: the other side waits.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner) with { ColoFlows = true }, "checkpoints keep arriving");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe) with { ColoFlows = true }, "checkpoints keep completing");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.NoOwner) with { ColoFlows = true }, "checkpoints keep completing");
+            // Cut off, a checkpoint or not: the primary fences before its lease can expire.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire) with { ColoFlows = true }, "cut off", StopVm, ReleaseLease);
             // The secondary left behind by a cut link, re-protection on: ended once the owner is heard again, so a fresh one can start.
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu);
             yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, epoch: EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu, ReleaseLease);
