@@ -155,7 +155,7 @@ Describe 'Guards through every fault of issue 10, sites and witness in their own
         $k.decisions.failover.outcomes | Should -Not -Match 'failed:'
     }
 
-    It '7a. both guards killed and restarted while protected: the pair stays in COLO and the restarted guards only look' {
+    It '7a. each guard killed and restarted while protected, the other running: the pair stays in COLO and the restarted guards only look' {
         if ($GuestError) { Set-ItResult -Skipped -Because $GuestError; return }
         $c = Get-Fault 'guards killed and restarted while protected'
         Assert-Fault $c $null

@@ -19,7 +19,9 @@ namespace ColoPS.Guard
     /// 5. A secondary takes over an unreachable primary only after the fencing hook succeeded.
     /// 6. A primary in COLO that hears no secondary either drops it by owning a new epoch without it
     ///    (witness reachable) or, cut off from everything, stops its VM before its lease can expire;
-    ///    a secondary that hears no primary claims only once the primary's lease is gone.
+    ///    a secondary that hears no primary claims only once the primary's lease is gone. A peer
+    ///    guard that is silent while this side's checkpoints still complete (ColoFlows) is a guard
+    ///    down or restarting, not a cut link: neither side acts on its silence then.
     /// Availability comes after: when in doubt the model waits or fences, and says why.
     /// </summary>
     public static class GuardModel
