@@ -17,9 +17,13 @@ function New-ProofNetwork {
     One namespace (the client's and, without -SplitSites, both sites'): bridge 10.77.0.1 and a tap per
     site. With -SplitSites each site gets a namespace of its own (<ns>-a, <ns>-b) holding its tap,
     bridged to the client namespace by a veth pair whose client end has the tap's name there, and the
-    two sites are joined by one veth link (10.78.0.1 <-> 10.78.0.2) that a test can cut.
+    two sites are joined by one veth link (10.78.0.1 <-> 10.78.0.2) that a test can cut. -Witness
+    (with -SplitSites) adds a witness namespace <ns>-w joined to each site by a link of its own
+    (cpwa: 10.79.1.2 in site A, 10.79.1.1 in the witness; cpwb: 10.79.2.2 / 10.79.2.1); it does not
+    forward, so the sites meet only on their own link.
     #>
-    param([Parameter(Mandatory)] [string] $Namespace, [string] $Bridge = 'cpbr0', [string[]] $Tap = @('cpta', 'cptb'), [switch] $SplitSites)
+    param([Parameter(Mandatory)] [string] $Namespace, [string] $Bridge = 'cpbr0', [string[]] $Tap = @('cpta', 'cptb'), [switch] $SplitSites, [switch] $Witness)
+    if ($Witness -and -not $SplitSites) { throw 'New-ProofNetwork -Witness needs -SplitSites (the witness is reached from the site namespaces).' }
     Remove-ProofNetwork -Namespace $Namespace
     $steps = @(
         @('netns', 'add', $Namespace),
@@ -56,6 +60,18 @@ function New-ProofNetwork {
             $steps += , @('-n', $x.Ns, 'addr', 'add', $x.Ip, 'dev', $x.Link)
             $steps += , @('-n', $x.Ns, 'link', 'set', $x.Link, 'up')
         }
+        if ($Witness) {
+            $w = "$Namespace-w"
+            $steps += , @('netns', 'add', $w)
+            $steps += , @('-n', $w, 'link', 'set', 'lo', 'up')
+            foreach ($x in @(@{ Ns = $sites[0].Ns; Link = 'cpwa'; Net = '10.79.1' }, @{ Ns = $sites[1].Ns; Link = 'cpwb'; Net = '10.79.2' })) {
+                $steps += , @('-n', $x.Ns, 'link', 'add', $x.Link, 'type', 'veth', 'peer', 'name', "$($x.Link)0", 'netns', $w)
+                $steps += , @('-n', $x.Ns, 'addr', 'add', "$($x.Net).2/24", 'dev', $x.Link)
+                $steps += , @('-n', $w, 'addr', 'add', "$($x.Net).1/24", 'dev', "$($x.Link)0")
+                $steps += , @('-n', $x.Ns, 'link', 'set', $x.Link, 'up')
+                $steps += , @('-n', $w, 'link', 'set', "$($x.Link)0", 'up')
+            }
+        }
     }
     foreach ($s in $steps) {
         $out = & ip @s 2>&1
@@ -68,7 +84,7 @@ function Remove-ProofNetwork {
     # QEMUs still inside would keep their taps: kill them first (only those in this namespace).
     $pids = & ip netns pids $Namespace 2>$null
     foreach ($p in $pids) { if ($p -match '^\d+$') { & kill -KILL $p 2>$null } }
-    foreach ($n in $Namespace, "$Namespace-a", "$Namespace-b") {
+    foreach ($n in $Namespace, "$Namespace-a", "$Namespace-b", "$Namespace-w") {
         foreach ($p in (& ip netns pids $n 2>$null)) { if ($p -match '^\d+$') { & kill -KILL $p 2>$null } }
         if ((& ip netns list 2>$null) -match "^$([regex]::Escape($n))(\s|$)") { & ip netns del $n 2>&1 | Out-Null }
     }

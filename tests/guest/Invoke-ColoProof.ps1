@@ -46,6 +46,10 @@
                                    guard per site with an etcd witness and Witness.Reprotect; the
                                    primary QEMU of each side is killed in turn, the guards fail over
                                    and re-protect, the run only moves the serving tap and checks
+      GuardedFaults                (needs -SiteNamespace and a witness namespace, New-ProofNetwork
+                                   -SplitSites -Witness) issue 10's faults in one boot, each site's
+                                   QEMU and guard in its namespace, etcd in the witness's
+                                   (tests/guest/GuardedFaults.ps1)
       FirstStartSecondaryKilled    kill the secondary during the first migration of Start-ColoPrimary
       FirstStartPrimaryKilled      kill the primary during the first migration of Start-ColoPrimary
                                    (both: the guest has not run yet; the start fails with a typed
@@ -66,7 +70,7 @@ param(
     [string] $ModulePath = $env:COLOPS_MODULE,
     [ValidateSet('Proof', 'LinkCut', 'SecondaryKilled', 'PrimaryKilledDuringCheckpoint', 'SecondaryKilledDuringCheckpoint', 'PrimaryFrozen', 'SecondaryFrozen', 'SecondaryKilledDuringMirror', 'PrimaryKilledDuringMirror',
         'SecondaryKilledStarting', 'PrimaryKilledStarting', 'SecondaryKilledDuringMigration', 'PrimaryKilledDuringMigration',
-        'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled', 'Guarded')]
+        'FirstStartSecondaryKilled', 'FirstStartPrimaryKilled', 'Guarded', 'GuardedFaults')]
     [string] $Scenario = 'Proof',
     [int] $Failovers = 10,
     [int] $PortBase = 51000,
@@ -774,6 +778,7 @@ esac
         }
         'SecondaryKilled' { Invoke-SecondaryLoss; Invoke-Reprotect }
         'Guarded' { . (Join-Path $PSScriptRoot 'GuardedCycles.ps1'); Invoke-GuardedCycles }
+        'GuardedFaults' { . (Join-Path $PSScriptRoot 'GuardedFaults.ps1'); Invoke-GuardedFaults }
         'PrimaryKilledDuringCheckpoint' { Invoke-PrimaryLoss -DuringCheckpoint; Invoke-Reprotect }
         'SecondaryKilledDuringCheckpoint' { Invoke-SecondaryLoss -DuringCheckpoint; Invoke-Reprotect }
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }

@@ -69,6 +69,11 @@ namespace ColoPS.Guard
         public string StatePath { get; }
         public TimeSpan Tick { get; init; } = DefaultTick;
         internal TimeSpan CallTimeout { get; }
+        /// <summary>
+        /// How recent a checkpoint shows the pair's COLO stream alive: one idle checkpoint period
+        /// (QEMU's 200 ms default when not configured) and a second for the checkpoint itself.
+        /// </summary>
+        internal TimeSpan CheckpointFreshness => TimeSpan.FromMilliseconds((Config.Tuning?.CheckpointIntervalMs ?? 200) + 1000);
         internal PairWitness Witness { get; }
         internal OwnQemuWatch Own { get; }
         internal WitnessLease? Lease { get; private set; }
@@ -155,12 +160,17 @@ namespace ColoPS.Guard
             var standing = state == null ? EpochStanding.Current : GuardModel.Standing(SiteName, Epochs.MyEpoch, state);
             bool ready = state != null && Reprotect && own.Own == OwnObservation.StandaloneRunning
                 && ReprotectSignals.NewSecondaryReady(SiteName, peerSite, state, named: answer == WitnessAnswer.ClaimSucceeded, FailedReadyRevision);
-            // Wanted here: no QEMU runs, or the one that runs is a waiting secondary an epoch named and
-            // the owner then left behind (no secondary named now). One never named is announced again instead.
+            // Wanted here: no QEMU runs; or the one that runs is a waiting secondary an epoch named and
+            // the owner then left behind (no secondary named now; one never named is announced again
+            // instead); or a secondary that received the VM and was then left behind by a failover.
             bool waitingLeftBehind = own.AwaitsMigration && Epochs.JoinEpoch != null && standing == EpochStanding.Stale && state?.Record?.Secondary == null;
-            bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || waitingLeftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
+            bool leftBehind = standing == EpochStanding.Stale && own.Role == GuardRole.Secondary && !own.AwaitsMigration
+                && own.Own is OwnObservation.ProtectedSecondary or OwnObservation.ColoExitError;
+            bool wanted = state != null && Reprotect && (own.Own == OwnObservation.QemuDead || waitingLeftBehind || leftBehind) && ReprotectSignals.SecondaryWanted(SiteName, state)
                 && _host.Clock.GetUtcNow() >= StartSecondaryRetry.NotBefore;
-            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh, own.AwaitsMigration);
+            bool flows = own.Own is OwnObservation.ProtectedPrimary or OwnObservation.ProtectedSecondary && own.LastCheckpointAt is { } at
+                && _host.Clock.GetLocalNow() - at <= CheckpointFreshness;
+            var input = new GuardInput(own.Role, own.Own, peer, answer, Lease?.State ?? LeaseRenewal.None, standing, Fence, ready, wanted, fresh, own.AwaitsMigration, flows);
             var decision = GuardModel.Decide(input);
             LastInput = input;
             LastOwnPid = own.ProcessId;

@@ -63,13 +63,17 @@ namespace ColoPS.Guard
     /// <summary>
     /// Everything the guard knows on one tick; the model needs nothing else, so every row of the table is one of these.
     /// NewSecondaryReady: the peer's site announced a new secondary for this side's epoch (or the
-    /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, and the
-    /// witness shows the peer owning a newer epoch that has no secondary (or names this site while
-    /// no QEMU runs here) and no secondary of this site announced for it yet. PeerFreshSecondary: the
+    /// epoch this side claimed naming it). SecondaryWanted: re-protection is configured, no QEMU runs
+    /// here or only a secondary the owner left behind, and the witness shows the peer owning a
+    /// newer epoch that has no secondary (or names this site while no QEMU runs here) and no
+    /// secondary of this site announced for it yet. PeerFreshSecondary: the
     /// peer's QEMU is the fresh secondary the witness announces at the peer's site (its ready key),
     /// which holds none of the VM until a migration fills it; what Peer says is about that QEMU.
     /// AwaitsMigration: this side's QEMU is a secondary that never received the VM (inmigrate, never
     /// in COLO); with SecondaryWanted it is one the owner gave up on, which a fresh one replaces.
+    /// ColoFlows: this side is in COLO and a checkpoint completed here within about one checkpoint
+    /// interval, so the peer's QEMU lives and the link between them works whatever the peer's guard
+    /// says (it may be down or restarting).
     /// </summary>
     public sealed record GuardInput(
         GuardRole Role,
@@ -82,7 +86,8 @@ namespace ColoPS.Guard
         bool NewSecondaryReady = false,
         bool SecondaryWanted = false,
         bool PeerFreshSecondary = false,
-        bool AwaitsMigration = false)
+        bool AwaitsMigration = false,
+        bool ColoFlows = false)
     {
         /// <summary>
         /// What the peer means to this side. To a secondary asking whether the old primary's VM still
@@ -101,6 +106,6 @@ namespace ColoPS.Guard
             || (Own == OwnObservation.ColoExitError && Role == GuardRole.Primary);
 
         public override string ToString() =>
-            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted}" + (PeerFreshSecondary ? " peer=fresh secondary" : "") + (AwaitsMigration ? " awaits-migration" : "");
+            $"{Role}/{Own} peer={Peer} witness={Witness} lease={Lease} epoch={Epoch} fence={Fence} ready={NewSecondaryReady} wanted={SecondaryWanted} flows={ColoFlows}" + (PeerFreshSecondary ? " peer=fresh secondary" : "") + (AwaitsMigration ? " awaits-migration" : "");
     }
 }

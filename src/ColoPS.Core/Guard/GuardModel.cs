@@ -19,7 +19,9 @@ namespace ColoPS.Guard
     /// 5. A secondary takes over an unreachable primary only after the fencing hook succeeded.
     /// 6. A primary in COLO that hears no secondary either drops it by owning a new epoch without it
     ///    (witness reachable) or, cut off from everything, stops its VM before its lease can expire;
-    ///    a secondary that hears no primary claims only once the primary's lease is gone.
+    ///    a secondary that hears no primary claims only once the primary's lease is gone. A peer
+    ///    guard that is silent while this side's checkpoints still complete (ColoFlows) is a guard
+    ///    down or restarting, not a cut link: neither side acts on its silence then.
     /// Availability comes after: when in doubt the model waits or fences, and says why.
     /// </summary>
     public static class GuardModel
@@ -61,6 +63,14 @@ namespace ColoPS.Guard
                     ? GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu, ReleaseLease)
                     : GuardDecision.Do("stale waiting secondary: the owner runs alone in a newer epoch without it; it never received the VM, so it is replaced by a fresh one", KillQemu);
 
+            if (i.Epoch == EpochStanding.Stale && !i.MayProduceOutput && i.SecondaryWanted && i.Peer == PeerObservation.Answers && i.Witness == WitnessAnswer.OwnerIsPeer)
+            {
+                // The secondary left behind by a failover (a cut link): its VM is the pair's past and it can never
+                // take over, so it only keeps the site from serving the owner a fresh secondary. The owner is heard,
+                // so the link that a new secondary needs works again.
+                const string reason = "stale: the secondary left behind while the peer owns a newer epoch alone; end it so a fresh secondary can start here";
+                return holdsLease ? GuardDecision.Do(reason, KillQemu, ReleaseLease) : GuardDecision.Do(reason, KillQemu);
+            }
             if (i.Epoch == EpochStanding.Stale)
                 return i.MayProduceOutput
                     ? Fence(holdsLease, "stale: the pair's epoch moved on without this side, so its VM must send nothing")
@@ -111,6 +121,10 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedPrimary:
                     // The link to the secondary is cut but the witness answers: keep the VM by owning
                     // an epoch without that secondary, which leaves it stale for good.
+                    // A silent guard beside a secondary whose checkpoints still complete is a guard that is
+                    // down or restarting, not a cut link: dropping the secondary would end protection for nothing.
+                    if (i.PeerVm == PeerObservation.Silent && i.ColoFlows)
+                        return GuardDecision.Wait("the secondary's guard is silent, but checkpoints keep completing: its QEMU lives and the link works");
                     if (i.PeerVm == PeerObservation.Silent)
                         return canClaim
                             ? GuardDecision.Do("the secondary is silent on the network: claim a new epoch without it, then drop replication (primary failover)", Claim)
@@ -124,6 +138,10 @@ namespace ColoPS.Guard
                 case OwnObservation.ProtectedSecondary:
                     // A cut link may bring no COLO_EXIT for a long time (TCP retries): a primary that is
                     // silent and whose lease is gone has stopped its VM (rule 3) or lost its site.
+                    // The primary's guard is down or restarting (its lease runs out with it) while its VM
+                    // keeps checkpointing here: a takeover would fence a healthy primary.
+                    if (i.PeerVm == PeerObservation.Silent && !ownerIsMe && i.ColoFlows)
+                        return GuardDecision.Wait("the primary's guard is silent and its lease is gone, but checkpoints keep arriving: its VM runs and reaches this side; no takeover");
                     if (i.PeerVm == PeerObservation.Silent && !ownerIsMe)
                         return canClaim
                             ? GuardDecision.Do("the primary is silent on the network and its lease is gone: claim the next epoch", Claim)

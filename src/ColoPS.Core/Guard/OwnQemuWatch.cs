@@ -11,7 +11,8 @@ namespace ColoPS.Guard
 {
     /// <summary>What one look at this side's QEMU found, in the model's terms and in words.</summary>
     /// <param name="AwaitsMigration">A secondary that has not received the VM yet (run state inmigrate, outside COLO).</param>
-    public sealed record OwnReading(OwnObservation Own, GuardRole Role, int? ProcessId, string Detail, bool AwaitsMigration = false);
+    /// <param name="LastCheckpointAt">When this QEMU last resumed after a checkpoint (its RESUME event), as far as the guard's session saw.</param>
+    public sealed record OwnReading(OwnObservation Own, GuardRole Role, int? ProcessId, string Detail, bool AwaitsMigration = false, DateTimeOffset? LastCheckpointAt = null);
 
     /// <summary>
     /// Watches this side's QEMU over the session the guard holds (QEMU's main monitor): the guard is
@@ -27,6 +28,8 @@ namespace ColoPS.Guard
         private readonly TimeSpan _queryTimeout;
         private int _misses;
         private GuardRole _role = GuardRole.Secondary;
+        private long _eventsSeen;
+        private DateTimeOffset? _lastResume;
 
         /// <param name="lost">Called when the session to the own QEMU ends by itself (QEMU died): the guard looks at once instead of on its next tick.</param>
         public OwnQemuWatch(ColoHost host, ColoConfig config, ColoSite site, TimeSpan queryTimeout, Action? lost = null)
@@ -84,7 +87,13 @@ namespace ColoPS.Guard
             }
             if (status.Protection == ColoProtection.Down) return Missed(pid.Value, status.Message ?? "QMP does not answer");
             _misses = 0;
-            return Classify(status, pid.Value);
+            // A checkpoint shows as STOP then RESUME on each side; QMP has no counter.
+            foreach (var e in Node!.Session.GetEvents(_eventsSeen))
+            {
+                _eventsSeen = e.Sequence;
+                if (e.Name == "RESUME") _lastResume = e.ReceivedAt;
+            }
+            return Classify(status, pid.Value) with { LastCheckpointAt = _lastResume };
         }
 
         private OwnReading Classify(ColoStatus s, int pid)
@@ -129,6 +138,7 @@ namespace ColoPS.Guard
         {
             Drop();
             Watch(node);
+            _eventsSeen = node.Session.LastEventSequence;
             _misses = 0;
         }
 
@@ -137,6 +147,8 @@ namespace ColoPS.Guard
         {
             var n = Node;
             Node = null;
+            _eventsSeen = 0;
+            _lastResume = null;
             if (n == null) return;
             // Closed on purpose: no wake-up for that.
             n.Session.Disconnected -= _onDisconnected;

@@ -25,10 +25,11 @@ namespace ColoPS.Tests.Guard
             from wanted in new[] { false, true }
             from fresh in new[] { false, true }
             from awaits in new[] { false, true }
-            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh, awaits);
+            from flows in new[] { false, true }
+            select new GuardInput(role, own, peer, witness, lease, epoch, fence, ready, wanted, fresh, awaits, flows);
 
         // The whole product: role x own x peer x witness here, lease x epoch x fence x ready x wanted x
-        // fresh x awaits inside, 288 x 384 = 110592 inputs. Every one must keep every safety rule.
+        // fresh x awaits x flows inside, 288 x 768 = 221184 inputs. Every one must keep every safety rule.
         [Theory]
         [MemberData(nameof(Outer))]
         public void EveryInput_KeepsTheSafetyRules(GuardRole role, OwnObservation own, PeerObservation peer, WitnessAnswer witness)
@@ -89,17 +90,25 @@ namespace ColoPS.Tests.Guard
                 yield return "a current primary that hears its secondary stopped its VM (a witness outage must not end protection)";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && oldPrimary != PeerObservation.Silent)
                 yield return "a protected secondary claimed while its primary may still be heard";
+            if (d.Has(Claim) && i.Own is OwnObservation.ProtectedSecondary or OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && i.ColoFlows)
+                yield return "claimed past a silent guard while checkpoints show its QEMU alive and the link working";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedSecondary && i.Witness != WitnessAnswer.NoOwner)
                 yield return "a protected secondary claimed while the primary's lease may hold";
             if (d.Has(Claim) && i.Own == OwnObservation.ProtectedPrimary && i.Peer == PeerObservation.Silent && GuardModel.ClaimKeepsSecondary(i))
                 yield return "a primary that hears no secondary claimed an epoch that still names it";
             if (i.Own == OwnObservation.QemuDead && d.Actions.Any(a => a is not (ReleaseLease or StartSecondary))) yield return "acted on a dead QEMU";
-            // The only QEMU a guard replaces is a secondary that never received the VM, once the owner runs alone without it.
-            if (d.Has(KillQemu) && i.Own != OwnObservation.Frozen && !(i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer))
-                yield return "killed a QEMU that is neither frozen nor a waiting secondary left behind";
+            // The only QEMUs a guard ends are a frozen one, and a secondary the owner left behind and wants
+            // a fresh secondary in place of: one that never received the VM (whether or not its old primary
+            // is heard), or one that did, once the owner is heard again (the link a new secondary needs works).
+            bool waitingLeftBehind = i.Own == OwnObservation.ProtectedSecondary && i.AwaitsMigration && i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer;
+            bool leftBehind = !i.MayProduceOutput && i.Epoch == EpochStanding.Stale && i.SecondaryWanted && i.Peer == PeerObservation.Answers && i.Witness == WitnessAnswer.OwnerIsPeer;
+            if (d.Has(KillQemu) && i.Own != OwnObservation.Frozen && !waitingLeftBehind && !leftBehind)
+                yield return "killed a QEMU that is neither frozen nor a secondary left behind";
             if (d.Has(StartSecondary) && !(i.Own == OwnObservation.QemuDead && i.SecondaryWanted && i.Witness == WitnessAnswer.OwnerIsPeer && i.Lease == LeaseRenewal.None))
                 yield return "started a secondary other than for a live peer owner while no QEMU runs here";
             if (d.Has(StartSecondary) && d.Actions.Count != 1) yield return "started a secondary together with something else";
+            if (d.Has(KillQemu) && !i.MayProduceOutput && !waitingLeftBehind && !leftBehind)
+                yield return "killed a QEMU that sends nothing, other than a stale secondary wanted anew by its owner";
             if (d.Has(Claim) && i.Own == OwnObservation.StandaloneRunning && !i.NewSecondaryReady && i.Witness != WitnessAnswer.NoOwner)
                 yield return "claimed while running alone without a new secondary or a lost lease";
         }
@@ -204,6 +213,17 @@ namespace ColoPS.Tests.Guard
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { AwaitsMigration = true }, "never takes over");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Current) with { SecondaryWanted = true, AwaitsMigration = true }, "no takeover before its lease is gone");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.NoOwner, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true, AwaitsMigration = true }, "never takes over");
+            // A guard down or restarting beside a pair whose checkpoints still complete: the other side waits.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner) with { ColoFlows = true }, "checkpoints keep arriving");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.OwnerIsMe) with { ColoFlows = true }, "checkpoints keep completing");
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.NoOwner) with { ColoFlows = true }, "checkpoints keep completing");
+            // Cut off, a checkpoint or not: the primary fences before its lease can expire.
+            yield return Row(In(P, OwnObservation.ProtectedPrimary, PeerObservation.Silent, WitnessAnswer.Unreachable, LeaseRenewal.AboutToExpire) with { ColoFlows = true }, "cut off", StopVm, ReleaseLease);
+            // The secondary left behind by a cut link, re-protection on: ended once the owner is heard again, so a fresh one can start.
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu);
+            yield return Row(In(S, OwnObservation.ColoExitError, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, epoch: EpochStanding.Stale) with { SecondaryWanted = true }, "left behind", KillQemu, ReleaseLease);
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "never takes over");
+            yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.Unreachable, LeaseRenewal.None, EpochStanding.Stale) with { SecondaryWanted = true }, "never takes over");
             // A new secondary waits but is not named yet: it never takes over.
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Answers, WitnessAnswer.OwnerIsPeer, LeaseRenewal.None, EpochStanding.Stale), "never takes over");
             yield return Row(In(S, OwnObservation.ProtectedSecondary, PeerObservation.Silent, WitnessAnswer.NoOwner, LeaseRenewal.Renewed, EpochStanding.Stale), "never takes over", ReleaseLease);
