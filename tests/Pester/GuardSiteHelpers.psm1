@@ -123,7 +123,7 @@ function Wait-SitePairGuarded {
     $w = Watch-SitePair -Pair $Pair -TimeoutSec $TimeoutSec -Until {
         $s = @(Get-ColoGuardStatus -Config $Pair.Config)
         $s.Count -eq 2 -and ($s | Where-Object State -eq 'Running').Count -eq 2 -and $s[0].Own -eq 'ProtectedPrimary' -and $s[1].Own -eq 'ProtectedSecondary' `
-            -and $s[0].MyEpoch -ge 1 -and $s[1].MyEpoch -ge 1 -and $s[0].Detail -match 'peer: heartbeat' -and $s[1].Detail -match 'peer: heartbeat'
+            -and $s[0].MyEpoch -ge 1 -and $s[1].MyEpoch -ge 1 -and $s[0].Detail -match '(peer: |; )heartbeat \d+ ms ago' -and $s[1].Detail -match '(peer: |; )heartbeat \d+ ms ago'
     }
     if ($null -eq $w.Seconds) {
         $s = Get-ColoGuardStatus -Config $Pair.Config

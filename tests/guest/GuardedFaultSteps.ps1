@@ -43,12 +43,15 @@ function Test-InColo([string] $pri, $a, $b) {
     # Modes only: a sample taken during a checkpoint finds the VMs stopped for a moment.
     [bool]($pv -and $sv -and $pv.Mode -eq 'primary' -and $sv.Mode -eq 'secondary')
 }
+# A guard hears its peer: the heartbeat's words, after what it says of the peer's QEMU (a primary
+# whose secondary is the fresh one announced at the peer's site says that first).
+$HeardPeer = '(peer: |; )heartbeat \d+ ms ago'
 function Test-GuardsProtect([string] $pri) {
     $st = @(Get-ColoGuardStatus -Config $cfg)
     $gp = $st | Where-Object Site -eq $pri; $gs = $st | Where-Object Site -ne $pri
     [bool]($gp.State -eq 'Running' -and $gs.State -eq 'Running' -and $gp.Own -eq 'ProtectedPrimary' -and $gs.Own -eq 'ProtectedSecondary' -and
         $gs.MyEpoch -ge 1 -and $gs.MyEpoch -eq $gp.MyEpoch -and $gp.Witness -ne 'Unreachable' -and $gs.Witness -ne 'Unreachable' -and
-        $gp.Detail -match 'peer: heartbeat' -and $gs.Detail -match 'peer: heartbeat')
+        $gp.Detail -match $HeardPeer -and $gs.Detail -match $HeardPeer)
 }
 function Wait-FaultsProtected($rec, [string] $pri, [int] $timeoutSec) {
     # The pair in COLO with $pri primary, both guards running, agreeing on the epoch, reaching the witness and hearing each other.
