@@ -55,6 +55,14 @@ namespace ColoPS.Colo.Operations
                 // Something there completed a TLS exchange and judged our certificate: it runs.
                 return new PeerProbeResult(true, "its remote monitor answers but refused the TLS session: " + ex.Message);
             }
+            catch (QmpException ex) when (ex is not QmpConnectException)
+            {
+                // The peer's host took the connection, but no handshake or greeting followed in time.
+                // QEMU's monitor serves one client at a time and the kernel queues the others, so a
+                // monitor held by another client looks exactly like this (a frozen QEMU does too):
+                // from another host nothing tells them apart from a live peer, so it counts as one.
+                return new PeerProbeResult(true, "its remote monitor took the connection but did not answer (held by another client, or frozen): " + ex.Message);
+            }
             catch (QmpException ex)
             {
                 return new PeerProbeResult(false, "its remote monitor does not answer: " + ex.Message);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using ColoPS.Colo;
@@ -161,6 +162,34 @@ namespace ColoPS.Tests.Colo.Operations
             var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeAsync(cfg, ColoSite.B, CancellationToken.None);
             Assert.True(r.Answers);
             Assert.Contains("held by another client", r.State);
+        }
+
+        public static IEnumerable<object[]> RemoteOutcomes() => new[]
+        {
+            // Refused or unreachable: nothing took the connection.
+            new object[] { new QmpConnectException(QmpEndpoint.Tcp("192.0.2.2", 4444), "Cannot connect: Connection refused", null), false, "does not answer" },
+            // Taken by the peer's kernel, then nothing: a monitor held by another client (or a frozen QEMU).
+            new object[] { new QmpTlsException("The TLS handshake failed: no TLS handshake within 3 s", new OperationCanceledException()), true, "held by another client" },
+            new object[] { new QmpGreetingException("No QMP greeting within 3 s."), true, "held by another client" },
+            // A TLS verdict on our certificate: something there runs.
+            new object[] { new QmpTlsException("The TLS handshake failed: certificate refused", new System.Security.Authentication.AuthenticationException()), true, "refused the TLS session" },
+        };
+
+        [Theory]
+        [MemberData(nameof(RemoteOutcomes))]
+        public async Task A_remote_peer_counts_as_gone_only_when_nothing_took_the_connection(QmpException failure, bool answers, string words)
+        {
+            var cfg = Config();
+            cfg.SiteA.Management = new ColoManagementConfig { Address = cfg.SiteA.Address, Port = 4444 };
+            cfg.SiteB.Management = new ColoManagementConfig { Address = cfg.SiteB.Address, Port = 4444 };
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=operator", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            var tls = new QmpTlsOptions(cert, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(cert));
+            var fake = new FakeColoHost { Connect = () => throw failure };
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeRemoteAsync(cfg, ColoSite.B, tls, CancellationToken.None);
+            Assert.Equal(answers, r.Answers);
+            Assert.Contains(words, r.State);
         }
 
         [Fact]
