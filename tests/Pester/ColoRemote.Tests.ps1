@@ -129,12 +129,18 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         Invoke-Host A HostPrimary | Out-Null
         $r = Invoke-Operator Start
         Assert-Pair $r A
-        # Each host listens on its own address only (COLO ports and its monitor), never on every interface.
+        # Each host listens on its own address only (COLO ports and its monitor), never on every
+        # interface; the compare loops, which carry the guest's packets in clear, only on loopback.
+        $loops = @($cfg.Ports.CompareIn, $cfg.Ports.CompareOut)
         foreach ($ns in 'rqa', 'rqb') {
             $listen = @(& ip netns exec $ns ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
             $listen | Should -Contain $(if ($ns -eq 'rqa') { '10.79.0.1:25010' } else { '10.79.0.2:25011' })
-            $listen | Where-Object { $_ -notmatch '^10\.79\.0\.[12]:250\d\d$' } | Should -BeNullOrEmpty
+            $listen | Where-Object { $_ -notmatch '^10\.79\.0\.[12]:250\d\d$' -and $_ -notin @($loops | ForEach-Object { "127.0.0.1:$_" }) } | Should -BeNullOrEmpty
+            $listen | Where-Object { $_ -match '^10\.79\.' -and [int]($_ -split ':')[-1] -in $loops } | Should -BeNullOrEmpty
         }
+        # The primary (A) has both loops, on loopback.
+        $a = @(& ip netns exec rqa ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
+        foreach ($port in $loops) { $a | Should -Contain "127.0.0.1:$port" }
     }
 
     It 'refuses clients without a valid certificate on both remote monitors while the pair keeps checkpointing' {

@@ -287,7 +287,7 @@ Describe 'Half a TLS configuration' -Tag 'Tls', 'Colo' {
         @{ Case = 'one site without certificates'; Id = 'ColoConfigTlsIncomplete'; Edit = { param($c, $tmp) $c.Tls.SiteB = $null } }
         @{ Case = 'a relative certificate folder'; Id = 'ColoConfigTlsIncomplete'; Edit = { param($c, $tmp) $c.Tls.SiteA.CertificateDirectory = 'certs/A' } }
         @{ Case = 'a missing file'; Id = 'ColoConfigTlsFileMissing'; Edit = { param($c, $tmp) Remove-Item "$tmp/certs/B/client-key.pem" } }
-        @{ Case = 'a key others can read'; Id = 'ColoConfigTlsKeyExposed'; Edit = { param($c, $tmp) chmod 644 "$tmp/certs/A/server-key.pem" } }
+        @{ Case = 'a key others can read'; Id = 'ColoConfigTlsKeyExposed'; Edit = { param($c, $tmp) chmod 644 "$tmp/certs/B/server-key.pem" } }
         @{ Case = 'no peer identity'; Id = 'ColoConfigTlsInvalidIdentity'; Edit = { param($c, $tmp) $c.Tls.SiteA.ClientIdentity = '' } }
     ) {
         $c = New-TestColoConfig -Directory "$tmp/$($Case -replace '\W','')" -PortBase 42700 -Name half | New-ColoCertificate -Path "$tmp/certs" -Force -ErrorAction Stop

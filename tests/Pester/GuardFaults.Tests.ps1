@@ -116,7 +116,9 @@ Describe 'Guards through every fault of issue 10, sites and witness in their own
         $c.decisions.selfFence.reason | Should -Match 'cut off|lease is about to expire'
         $c.decisions.claim | Should -Not -BeNullOrEmpty
         $c.decisions.selfFence.seconds | Should -BeLessThan $c.decisions.claim.seconds
-        $c.decisions.fencingHook.outcomes | Should -Match 'fenced the peer'
+        # The hook and the takeover are one decision: its outcomes are the hook's, the failover's and the announcement's.
+        $c.decisions.fencingHook.actions | Should -Be @('RunFencingHook', 'FailOver', 'AnnounceSelf')
+        $c.decisions.fencingHook.outcomes[0] | Should -Match 'fenced the peer'
         $c.decisions.failover.outcomes | Should -Not -Match 'failed:'
     }
 
@@ -125,7 +127,9 @@ Describe 'Guards through every fault of issue 10, sites and witness in their own
         $c = Get-Fault 'primary site frozen'
         $other = if ($c.primaryBefore -eq 'A') { 'B' } else { 'A' }
         Assert-Fault $c $other 20
-        $c.decisions.fencingHook.outcomes | Should -Match 'fenced the peer'
+        # The hook and the takeover are one decision: its outcomes are the hook's, the failover's and the announcement's.
+        $c.decisions.fencingHook.actions | Should -Be @('RunFencingHook', 'FailOver', 'AnnounceSelf')
+        $c.decisions.fencingHook.outcomes[0] | Should -Match 'fenced the peer'
         ($c.notes -join "`n") | Should -Match 'processes left at . after the takeover: 0'
         # Nobody renewed the frozen owner's lease: the claim waits it out.
         $c.decisions.claim.seconds | Should -BeGreaterThan 1

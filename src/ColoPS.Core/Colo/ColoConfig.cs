@@ -122,6 +122,14 @@ namespace ColoPS.Colo
         /// <summary>Folder for this site's QMP socket, overlays, pid and log files. Created private (0700).</summary>
         public string WorkDirectory { get; set; } = string.Empty;
 
+        /// <summary>
+        /// The address of the compare loops, the clear sockets QEMU connects to itself: the site's
+        /// own address when that is a loopback one (two sites on one host keep their ports apart),
+        /// else 127.0.0.1, so the loops cannot be reached from the network.
+        /// </summary>
+        public string LoopAddress()
+            => System.Net.IPAddress.TryParse(Address, out var ip) && System.Net.IPAddress.IsLoopback(ip) ? Address : "127.0.0.1";
+
         /// <summary>The parent disk at this site; &lt;WorkDirectory&gt;/&lt;Name&gt;.qcow2 when empty.</summary>
         public string? DiskPath { get; set; }
 

@@ -41,7 +41,11 @@ namespace ColoPS.Colo
         private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-msg", "-name", "-drive", "-netdev", "-nic" };
 
         /// <param name="certificatesToCome">New-ColoConfig: a remote monitor may be configured before New-ColoCertificate adds the Tls section it needs.</param>
-        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false)
+        /// <param name="filesOf">
+        /// The site this host starts: only its certificate folder is looked into. On two hosts each
+        /// holds its own site's keys, never the other's; null checks both (one host runs both sites).
+        /// </param>
+        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false, ColoSite? filesOf = null)
         {
             var problems = new List<ColoConfigProblem>();
             void Add(string id, string field, string message) => problems.Add(new ColoConfigProblem(id, field, message));
@@ -155,16 +159,16 @@ namespace ColoPS.Colo
             CheckPositive(t.ExpiredScanCycleMs, "Tuning.ExpiredScanCycleMs", Add);
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
 
-            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, Add, (path, field) => CheckPath(path, field, Add));
+            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, filesOf, Add, (path, field) => CheckPath(path, field, Add));
             ColoManagementValidator.Validate(config, !certificatesToCome, Add, (address, field) => CheckAddress(address, field, Add));
             ColoGuardConfigValidator.Validate(config, Add);
             return problems;
         }
 
         /// <summary>Throws a ColoException carrying the first problem's id and all problems' text.</summary>
-        public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false)
+        public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false, ColoSite? filesOf = null)
         {
-            var problems = Validate(config, checkFiles, certificatesToCome);
+            var problems = Validate(config, checkFiles, certificatesToCome, filesOf);
             if (problems.Count == 0) return;
             var text = problems.Count == 1
                 ? $"The COLO configuration '{config.Name}' is not valid: {problems[0]}"

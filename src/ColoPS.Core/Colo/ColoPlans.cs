@@ -150,15 +150,15 @@ namespace ColoPS.Colo
         // iothread, then the filters).
         private static readonly string[] PrimaryObjects = { Ids.CompareObject, Ids.IoThread, Ids.FilterMirror, Ids.RedirectorIn, Ids.RedirectorOut };
 
-        /// <summary>The primary's two socket loops through colo-compare (its input and its output), on the site's own address.</summary>
+        /// <summary>The primary's two socket loops through colo-compare (its input and its output), on the site's loopback address (ColoSiteConfig.LoopAddress).</summary>
         private static IEnumerable<ColoStep> CompareLoops(ColoConfig config, ColoSite site)
         {
             var self = config.GetSite(site);
             var p = config.Ports;
-            yield return ChardevAdd(Ids.CompareIn, self.Address, p.CompareIn, server: true);
-            yield return ChardevAdd(Ids.CompareInClient, self.Address, p.CompareIn, server: false);
-            yield return ChardevAdd(Ids.CompareOut, self.Address, p.CompareOut, server: true);
-            yield return ChardevAdd(Ids.CompareOutClient, self.Address, p.CompareOut, server: false);
+            yield return ChardevAdd(Ids.CompareIn, self.LoopAddress(), p.CompareIn, server: true);
+            yield return ChardevAdd(Ids.CompareInClient, self.LoopAddress(), p.CompareIn, server: false);
+            yield return ChardevAdd(Ids.CompareOut, self.LoopAddress(), p.CompareOut, server: true);
+            yield return ChardevAdd(Ids.CompareOutClient, self.LoopAddress(), p.CompareOut, server: false);
         }
 
         private static IEnumerable<ColoStep> RenewCompareLoops(ColoConfig config, ColoSite site)

@@ -60,13 +60,13 @@ namespace ColoPS.Qemu
             args.AddRange(new[]
             {
                 // The two sockets the secondary connects to; the compare loops below never leave
-                // this host (they bind the site's own address and connect to it), so they stay plain.
+                // this host (they bind a loopback address and connect to it), so they stay plain.
                 "-chardev", Socket(Ids.Mirror, a, p.Mirror, server: true) + QemuTls.ServerChardevSuffix(config),
                 "-chardev", Socket(Ids.Compare, a, p.Compare, server: true) + QemuTls.ServerChardevSuffix(config),
-                "-chardev", Socket(Ids.CompareIn, a, p.CompareIn, server: true),
-                "-chardev", Socket(Ids.CompareInClient, a, p.CompareIn, server: false),
-                "-chardev", Socket(Ids.CompareOut, a, p.CompareOut, server: true),
-                "-chardev", Socket(Ids.CompareOutClient, a, p.CompareOut, server: false),
+                "-chardev", Socket(Ids.CompareIn, self.LoopAddress(), p.CompareIn, server: true),
+                "-chardev", Socket(Ids.CompareInClient, self.LoopAddress(), p.CompareIn, server: false),
+                "-chardev", Socket(Ids.CompareOut, self.LoopAddress(), p.CompareOut, server: true),
+                "-chardev", Socket(Ids.CompareOutClient, self.LoopAddress(), p.CompareOut, server: false),
                 "-object", $"filter-mirror,id={Ids.FilterMirror},netdev={Ids.Netdev},queue=tx,outdev={Ids.Mirror}",
                 "-object", $"filter-redirector,id={Ids.RedirectorIn},netdev={Ids.Netdev},queue=rx,indev={Ids.CompareOut}",
                 "-object", $"filter-redirector,id={Ids.RedirectorOut},netdev={Ids.Netdev},queue=rx,outdev={Ids.CompareIn}",

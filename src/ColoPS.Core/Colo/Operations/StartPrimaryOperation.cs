@@ -29,7 +29,7 @@ namespace ColoPS.Colo.Operations
 
         public async Task<ColoNode> RunAsync(ColoConfig config, ColoSite site, ColoNode? secondary, QmpSession? existing, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config);
+            ColoConfigValidator.ThrowIfInvalid(config, filesOf: site);
             var launcher = new NodeLauncher(_host, _options.Timeouts);
             var version = existing?.QemuVersion ?? await launcher.VersionAsync(config, ct).ConfigureAwait(false);
             if (!_options.SkipVersionCheck) QemuFeatures.Of(version).ThrowIfCannotBePrimary();
