@@ -27,6 +27,9 @@ namespace ColoPS.Colo
                 // Before the primary connects: the incoming side reads these when it accepts.
                 steps.Add(ColoStep.Qmp("migrate-set-parameters", new JsonObject { ["tls-creds"] = Ids.TlsServer, ["tls-authz"] = Ids.TlsAuthz },
                     "Accept the checkpoint stream only over TLS, from the peer's client certificate"));
+                // The QEMU started with -incoming defer: its migration port opens only now.
+                steps.Add(ColoStep.Qmp("migrate-incoming", new JsonObject { ["uri"] = QemuCommandLine.IncomingUri(config, site) },
+                    "Open the migration port for the checkpoint stream, TLS already required"));
                 nbd["tls-creds"] = Ids.TlsServer;
                 nbd["tls-authz"] = Ids.TlsAuthz;
             }

@@ -97,13 +97,19 @@ namespace ColoPS.Qemu
                           + $"file.file.filename={config.ActiveOverlayOf(site)},file.backing.driver=qcow2,"
                           + $"file.backing.file.filename={config.HiddenOverlayOf(site)},file.backing.backing={Ids.Parent}",
                 "-drive", $"if=ide,id={Ids.Disk},driver=quorum,read-pattern=fifo,vote-threshold=1,children.0={Ids.SecondaryChild}",
-                "-incoming", $"tcp:{Host(self.Address)}:{p.Migration}",
+                // With TLS the port opens only once the checkpoint stream's TLS settings are in place
+                // (SecondaryPrepare: migrate-set-parameters, then migrate-incoming): a listener opened
+                // by -incoming tcp: would take a VM state in clear from whoever connects before then.
+                "-incoming", config.Tls != null ? "defer" : IncomingUri(config, site),
             });
             return args;
         }
 
         /// <summary>IPv6 literals need brackets in QEMU's host:port URIs.</summary>
         public static string Host(string address) => address.Contains(':') ? "[" + address + "]" : address;
+
+        /// <summary>Where the secondary takes the checkpoint stream: tcp:&lt;site address&gt;:&lt;Ports.Migration&gt;.</summary>
+        public static string IncomingUri(ColoConfig config, ColoSite site) => $"tcp:{Host(config.GetSite(site).Address)}:{config.Ports.Migration}";
 
         private static List<string> Common(ColoConfig config, ColoSite site, string role, QemuVersion version, ColoAccelerator accelerator)
         {
