@@ -161,7 +161,11 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         $script:a = Start-ColoPrimary -Config $cfg -Site A -Secondary $b
         Assert-Protected $a $b
         Assert-LinksEncrypted $a $b
-        Get-TcpListener -ProcessId $a.ProcessId, $b.ProcessId | Where-Object { $_ -notmatch '^127\.0\.0\.[12]:' } | Should -BeNullOrEmpty
+        # Found at all (an empty list would pass the next check), then only on the sites' addresses.
+        $listening = @(Get-TcpListener -ProcessId $a.ProcessId, $b.ProcessId)
+        $listening | Should -Contain "$($cfg.SiteB.Address):$($cfg.Ports.Migration)"
+        $listening | Should -Contain "$($cfg.SiteA.Address):$($cfg.Ports.Mirror)"
+        $listening | Where-Object { $_ -notmatch '^127\.0\.0\.[12]:' } | Should -BeNullOrEmpty
     }
 
     It 'refuses every peer without a valid certificate on the protected pair''s ports while it keeps checkpointing' {
