@@ -131,7 +131,10 @@ Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on eve
             $t.qemuNamespace | Should -BeExactly "$ns-$($site.ToLower())"
             $t.address | Should -BeExactly $address[$site]
             @($t.listening).Count | Should -BeGreaterThan 0
-            @($t.listening | Where-Object { $_ -notlike "$($address[$site]):*" }) | Should -BeNullOrEmpty -Because "site $site listens on its own address only"
+            # The compare loops (clear, the guest's packets) on the namespace's loopback, never on the site's address.
+            $loops = @($t.loopPorts | ForEach-Object { "127.0.0.1:$_" })
+            @($t.listening | Where-Object { $_ -notlike "$($address[$site]):*" -and $_ -notin $loops }) | Should -BeNullOrEmpty -Because "site $site listens on its own address only"
+            @($t.listening | Where-Object { $_ -like "$($address[$site]):*" -and [int]($_ -split ':')[-1] -in @($t.loopPorts) }) | Should -BeNullOrEmpty -Because "the compare loops stay on loopback"
             @($t.qemuCertificateDirectories) | Should -BeExactly @($t.certificateDirectory) -Because "site $site's QEMU holds its own certificates only"
             $t.subjectAltName | Should -Match "IP Address:$([regex]::Escape($address[$site]))\b"
             $t.subjectAltName | Should -Not -Match "IP Address:$([regex]::Escape($address[$(if ($site -eq 'A') { 'B' } else { 'A' })]))\b"

@@ -19,7 +19,7 @@ function Get-SiteTopology {
         $out[$site] = [ordered]@{
             namespace = $ns; address = $Config.GetSite($site).Address; qemuPid = $(if ($node) { $node.ProcessId } else { 0 })
             qemuNamespace = $(if ($node) { "$(& ip netns identify $node.ProcessId 2>$null)".Trim() } else { $null })
-            listening = $listening; certificateDirectory = $(if ($tls) { $tls.CertificateDirectory } else { $null }); qemuCertificateDirectories = $dirs; subjectAltName = $san
+            listening = $listening; loopPorts = @($Config.Ports.CompareIn, $Config.Ports.CompareOut); certificateDirectory = $(if ($tls) { $tls.CertificateDirectory } else { $null }); qemuCertificateDirectories = $dirs; subjectAltName = $san
         }
     }
     $out
