@@ -13,12 +13,10 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
-    $script:Results = Join-Path $PSScriptRoot '../../out/TestResults'
-    $null = New-Item -ItemType Directory -Force -Path $script:Results
-    $script:Results = (Resolve-Path $script:Results).Path
-    $script:GuestError = $null
-    try { $null = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1') }
-    catch { $script:GuestError = "the test guest cannot be built here: $($_.Exception.Message)" }
+    $suite = Initialize-ProofSuite
+    $script:Results = $suite.Results
+    $script:Guest = $suite.Guest
+    $script:GuestError = $suite.Error
 }
 
 Describe 'Guards keep every acknowledged write across 10 automatic failovers with re-protection' -Tag 'Guard', 'E2E', 'Proof' -Skip:([bool]$SkipReason) {

@@ -36,13 +36,10 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
-    $script:Results = Join-Path $PSScriptRoot '../../out/TestResults'
-    $null = New-Item -ItemType Directory -Force -Path $script:Results
-    $script:Results = (Resolve-Path $script:Results).Path
-    # The guest is a fixture of the suite: built once from Debian packages, cached in out/guest.
-    $script:GuestError = $null
-    try { $script:Guest = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1') }
-    catch { $script:GuestError = "the test guest cannot be built here (apt-get download of the Debian kernel and busybox-static failed?): $($_.Exception.Message)" }
+    $suite = Initialize-ProofSuite
+    $script:Results = $suite.Results
+    $script:Guest = $suite.Guest
+    $script:GuestError = $suite.Error
 
     function Assert-ProofResult {
         param($Result, [int] $MinFailovers = 1)

@@ -133,4 +133,15 @@ function Invoke-ColoProofRun {
     $r
 }
 
-Export-ModuleMember -Function Test-ProofPrerequisite, New-ProofNetwork, Remove-ProofNetwork, Invoke-ColoProofRun
+function Initialize-ProofSuite {
+    # What every real-guest suite sets up first: the results folder, and the guest (a fixture built
+    # once from Debian packages, cached in out/guest). Error is why the guest cannot be had here.
+    $results = Join-Path $PSScriptRoot '../../out/TestResults'
+    $null = New-Item -ItemType Directory -Force -Path $results
+    $guest = $null; $why = $null
+    try { $guest = & (Join-Path $PSScriptRoot '../guest/Build-TestGuest.ps1') }
+    catch { $why = "the test guest cannot be built here (apt-get download of the Debian kernel and busybox-static failed?): $($_.Exception.Message)" }
+    [pscustomobject]@{ Results = (Resolve-Path $results).Path; Guest = $guest; Error = $why }
+}
+
+Export-ModuleMember -Function Test-ProofPrerequisite, New-ProofNetwork, Remove-ProofNetwork, Invoke-ColoProofRun, Initialize-ProofSuite

@@ -165,6 +165,17 @@ namespace ColoPS.Colo
             return problems;
         }
 
+        /// <summary>
+        /// The site whose certificate folder this host holds when it holds only one (each of two hosts
+        /// holds its own); null when it holds both, neither, or the pair runs without TLS.
+        /// </summary>
+        public static ColoSite? SiteHeldHere(ColoConfig config)
+        {
+            if (config.Tls?.SiteA == null || config.Tls.SiteB == null) return null;
+            bool a = Directory.Exists(config.Tls.SiteA.CertificateDirectory), b = Directory.Exists(config.Tls.SiteB.CertificateDirectory);
+            return a == b ? null : a ? ColoSite.A : ColoSite.B;
+        }
+
         /// <summary>Throws a ColoException carrying the first problem's id and all problems' text.</summary>
         public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false, ColoSite? filesOf = null)
         {

@@ -33,6 +33,7 @@ namespace ColoPS.Tests.Colo
                     SiteB = new ColoTlsSiteConfig { CertificateDirectory = b, ClientIdentity = "CN=b-client" },
                 };
                 string[] TlsIds(ColoSite? site) => ColoConfigValidator.Validate(c, checkFiles: true, filesOf: site).Select(p => p.ErrorId).Where(id => id.StartsWith("ColoConfigTls", StringComparison.Ordinal)).ToArray();
+                Assert.Equal(ColoSite.B, ColoConfigValidator.SiteHeldHere(c));
                 Assert.Empty(TlsIds(ColoSite.B));
                 Assert.Contains("ColoConfigTlsFileMissing", TlsIds(ColoSite.A));
                 Assert.Contains("ColoConfigTlsFileMissing", TlsIds(null));

@@ -19,14 +19,7 @@ namespace ColoPS.Commands
             try
             {
                 var config = ColoConfigJson.Load(path);
-                // On two hosts each holds only its own site's certificate folder: look into that one.
-                ColoSite? filesOf = null;
-                if (config.Tls?.SiteA != null && config.Tls.SiteB != null)
-                {
-                    bool a = System.IO.Directory.Exists(config.Tls.SiteA.CertificateDirectory), b = System.IO.Directory.Exists(config.Tls.SiteB.CertificateDirectory);
-                    if (a != b) filesOf = a ? ColoSite.A : ColoSite.B;
-                }
-                ColoConfigValidator.ThrowIfInvalid(config, filesOf: filesOf);
+                ColoConfigValidator.ThrowIfInvalid(config, filesOf: ColoConfigValidator.SiteHeldHere(config));
                 WriteObject(config);
             }
             catch (ColoException ex)
