@@ -31,7 +31,7 @@ namespace ColoPS.Qmp
         private static readonly TimeSpan WriteGrace = TimeSpan.FromMilliseconds(250);
         private QmpSession? _session;
 
-        public QmpPendingCall(string id, string command, byte[] wire, IQmpCommandObserver? observer, TimeSpan timeout)
+        public QmpPendingCall(long id, string command, byte[] wire, IQmpCommandObserver? observer, TimeSpan timeout)
             : base(TaskCreationOptions.RunContinuationsAsynchronously)
         {
             Id = id;
@@ -43,7 +43,7 @@ namespace ColoPS.Qmp
             Order = Interlocked.Increment(ref s_order);
         }
 
-        public string Id { get; }
+        public long Id { get; }
         public string Command { get; }
         public byte[] Wire { get; }
         public IQmpCommandObserver? Observer { get; }

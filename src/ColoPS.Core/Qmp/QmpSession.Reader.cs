@@ -165,7 +165,7 @@ namespace ColoPS.Qmp
             QmpPendingCall? pending;
             if (root.TryGetProperty("id", out var idElement))
             {
-                if (idElement.ValueKind != JsonValueKind.String || !_pending.TryRemove(idElement.GetString()!, out pending))
+                if (idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt64(out long id) || !_pending.TryRemove(id, out pending))
                 {
                     Interlocked.Increment(ref _unknownReplies);
                     Log(QmpLogLevel.Warning, "Dropped a reply with an unknown id: " + Snip(bytes.Span));

@@ -31,18 +31,16 @@ namespace ColoPS.Qmp
     /// </remarks>
     public sealed partial class QmpSession : IDisposable
     {
-        private static long s_serial;
 
         private readonly Socket _socket;
         private readonly QmpTlsChannel? _tls;
         private readonly QmpSessionOptions _options;
         private readonly QmpFramer _framer;
         private readonly QmpEventLog _events;
-        private readonly ConcurrentDictionary<string, QmpPendingCall> _pending = new ConcurrentDictionary<string, QmpPendingCall>(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<long, QmpPendingCall> _pending = new ConcurrentDictionary<long, QmpPendingCall>();
         private readonly SemaphoreSlim _writeLock = new SemaphoreSlim(1, 1);
         private readonly TaskCompletionSource<QmpGreeting> _greeting = new TaskCompletionSource<QmpGreeting>(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly object _stateGate = new object();
-        private readonly string _idPrefix;
         private SemaphoreSlim? _inBandSlots;
         private QmpSessionState _state = QmpSessionState.Connecting;
         private Exception? _fault;
@@ -64,8 +62,6 @@ namespace ColoPS.Qmp
             _framer = new QmpFramer(options.MaxMessageBytes);
             _events = new QmpEventLog(options.EventHistoryCapacity);
             Name = options.Name ?? string.Empty;
-            long serial = Interlocked.Increment(ref s_serial);
-            _idPrefix = "colops-" + serial.ToString(CultureInfo.InvariantCulture) + "-";
             _dispatch = Dispatch;
         }
 

@@ -361,7 +361,8 @@ namespace ColoPS.Tests.Fakes
         public bool Oob { get; }
         public JsonObject? Arguments { get; }
         public JsonNode? Id { get; }
-        public string? IdString => Id?.GetValue<string>();
+        /// <summary>The id as the client wrote it (JSON text: a number for the session's own commands).</summary>
+        public string? IdJson => Id?.ToJsonString();
 
         public override string ToString() => Raw;
     }

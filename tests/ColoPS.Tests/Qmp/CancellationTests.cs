@@ -137,7 +137,7 @@ namespace ColoPS.Tests.Qmp
             var yankCmd = await h.Qemu.ReadCommandAsync();
             Assert.True(yankCmd.Oob);
             Assert.Equal("yank", yankCmd.Name);
-            Assert.NotNull(yankCmd.IdString);
+            Assert.NotNull(yankCmd.IdJson);
             await h.Qemu.ReplyAsync(yankCmd);
             await yank.Within();
 

@@ -31,7 +31,7 @@ namespace ColoPS.Tests.Qmp
             while (served < total)
             {
                 var cmd = await qemu.ReadCommandAsync();
-                Assert.True(stats.Ids.Add(cmd.IdString!), "duplicate id " + cmd.IdString);
+                Assert.True(stats.Ids.Add(cmd.IdJson!), "duplicate id " + cmd.IdJson);
                 if (!cmd.Oob) stats.MaxInBandInFlight = Math.Max(stats.MaxInBandInFlight, ++inFlight);
                 batch.Add(cmd);
                 if (batch.Count < 64 && qemu.HasBufferedInput) continue;

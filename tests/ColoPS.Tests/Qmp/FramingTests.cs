@@ -19,7 +19,7 @@ namespace ColoPS.Tests.Qmp
         private const string TextJson = "\"caf\u00e9 \u20ac \U0001F600 }{ \\\"q\\\" \\\\\""; // the same, as a JSON string with raw UTF-8
 
         private static string Greeting => FakeQmpConnection.Qemu72GreetingOob;
-        private static string Reply => "{\"return\": {\"text\": " + TextJson + ", \"esc\": \"\\u00e9\\ud83d\\ude00\"}, \"id\": \"colops-1-1\"}";
+        private static string Reply => "{\"return\": {\"text\": " + TextJson + ", \"esc\": \"\\u00e9\\ud83d\\ude00\"}, \"id\": 1}";
         private static string Event => FakeQmpConnection.EventJson("RESUME");
 
         private static List<string> FeedAll(QmpFramer framer, IEnumerable<byte[]> chunks)
@@ -77,7 +77,7 @@ namespace ColoPS.Tests.Qmp
             {
                 var call = h.Session.ExecuteAsync("x-echo");
                 var cmd = await h.Qemu.ReadCommandAsync();
-                byte[] reply = Encoding.UTF8.GetBytes("{\"return\": {\"text\": " + TextJson + ", \"esc\": \"\\u00e9\\ud83d\\ude00\"}, \"id\": \"" + cmd.IdString + "\"}\r\n");
+                byte[] reply = Encoding.UTF8.GetBytes("{\"return\": {\"text\": " + TextJson + ", \"esc\": \"\\u00e9\\ud83d\\ude00\"}, \"id\": " + cmd.IdJson + "}\r\n");
                 bool last = cut >= reply.Length - 1;
                 await h.Qemu.SendSplitAsync(reply, new[] { Math.Min(cut, reply.Length - 1) });
                 var result = await call.Within();

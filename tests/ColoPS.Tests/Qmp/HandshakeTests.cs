@@ -101,7 +101,7 @@ namespace ColoPS.Tests.Qmp
             Assert.Equal("qmp_capabilities", h.Capabilities.Name);
             Assert.False(h.Capabilities.Oob);
             Assert.Equal("{\"enable\":[\"oob\"]}", h.Capabilities.Arguments!.ToJsonString());
-            Assert.NotNull(h.Capabilities.IdString);
+            Assert.NotNull(h.Capabilities.IdJson);
             Assert.True(h.Session.OobEnabled);
             Assert.Equal(new[] { "oob" }, h.Session.Capabilities);
         }

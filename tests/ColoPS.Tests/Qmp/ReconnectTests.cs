@@ -21,7 +21,7 @@ namespace ColoPS.Tests.Qmp
             await qemu1.HandshakeAsync();
             using var old = await connecting1.Within();
             await qemu1.SendEventAsync("RESUME");
-            var pending = old.ExecuteAsync("query-status");
+            var pending = old.ExecuteAsync("query-name");
             var oldCmd = await qemu1.ReadCommandAsync();
 
             // QEMU dies and a new one listens on the same path.
@@ -49,7 +49,8 @@ namespace ColoPS.Tests.Qmp
 
             var call = fresh.ExecuteAsync("query-status");
             var cmd = await qemu2.ReadCommandAsync();
-            Assert.NotEqual(oldCmd.IdString, cmd.IdString);
+            Assert.Equal("query-name", oldCmd.Name);
+            Assert.Equal("query-status", cmd.Name); // the old session's query-name was not sent again
             await qemu2.ReplyAsync(cmd, "running");
             Assert.Equal("running", (await call.Within()).GetString());
             Assert.Equal(QmpSessionState.Broken, old.State);

@@ -15,7 +15,7 @@ namespace ColoPS.Tests.Qmp
         {
             var call = h.Session.ExecuteAsync(command);
             var cmd = await h.Qemu.ReadCommandAsync();
-            await h.Qemu.SendLineAsync(replyTemplate.Replace("{id}", JsonSerializer.Serialize(cmd.IdString)));
+            await h.Qemu.SendLineAsync(replyTemplate.Replace("{id}", cmd.IdJson));
             return call;
         }
 

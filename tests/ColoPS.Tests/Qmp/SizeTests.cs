@@ -18,7 +18,7 @@ namespace ColoPS.Tests.Qmp
 
         private static string ReplyOfSize(FakeCommand cmd, int size, out int payload)
         {
-            string head = "{\"return\": \"", tail = "\", \"id\": \"" + cmd.IdString + "\"}";
+            string head = "{\"return\": \"", tail = "\", \"id\": " + cmd.IdJson + "}";
             payload = size - head.Length - tail.Length;
             Assert.True(payload > 0);
             return head + new string('x', payload) + tail;
