@@ -52,6 +52,29 @@ BeforeAll {
             Samples = $Watch.Samples; TwoPrimarySamples = $Watch.TwoPrimaries; Reason = $d.Reason
         }
     }
+
+    function Invoke-SiteCase {
+        <#
+        One case: a fresh guarded pair, the fault, the watch until the survivor runs the VM alone
+        (in COLO mode none), the takeover measured and saved; then the case's own checks, given the
+        pair, the fault's time, the watch and the figures. The decision logs are kept either way.
+        #>
+        param([string] $Case, [string] $Name, [int] $PortBase, [string] $Fault, [string] $Survivor = 'B', [string] $FencingHook, [scriptblock] $Check)
+        $extra = if ($FencingHook) { @{ FencingHook = $FencingHook } } else { @{} }
+        $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name $Name -PortBase $PortBase @extra
+        try {
+            $null = Wait-SitePairGuarded $pair
+            $at = [DateTimeOffset]::Now
+            Invoke-SiteFault -Network $net -Fault $Fault
+            $alone = if ($Survivor -eq 'A') { { param($a, $b) $a -and $a.Mode -eq 'none' -and $a.Status -eq 'running' } } else { { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' } }
+            $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until $alone
+            $w.Seconds | Should -Not -BeNullOrEmpty -Because "$Survivor runs the VM alone ($((Get-ColoGuardStatus $pair.Config $Survivor).Reason))"
+            $f = Measure-Takeover -Pair $pair -Fault $at -Watch $w -Site $Survivor
+            Save-CaseResult $Case $pair $f
+            & $Check $pair $at $w $f
+        }
+        finally { Save-CaseLog $Case $pair; Remove-SitePair $pair }
+    }
 }
 
 AfterAll {
@@ -66,15 +89,8 @@ AfterAll {
 
 Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Ready) {
     It 'the link between the sites cut while both reach the witness: A drops replication, B stays stale' {
-        $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name gsl -PortBase 25100
-        try {
-            $null = Wait-SitePairGuarded $pair
-            $fault = [DateTimeOffset]::Now
-            Invoke-SiteFault -Network $net -Fault CutLink
-            $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $a -and $a.Mode -eq 'none' -and $a.Status -eq 'running' }
-            $w.Seconds | Should -Not -BeNullOrEmpty -Because "A fails over alone ($((Get-ColoGuardStatus $pair.Config A).Reason))"
-            $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w -Site A
-            Save-CaseResult 'LinkCut' $pair $f
+        Invoke-SiteCase -Case LinkCut -Name gsl -PortBase 25100 -Fault CutLink -Survivor A -Check {
+            param($pair, $fault, $w, $f)
             $f.Reason | Should -Match 'primary failover'
             # Past two TTLs: B must never take over, and its guard knows it is stale.
             $after = Watch-SitePair -Pair $pair -TimeoutSec (2 * $ttl + 1) -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
@@ -85,20 +101,12 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             $f.TwoPrimarySamples = $w.TwoPrimaries + $after.TwoPrimaries
             $f.Samples = $w.Samples + $after.Samples
             $f.TwoPrimarySamples | Should -Be 0
-                    }
-        finally { Save-CaseLog 'LinkCut' $pair; Remove-SitePair $pair }
+        }
     }
 
     It 'site A cut off from everything: A stops its VM, B takes over after the TTL' {
-        $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name gso -PortBase 25200
-        try {
-            $null = Wait-SitePairGuarded $pair
-            $fault = [DateTimeOffset]::Now
-            Invoke-SiteFault -Network $net -Fault CutOff
-            $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
-            $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
-            $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
-            Save-CaseResult 'SiteCutOff' $pair $f
+        Invoke-SiteCase -Case SiteCutOff -Name gso -PortBase 25200 -Fault CutOff -Check {
+            param($pair, $fault, $w, $f)
             # StopVm by the tick, or KillQemu by the fence watchdog when the tick is stuck on a blocked QMP.
             $stop = Get-GuardDecision -LogPath "$($pair.Dir)/A.guard.log" -Action StopVm, KillQemu -After $fault
             $stop | Should -Not -BeNullOrEmpty -Because 'A self-fences'
@@ -113,22 +121,14 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             # Bounded by the lease: not before it can expire, not much after (issue goal TTL + 0.5 s; TCG on a shared host here).
             $f.FaultToTakeoverSeconds | Should -BeGreaterThan ($ttl * 0.75 - 0.1)
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
-                    }
-        finally { Save-CaseLog 'SiteCutOff' $pair; Remove-SitePair $pair }
+        }
     }
 
     It 'site A lost, its QEMU and guard frozen (SIGSTOP): B fences it with the hook and takes over' -Tag 'GuardFence' {
         # The hook is the test's power switch for the lost site: it kills what the namespace holds.
         $hook = "for p in `$(ip netns pids $($net.A)); do kill -KILL `$p; done"
-        $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name gsf -PortBase 25300 -FencingHook $hook
-        try {
-            $null = Wait-SitePairGuarded $pair
-            $fault = [DateTimeOffset]::Now
-            Invoke-SiteFault -Network $net -Fault Freeze
-            $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
-            $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
-            $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
-            Save-CaseResult 'SiteFrozen' $pair $f
+        Invoke-SiteCase -Case SiteFrozen -Name gsf -PortBase 25300 -Fault Freeze -FencingHook $hook -Check {
+            param($pair, $fault, $w, $f)
             $hookRun = Get-GuardDecision -LogPath "$($pair.Dir)/B.guard.log" -Action RunFencingHook -After $fault
             # The hook and the takeover are one decision: its outcomes are the hook's, the failover's and the announcement's.
             $hookRun.Outcomes[0] | Should -Match 'fenced the peer'
@@ -136,26 +136,17 @@ Describe 'Start-ColoGuard across site namespaces' -Tag 'Guard' -Skip:(-not $Read
             @(& ip netns pids $net.A 2>$null).Count | Should -Be 0 -Because 'the hook powered site A off'
             $f.TwoPrimarySamples | Should -Be 0
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
-                    }
-        finally { Save-CaseLog 'SiteFrozen' $pair; Remove-SitePair $pair }
+        }
     }
 
     It 'site A lost, its QEMU and guard killed: B takes over once the lease is gone' {
-        $pair = New-SitePair -Network $net -Etcd $etcd -Directory $tmp -Name gsk -PortBase 25400
-        try {
-            $null = Wait-SitePairGuarded $pair
-            $fault = [DateTimeOffset]::Now
-            Invoke-SiteFault -Network $net -Fault Kill
-            $w = Watch-SitePair -Pair $pair -TimeoutSec 20 -Until { param($a, $b) $b -and $b.Mode -eq 'none' -and $b.Status -eq 'running' }
-            $w.Seconds | Should -Not -BeNullOrEmpty -Because "B takes over ($((Get-ColoGuardStatus $pair.Config B).Reason))"
-            $f = Measure-Takeover -Pair $pair -Fault $fault -Watch $w
-            Save-CaseResult 'SiteKilled' $pair $f
+        Invoke-SiteCase -Case SiteKilled -Name gsk -PortBase 25400 -Fault Kill -Check {
+            param($pair, $fault, $w, $f)
             $f.TwoPrimarySamples | Should -Be 0
             # Nobody released A's lease: B waits it out.
             $f.FaultToTakeoverSeconds | Should -BeGreaterThan ($ttl * 0.75 - 0.1)
             $f.FaultToTakeoverSeconds | Should -BeLessThan ($ttl + 3)
             (Get-ColoGuardStatus $pair.Config B).WitnessEpoch | Should -Be 2
-                    }
-        finally { Save-CaseLog 'SiteKilled' $pair; Remove-SitePair $pair }
+        }
     }
 }
