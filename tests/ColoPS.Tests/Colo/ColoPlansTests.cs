@@ -111,6 +111,12 @@ namespace ColoPS.Tests.Colo
         {
             // The survivor at B was a secondary: filters go before rew0; the new secondary is at A.
             AssertSteps(ColoPlans.Resume(Config(), ColoSite.B, insertBeforeRewriter: true, V72),
+                // Not in the procedure: fresh listeners for the new secondary (a peer that left
+                // would otherwise hold them), and the secondary on both before the disk copy.
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""mirror0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare1"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.1:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -139,6 +145,12 @@ namespace ColoPS.Tests.Colo
         {
             // The survivor at A was the primary: no rewriter, filters without a position; the new secondary is at B.
             AssertSteps(ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72),
+                // Not in the procedure: fresh listeners for the new secondary (a peer that left
+                // would otherwise hold them), and the secondary on both before the disk copy.
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""mirror0"" } }",
+                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare1"" } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.2:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -174,8 +186,9 @@ namespace ColoPS.Tests.Colo
         public void Resume_waits_for_the_mirror_and_for_colo()
         {
             var kinds = ColoPlans.Resume(Config(), ColoSite.A, false, V72).Steps.Select(s => s.Kind).ToList();
-            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[1]);
-            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[4]);
+            Assert.Equal(ColoStepKind.WaitForPeerChardevs, kinds[4]);
+            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[6]);
+            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[9]);
             Assert.Equal(ColoStepKind.WaitForColo, kinds.Last());
         }
 
@@ -204,7 +217,7 @@ namespace ColoPS.Tests.Colo
         {
             // The resume failed between its chardev-remove and chardev-add steps: compare0 and its
             // client are gone, the out loop stands.
-            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: null, new[] { "rew0" }, new[] { "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: true);
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: null, new[] { "rew0" }, new[] { "mirror0", "compare1", "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: true);
             AssertSteps(plan,
                 @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
@@ -212,7 +225,40 @@ namespace ColoPS.Tests.Colo
                 @"{""execute"": ""cont""}");
         }
 
-        private static readonly string[] CompareLoopChardevs = { "compare0", "compare0-0", "compare_out", "compare_out0" };
+        [Fact]
+        public void ResumeRollback_makes_again_the_mirror_and_compare_sockets_a_failed_renewal_removed()
+        {
+            // The resume failed right after closing the stale listeners: mirror0 and compare1 are
+            // gone, so the survivor could never be re-protected without them.
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.A, mirrorJobPresent: false, replicationChild: null, System.Array.Empty<string>(), new[] { "compare0", "compare0-0", "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: false);
+            AssertSteps(plan,
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }");
+        }
+
+        [Fact]
+        public void Resume_renews_the_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
+        {
+            var cfg = Config();
+            cfg.Tls = new ColoTlsConfig
+            {
+                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
+                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
+            };
+            var steps = ColoPlans.Resume(cfg, ColoSite.A, insertBeforeRewriter: false, V72).Steps;
+            int add = steps.ToList().FindIndex(s => s.Command == "chardev-add" && (string?)s.Arguments!["id"] == "mirror0");
+            int wait = steps.ToList().FindIndex(s => s.Kind == ColoStepKind.WaitForPeerChardevs);
+            int copy = steps.ToList().FindIndex(s => s.Command == "drive-mirror");
+            int filter = steps.ToList().FindIndex(s => s.Command == "object-add");
+            Assert.True(add >= 0 && add < wait && wait < copy && copy < filter, $"order: add {add}, wait {wait}, copy {copy}, filters {filter}");
+            var data = steps[add].Arguments!["backend"]!["data"]!;
+            Assert.Equal("tls-server0", (string?)data["tls-creds"]);
+            Assert.Equal("authz0", (string?)data["tls-authz"]);
+            Assert.Equal("127.0.0.1", (string?)data["addr"]!["data"]!["host"]);
+        }
+
+        private static readonly string[] CompareLoopChardevs = { "mirror0", "compare1", "compare0", "compare0-0", "compare_out", "compare_out0" };
 
         [Fact]
         public void ResumeRollback_removes_only_what_the_failed_resume_left()
