@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 
 namespace ColoPS.Colo
 {
@@ -51,7 +52,7 @@ namespace ColoPS.Colo
             return new ColoHostFiles(false, held);
         }
 
-        public bool ChecksFolderOf(ColoSite site) => ((IList<ColoSite>)CertificateFolders).Contains(site);
+        public bool ChecksFolderOf(ColoSite site) => CertificateFolders.Contains(site);
 
         public override string ToString()
             => (Programs ? "programs, " : string.Empty) + (CertificateFolders.Count == 0 ? "no certificate folder" : "certificate folders of " + string.Join(" and ", CertificateFolders));

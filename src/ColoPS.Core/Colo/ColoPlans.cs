@@ -62,15 +62,16 @@ namespace ColoPS.Colo
         /// replication, filters and COLO again. Filters go before rew0 when the survivor has it
         /// (it was a secondary once), so packets pass the rewriter last.
         /// </summary>
-        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter, QemuFeatures features)
+        /// <param name="staleSockets">The survivor's mirror and compare chardevs that hold a connection that is not the new secondary's (StalePeerSockets).</param>
+        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter, QemuFeatures features, IReadOnlyCollection<string>? staleSockets = null)
         {
             var secondary = config.GetSite(ColoConfig.Other(survivor));
             var steps = new List<ColoStep>();
-            // A peer that connected to the survivor's mirror or compare socket and left (or a
-            // secondary that died) leaves QEMU holding the dead connection: with no filter on the
-            // chardev nothing reads it, QEMU never sees the close, and the next secondary waits in
-            // the listen backlog. Fresh listeners, and the new secondary on both, before anything else.
-            steps.AddRange(RenewPeerSockets(config, survivor));
+            // A peer that connected to the survivor's mirror or compare socket and left leaves QEMU
+            // holding the dead connection: with no filter on the chardev nothing reads it, QEMU
+            // never sees the close, and the new secondary waits in the listen backlog. Those get
+            // fresh listeners; then the new secondary must be on both before anything else.
+            steps.AddRange(RenewPeerSockets(config, survivor, staleSockets ?? System.Array.Empty<string>()));
             steps.Add(ColoStep.Wait(ColoStepKind.WaitForPeerChardevs, "Wait until the new secondary has connected to the mirror and compare sockets"));
             steps.AddRange(new[]
             {
@@ -179,11 +180,11 @@ namespace ColoPS.Colo
             yield return ChardevAdd(Ids.Compare, self.Address, config.Ports.Compare, server: true, peerFacing: config);
         }
 
-        private static IEnumerable<ColoStep> RenewPeerSockets(ColoConfig config, ColoSite site)
+        private static IEnumerable<ColoStep> RenewPeerSockets(ColoConfig config, ColoSite site, IReadOnlyCollection<string> stale)
         {
-            foreach (var id in Ids.PeerFacingChardevs(secondary: false))
-                yield return ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Close " + id + " and any connection it still holds");
-            foreach (var step in PeerSockets(config, site)) yield return step;
+            foreach (var id in Ids.PeerFacingChardevs(secondary: false).Where(stale.Contains))
+                yield return ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Close " + id + " and the connection a peer left on it");
+            foreach (var step in PeerSockets(config, site).Where(step => stale.Contains((string)step.Arguments!["id"]!))) yield return step;
         }
 
         private static IEnumerable<ColoStep> RenewCompareLoops(ColoConfig config, ColoSite site)

@@ -111,12 +111,6 @@ namespace ColoPS.Tests.Colo
         {
             // The survivor at B was a secondary: filters go before rew0; the new secondary is at A.
             AssertSteps(ColoPlans.Resume(Config(), ColoSite.B, insertBeforeRewriter: true, V72),
-                // Not in the procedure: fresh listeners for the new secondary (a peer that left
-                // would otherwise hold them), and the secondary on both before the disk copy.
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""mirror0"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare1"" } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.1:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -145,12 +139,6 @@ namespace ColoPS.Tests.Colo
         {
             // The survivor at A was the primary: no rewriter, filters without a position; the new secondary is at B.
             AssertSteps(ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72),
-                // Not in the procedure: fresh listeners for the new secondary (a peer that left
-                // would otherwise hold them), and the secondary on both before the disk copy.
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""mirror0"" } }",
-                @"{""execute"": ""chardev-remove"", ""arguments"": { ""id"": ""compare1"" } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
-                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""drive-mirror"", ""arguments"":{ ""device"": ""colo-disk0"", ""job-id"": ""resync"", ""target"": ""nbd://127.0.0.2:9999/parent0"", ""mode"": ""existing"", ""format"": ""raw"", ""sync"": ""full""} }",
                 @"{""execute"": ""stop""}",
                 @"{""execute"": ""block-job-cancel"", ""arguments"":{ ""device"": ""resync"" } }",
@@ -186,9 +174,10 @@ namespace ColoPS.Tests.Colo
         public void Resume_waits_for_the_mirror_and_for_colo()
         {
             var kinds = ColoPlans.Resume(Config(), ColoSite.A, false, V72).Steps.Select(s => s.Kind).ToList();
-            Assert.Equal(ColoStepKind.WaitForPeerChardevs, kinds[4]);
-            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[6]);
-            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[9]);
+            // The new secondary on the mirror and compare sockets first, then the disk copy.
+            Assert.Equal(ColoStepKind.WaitForPeerChardevs, kinds[0]);
+            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[2]);
+            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[5]);
             Assert.Equal(ColoStepKind.WaitForColo, kinds.Last());
         }
 
@@ -238,7 +227,7 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
-        public void Resume_renews_the_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
+        public void Resume_renews_stale_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
         {
             var cfg = Config();
             cfg.Tls = new ColoTlsConfig
@@ -246,7 +235,7 @@ namespace ColoPS.Tests.Colo
                 SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
                 SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
             };
-            var steps = ColoPlans.Resume(cfg, ColoSite.A, insertBeforeRewriter: false, V72).Steps;
+            var steps = ColoPlans.Resume(cfg, ColoSite.A, insertBeforeRewriter: false, V72, new[] { "mirror0", "compare1" }).Steps;
             int add = steps.ToList().FindIndex(s => s.Command == "chardev-add" && (string?)s.Arguments!["id"] == "mirror0");
             int wait = steps.ToList().FindIndex(s => s.Kind == ColoStepKind.WaitForPeerChardevs);
             int copy = steps.ToList().FindIndex(s => s.Command == "drive-mirror");
@@ -256,6 +245,16 @@ namespace ColoPS.Tests.Colo
             Assert.Equal("tls-server0", (string?)data["tls-creds"]);
             Assert.Equal("authz0", (string?)data["tls-authz"]);
             Assert.Equal("127.0.0.1", (string?)data["addr"]!["data"]!["host"]);
+        }
+
+        [Fact]
+        public void Resume_renews_only_the_socket_a_peer_left_and_leaves_the_secondarys_own()
+        {
+            var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72, new[] { "compare1" }).Steps.Take(3).ToList();
+            Assert.Equal(@"{""execute"":""chardev-remove"",""arguments"":{""id"":""compare1""}}", steps[0].ToJson());
+            Assert.Equal(@"{""execute"":""chardev-add"",""arguments"":{""id"":""compare1"",""backend"":{""type"":""socket"",""data"":{""addr"":{""type"":""inet"",""data"":{""host"":""127.0.0.1"",""port"":""9004""}},""server"":true,""wait"":false}}}}", steps[1].ToJson());
+            Assert.Equal(ColoStepKind.WaitForPeerChardevs, steps[2].Kind);
+            Assert.DoesNotContain(ColoPlans.Resume(Config(), ColoSite.A, false, V72, new[] { "compare1" }).Steps, st => st.ToJson().Contains(@"""id"":""mirror0""}", System.StringComparison.Ordinal) && st.Command == "chardev-remove");
         }
 
         private static readonly string[] CompareLoopChardevs = { "mirror0", "compare1", "compare0", "compare0-0", "compare_out", "compare_out0" };
