@@ -20,17 +20,21 @@ BeforeDiscovery {
         @{ Case = 'socket path over 107 bytes'; Id = 'ColoConfigSocketPathTooLong'; Change = @{ SiteA = @{ Address = '127.0.0.1'; WorkDirectory = $long } } }
         @{ Case = 'unknown site key'; Id = 'ColoConfigUnknownKey'; Change = @{ SiteA = @{ Adress = '127.0.0.1'; WorkDirectory = '<tmp>/a' } } }
         @{ Case = 'unknown port name'; Id = 'ColoConfigUnknownKey'; Change = @{ Ports = @{ Heartbeat = 46100 } } }
-        @{ Case = 'missing QEMU binary'; Id = 'ColoConfigBinaryNotFound'; Change = @{ QemuBinary = 'qemu-system-nowhere' } }
-        @{ Case = 'missing qemu-img'; Id = 'ColoConfigBinaryNotFound'; Change = @{ QemuImgBinary = '/nonexistent/qemu-img' } }
         @{ Case = 'too little memory'; Id = 'ColoConfigInvalidMemory'; Change = @{ MemoryMB = 1 } }
         @{ Case = 'no vCPU'; Id = 'ColoConfigInvalidCpus'; Change = @{ Cpus = 0 } }
         @{ Case = 'empty disk size'; Id = 'ColoConfigInvalidDiskSize'; Change = @{ DiskSizeGB = 0 } }
         @{ Case = 'multicast MAC address'; Id = 'ColoConfigInvalidMacAddress'; Change = @{ MacAddress = '01:00:5e:00:00:01' } }
         @{ Case = 'MAC address with an option smuggled in'; Id = 'ColoConfigInvalidMacAddress'; Change = @{ MacAddress = '52:54:00:12:34:56,romfile=/x' } }
-        @{ Case = 'disk image that does not exist'; Id = 'ColoConfigDiskImageNotFound'; Change = @{ DiskImage = '/nonexistent/base.qcow2' } }
         @{ Case = 'tap backend without an interface'; Id = 'ColoConfigInvalidOption'; Change = @{ NetworkBackend = 'tap' } }
         @{ Case = 'a managed QEMU option as extra argument'; Id = 'ColoConfigInvalidArgument'; Change = @{ ExtraArgument = @('-incoming', 'tcp:0.0.0.0:1') } }
         @{ Case = 'negative checkpoint interval'; Id = 'ColoConfigInvalidTuning'; Change = @{ CheckpointIntervalMs = -5 } }
+    )
+    # What only the host that starts a site has: any host (an operator's too) takes the
+    # configuration, the start of a site refuses it.
+    $script:StartConfigs = @(
+        @{ Case = 'missing QEMU binary'; Id = 'ColoConfigBinaryNotFound'; Change = @{ QemuBinary = 'qemu-system-nowhere' } }
+        @{ Case = 'missing qemu-img'; Id = 'ColoConfigBinaryNotFound'; Change = @{ QemuImgBinary = '/nonexistent/qemu-img' } }
+        @{ Case = 'disk image that does not exist'; Id = 'ColoConfigDiskImageNotFound'; Change = @{ DiskImage = '/nonexistent/base.qcow2' } }
     )
 }
 
@@ -108,6 +112,26 @@ Describe 'COLO configuration' -Tag 'Unit', 'Config' -Skip:(-not $HasQemu) {
         $err[0].Exception.Message | Should -Not -BeNullOrEmpty
         Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
         Test-Path "$tmp/a" | Should -BeFalse
+    }
+
+    It 'takes a <Case> on any host and refuses it with <Id> when a site starts' -ForEach $StartConfigs {
+        $p = Get-BaseParameter
+        foreach ($k in $Change.Keys) { $p[$k] = $Change[$k] }
+        $cfg = New-ColoConfig @p -ErrorAction Stop
+        $cfg | Export-ColoConfig -Path "$tmp/start-only.json"
+        $back = Import-ColoConfig -Path "$tmp/start-only.json" -ErrorAction Stop
+        $back.Name | Should -BeExactly 'cfg'
+        $ErrorActionPreference = 'Continue'
+        foreach ($run in { Get-ColoCommandLine -Config $back -Site A -Role Primary }, { Start-ColoSecondary -Config $back -Site B }) {
+            $out = @(& $run 2>&1)
+            $err = @($out | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
+            $out | Where-Object { $_ -isnot [System.Management.Automation.ErrorRecord] } | Should -BeNullOrEmpty
+            $err | Should -HaveCount 1
+            $err[0].FullyQualifiedErrorId | Should -Match "^$Id,ColoPS.Commands.(GetColoCommandLine|StartColoSecondary)Command$"
+            $err[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        }
+        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
+        Test-Path "$tmp/a", "$tmp/b" | Should -Be @($false, $false)
     }
 
     It 'rejects a file that is not JSON' {

@@ -36,10 +36,16 @@ Remove-Item $Config.PidFileOf($Arg1) -ErrorAction Ignore
 & sh -c $cl.CommandLine; if ($LASTEXITCODE) { throw "QEMU did not start: $(Get-Content $Config.QemuLogOf($Arg1) -Raw)" }
 @{ Pid = [int](Get-Content $Config.PidFileOf($Arg1)) }'
         Start         = $statusOf + '
+# This host is an operator''s: no QEMU on PATH, neither site''s certificate folder, and the
+# configuration imported all the same (the wrapper did, into $Config). Starting a site here is
+# still refused, by the checks of the host that starts it.
+$e = $null
+Get-ColoCommandLine -Config $Config -Site B -Role Secondary -ErrorAction SilentlyContinue -ErrorVariable e | Out-Null
+$operator = [ordered]@{ Imported = $Config.Name; Qemu = "$(Get-Command qemu-system-x86_64, qemu-img -ErrorAction Ignore)"; SiteFolders = @(foreach ($s in "A", "B") { Test-Path -LiteralPath $Config.Tls.GetSite($s).CertificateDirectory }); StartHere = @($e.Exception.Problems | ForEach-Object ErrorId | Sort-Object -Unique); StartHereId = "$($e | Select-Object -First 1 | ForEach-Object FullyQualifiedErrorId)" }
 $a, $b = Connect-ColoNode -Config $Config -Site A, B -Remote -CertificateDirectory $Arg1
 $p = Start-ColoPrimary -Config $Config -Site A -Session $a.Session -Secondary $b -Confirm:$false
 WaitCheckpoints $p
-@{ Primary = Status $p; Secondary = Status $b }'
+@{ Operator = $operator; Primary = Status $p; Secondary = Status $b }'
         Failover      = $statusOf + '
 $n = Connect-ColoNode -Config $Config -Site $Arg2 -Remote -CertificateDirectory $Arg1
 $err = $null
@@ -61,7 +67,9 @@ WaitCheckpoints $s
     }
 
     function Invoke-Host { param([string] $Site, [string] $Step) Invoke-InNamespace -Namespace "rq$($Site.ToLower())" -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $Site } }
-    function Invoke-Operator { param([string] $Step, [string] $Site = '') Invoke-InNamespace -Namespace rqc -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = "$tmp/certs/operator"; Arg2 = $Site } }
+    # The operator's host holds its own certificate folder and nothing of the sites: the pair's
+    # certificate tree is hidden there and QEMU is not on its PATH.
+    function Invoke-Operator { param([string] $Step, [string] $Site = '') Invoke-InNamespace -Namespace rqc -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $operatorCerts; Arg2 = $Site } -Hide "$tmp/certs" -SearchPath $operatorPath }
 
     function Stop-Site {
         # The host dies: its QEMU is killed from outside, no ColoPS involved.
@@ -98,6 +106,10 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         $cfg = New-RemoteTestConfig -Directory $tmp | New-ColoCertificate -Path "$tmp/certs" -ErrorAction Stop
         $cfgPath = "$tmp/rq.json"
         $cfg | Export-ColoConfig -Path $cfgPath
+        $operatorCerts = "$tmp/operator-host/certs"
+        $null = New-Item -ItemType Directory -Force (Split-Path $operatorCerts)
+        Copy-Item -Recurse "$tmp/certs/operator" $operatorCerts
+        $operatorPath = New-QemuFreePath -Directory "$tmp/operator-host/bin"
         # Another pair's CA and operator: a client that is not ours.
         $null = New-RemoteTestConfig -Directory "$tmp/x" -Name evil | New-ColoCertificate -Path "$tmp/evil" -ErrorAction Stop
         # The monitors' traffic as it crosses rqc's bridge, and the plain monitor of the control (25012).
@@ -128,6 +140,12 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         Invoke-Host B HostSecondary | Out-Null
         Invoke-Host A HostPrimary | Out-Null
         $r = Invoke-Operator Start
+        $r.Operator | Format-List | Out-String | Write-Host
+        $r.Operator.Imported | Should -BeExactly 'rq' -Because 'Import-ColoConfig takes the pair''s configuration on a host with no QEMU and no site folder'
+        $r.Operator.Qemu | Should -BeNullOrEmpty -Because 'the operator''s PATH has no QEMU'
+        $r.Operator.SiteFolders | Should -Be @($false, $false) -Because 'neither site''s certificate folder is on the operator''s host'
+        $r.Operator.StartHereId | Should -BeExactly 'ColoConfigBinaryNotFound,ColoPS.Commands.GetColoCommandLineCommand'
+        $r.Operator.StartHere | Should -Be @('ColoConfigBinaryNotFound', 'ColoConfigTlsFileMissing') -Because 'a site started here still needs its QEMU and its own keys'
         Assert-Pair $r A
         # Each host listens on its own address only (COLO ports and its monitor), never on every
         # interface; the compare loops, which carry the guest's packets in clear, only on loopback.

@@ -56,7 +56,11 @@ function Invoke-InNamespace {
         [Parameter(Mandatory)] [string] $ConfigPath,
         [Parameter(Mandatory)] [string] $Directory,
         [hashtable] $Parameters = @{},
-        [int] $TimeoutSec = 240
+        [int] $TimeoutSec = 240,
+        # An operator's host: these folders are not there (an empty tmpfs over each, in the
+        # child's own mount namespace) and PATH is this one.
+        [string[]] $Hide = @(),
+        [string] $SearchPath
     )
     $file = Join-Path $Directory ('step-' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '.ps1')
     $result = "$file.json"
@@ -76,8 +80,18 @@ ConvertTo-Json -InputObject `$out -Depth 6 | Set-Content -Path `$ResultPath
         $exe = [System.Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
         if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $prefix = @(Join-Path $PSHOME 'pwsh.dll') }
     }
+    $wrap = @()
+    if ($Hide -or $SearchPath) {
+        # ip netns exec gives the child a mount namespace of its own (a slave of the host's), so
+        # these mounts go with it and never reach the host or the sites' pwsh.
+        $lines = @('set -e') + @($Hide | ForEach-Object { "mount -t tmpfs -o size=64k,mode=0700 colops-hidden '$_'" })
+        if ($SearchPath) { $lines += "export PATH='$SearchPath'" }
+        $lines += 'exec "$@"'
+        Set-Content -Path "$file.sh" -Value ($lines -join "`n")
+        $wrap = @('/bin/sh', "$file.sh")
+    }
     $psi = [System.Diagnostics.ProcessStartInfo]::new('ip')
-    foreach ($a in @('netns', 'exec', $Namespace, $exe) + $prefix + @('-NoProfile', '-NonInteractive', '-File', $file, '-ResultPath', $result, '-ConfigPath', $ConfigPath)) { $psi.ArgumentList.Add($a) }
+    foreach ($a in @('netns', 'exec', $Namespace) + $wrap + @($exe) + $prefix + @('-NoProfile', '-NonInteractive', '-File', $file, '-ResultPath', $result, '-ConfigPath', $ConfigPath)) { $psi.ArgumentList.Add($a) }
     foreach ($k in $Parameters.Keys) { $psi.ArgumentList.Add("-$k"); $psi.ArgumentList.Add([string]$Parameters[$k]) }
     $psi.UseShellExecute = $false
     $psi.RedirectStandardOutput = $true
@@ -90,9 +104,26 @@ ConvertTo-Json -InputObject `$out -Depth 6 | Set-Content -Path `$ResultPath
     $said = ($stdout.Result + $stderr.Result).Trim()
     if ($child.ExitCode -ne 0 -or -not (Test-Path $result)) { throw "The pwsh in $Namespace failed (exit $($child.ExitCode)): $said" }
     $json = Get-Content $result -Raw
-    Remove-Item $file, $result -ErrorAction Ignore
+    Remove-Item $file, $result, "$file.sh" -ErrorAction Ignore
     if ($said) { Write-Host "[$Namespace] $said" }
     $json | ConvertFrom-Json
 }
 
-Export-ModuleMember -Function New-RemoteNetwork, Remove-RemoteNetwork, Get-NamespaceQemu, Invoke-InNamespace
+function New-QemuFreePath {
+    <#
+    A folder of links to every program on PATH but QEMU's (qemu-system-*, qemu-img, ...): the PATH
+    of a host with no QEMU installed. Returns the folder.
+    #>
+    param([Parameter(Mandatory)] [string] $Directory)
+    $null = New-Item -ItemType Directory -Force $Directory
+    foreach ($dir in $env:PATH -split [IO.Path]::PathSeparator | Where-Object { $_ -and (Test-Path -LiteralPath $_ -PathType Container) }) {
+        foreach ($f in [System.IO.Directory]::EnumerateFiles($dir)) {
+            $name = [IO.Path]::GetFileName($f)
+            $link = Join-Path $Directory $name
+            if ($name -notlike 'qemu*' -and -not (Test-Path -LiteralPath $link)) { $null = [System.IO.File]::CreateSymbolicLink($link, $f) }
+        }
+    }
+    $Directory
+}
+
+Export-ModuleMember -Function New-RemoteNetwork, Remove-RemoteNetwork, Get-NamespaceQemu, Invoke-InNamespace, New-QemuFreePath

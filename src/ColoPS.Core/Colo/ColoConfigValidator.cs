@@ -40,13 +40,15 @@ namespace ColoPS.Colo
         private static readonly Regex s_addressChars = new Regex(@"^[0-9A-Fa-f.:]+(%[A-Za-z0-9_.-]+)?$", RegexOptions.CultureInvariant);
         private static readonly string[] s_reservedArguments = { "-qmp", "-qmp-pretty", "-monitor", "-mon", "-incoming", "-daemonize", "-pidfile", "-D", "-msg", "-name", "-drive", "-netdev", "-nic" };
 
-        /// <param name="certificatesToCome">New-ColoConfig: a remote monitor may be configured before New-ColoCertificate adds the Tls section it needs.</param>
-        /// <param name="filesOf">
-        /// The site this host starts: only its certificate folder is looked into. On two hosts each
-        /// holds its own site's keys, never the other's; null checks both (one host runs both sites).
+        /// <param name="files">
+        /// What of this host's files is looked into: a configuration is read on any host (either
+        /// site's or an operator's), and only the host that starts a site needs its QEMU programs
+        /// and its certificate folder. Null: the configuration's shape only.
         /// </param>
-        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false, ColoSite? filesOf = null)
+        /// <param name="certificatesToCome">New-ColoConfig: a remote monitor may be configured before New-ColoCertificate adds the Tls section it needs.</param>
+        public static IReadOnlyList<ColoConfigProblem> Validate(ColoConfig config, ColoHostFiles? files, bool certificatesToCome = false)
         {
+            files ??= ColoHostFiles.None;
             var problems = new List<ColoConfigProblem>();
             void Add(string id, string field, string message) => problems.Add(new ColoConfigProblem(id, field, message));
 
@@ -89,7 +91,7 @@ namespace ColoPS.Colo
             else
             {
                 CheckPath(vm.DiskImage!, "Vm.DiskImage", Add);
-                if (checkFiles && !File.Exists(vm.DiskImage))
+                if (files.Programs && !File.Exists(vm.DiskImage))
                     Add("ColoConfigDiskImageNotFound", "Vm.DiskImage", $"The disk image {vm.DiskImage} does not exist.");
             }
             foreach (var arg in vm.ExtraArguments ?? Array.Empty<string>())
@@ -144,7 +146,7 @@ namespace ColoPS.Colo
                 Add("ColoConfigDuplicatePort", "Ports", $"Port {dup.Key} is used for {string.Join(" and ", dup.Select(p => p.Name))}; every COLO port must differ.");
 
             var qemu = config.Qemu ?? new ColoQemuConfig();
-            if (checkFiles)
+            if (files.Programs)
             {
                 if (QemuBinary.Resolve(qemu.Binary) == null)
                     Add("ColoConfigBinaryNotFound", "Qemu.Binary", $"The QEMU binary '{qemu.Binary}' was not found (install qemu-system-x86 or give a full path).");
@@ -159,27 +161,16 @@ namespace ColoPS.Colo
             CheckPositive(t.ExpiredScanCycleMs, "Tuning.ExpiredScanCycleMs", Add);
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
 
-            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, checkFiles, filesOf, Add, (path, field) => CheckPath(path, field, Add));
+            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, files, Add, (path, field) => CheckPath(path, field, Add));
             ColoManagementValidator.Validate(config, !certificatesToCome, Add, (address, field) => CheckAddress(address, field, Add));
             ColoGuardConfigValidator.Validate(config, Add);
             return problems;
         }
 
-        /// <summary>
-        /// The site whose certificate folder this host holds when it holds only one (each of two hosts
-        /// holds its own); null when it holds both, neither, or the pair runs without TLS.
-        /// </summary>
-        public static ColoSite? SiteHeldHere(ColoConfig config)
-        {
-            if (config.Tls?.SiteA == null || config.Tls.SiteB == null) return null;
-            bool a = Directory.Exists(config.Tls.SiteA.CertificateDirectory), b = Directory.Exists(config.Tls.SiteB.CertificateDirectory);
-            return a == b ? null : a ? ColoSite.A : ColoSite.B;
-        }
-
         /// <summary>Throws a ColoException carrying the first problem's id and all problems' text.</summary>
-        public static void ThrowIfInvalid(ColoConfig config, bool checkFiles = true, bool certificatesToCome = false, ColoSite? filesOf = null)
+        public static void ThrowIfInvalid(ColoConfig config, ColoHostFiles? files, bool certificatesToCome = false)
         {
-            var problems = Validate(config, checkFiles, certificatesToCome, filesOf);
+            var problems = Validate(config, files, certificatesToCome);
             if (problems.Count == 0) return;
             var text = problems.Count == 1
                 ? $"The COLO configuration '{config.Name}' is not valid: {problems[0]}"

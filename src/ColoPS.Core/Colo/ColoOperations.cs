@@ -61,7 +61,7 @@ namespace ColoPS.Colo
         /// <summary>The QEMU invocation of one side, exactly as Start-ColoPrimary and Start-ColoSecondary run it.</summary>
         public static async Task<ColoCommandLine> GetCommandLineAsync(ColoConfig config, ColoSite site, ColoRole role, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, filesOf: site);
+            ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.StartingSite(site));
             if (role != ColoRole.Primary && role != ColoRole.Secondary)
                 throw new ColoException("ColoRoleInvalid", ColoErrorKind.InvalidArgument, $"A QEMU starts as Primary or Secondary, not {role}.");
             var env = NodeLauncher.Environment(config) ?? new Dictionary<string, string>();

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using ColoPS.Qemu;
@@ -110,6 +111,17 @@ namespace ColoPS.Colo
                     {
                         var s = await _session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
                         return ColoMode.Parse(Json.Str(s, "mode")) == ColoMode.None;
+                    }, ct).ConfigureAwait(false);
+                    break;
+                case ColoStepKind.WaitForPeerChardevs:
+                    await PollAsync(plan, "secondary connected to the mirror and compare sockets", _timeouts.PeerConnect, async () =>
+                    {
+                        foreach (var id in QemuCommandLine.Ids.PeerFacingChardevs(secondary: false))
+                        {
+                            var on = await _session.ExecuteAsync("qom-get", new JsonObject { ["path"] = "/chardevs/" + id, ["property"] = "connected" }, ct).ConfigureAwait(false);
+                            if (on.ValueKind != JsonValueKind.True) return false;
+                        }
+                        return true;
                     }, ct).ConfigureAwait(false);
                     break;
                 default:

@@ -69,12 +69,7 @@ namespace ColoPS.Colo
             if (left.Chardevs.Contains(Ids.SecondaryMirrorChardev))
                 steps.Add(ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = Ids.SecondaryMirrorChardev }, "Drop the link to the dead primary's mirror port"));
             // The chardevs a primary has, so this node can become the primary of a new pair.
-            var wanted = new List<ColoStep>
-            {
-                ChardevAdd(Ids.Mirror, self.Address, p.Mirror, server: true, peerFacing: config),
-                ChardevAdd(Ids.Compare, self.Address, p.Compare, server: true, peerFacing: config),
-            };
-            wanted.AddRange(CompareLoops(config, survivor));
+            var wanted = PeerSockets(config, survivor).Concat(CompareLoops(config, survivor));
             steps.AddRange(wanted.Where(step => !left.Chardevs.Contains((string)step.Arguments!["id"]!)));
             return new ColoPlan(left.FromSecondary ? "Secondary failover" : "Primary failover", config.Name + "-" + survivor, steps);
         }

@@ -62,10 +62,18 @@ namespace ColoPS.Colo
         /// replication, filters and COLO again. Filters go before rew0 when the survivor has it
         /// (it was a secondary once), so packets pass the rewriter last.
         /// </summary>
-        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter, QemuFeatures features)
+        /// <param name="staleSockets">The survivor's mirror and compare chardevs that hold a connection that is not the new secondary's (StalePeerSockets).</param>
+        public static ColoPlan Resume(ColoConfig config, ColoSite survivor, bool insertBeforeRewriter, QemuFeatures features, IReadOnlyCollection<string>? staleSockets = null)
         {
             var secondary = config.GetSite(ColoConfig.Other(survivor));
-            var steps = new List<ColoStep>
+            var steps = new List<ColoStep>();
+            // A peer that connected to the survivor's mirror or compare socket and left leaves QEMU
+            // holding the dead connection: with no filter on the chardev nothing reads it, QEMU
+            // never sees the close, and the new secondary waits in the listen backlog. Those get
+            // fresh listeners; then the new secondary must be on both before anything else.
+            steps.AddRange(RenewPeerSockets(config, survivor, staleSockets ?? System.Array.Empty<string>()));
+            steps.Add(ColoStep.Wait(ColoStepKind.WaitForPeerChardevs, "Wait until the new secondary has connected to the mirror and compare sockets"));
+            steps.AddRange(new[]
             {
                 ColoStep.Qmp("drive-mirror", new JsonObject
                 {
@@ -80,7 +88,7 @@ namespace ColoPS.Colo
                 ColoStep.Qmp("stop", null, "Pause the VM for the switch to replication"),
                 ColoStep.Qmp("block-job-cancel", new JsonObject { ["device"] = MirrorJob }, "End the disk copy (in sync, so nothing is lost)"),
                 ColoStep.Wait(ColoStepKind.WaitForJobGone, "Wait until the copy job is gone", MirrorJob),
-            };
+            });
             steps.AddRange(AttachReplication(config, ColoConfig.Other(survivor)));
             // The survivor's VM ran with the compare loops unread (a primary failover deletes
             // colo-compare before the redirector feeding it; a failed migration runs the VM again
@@ -114,13 +122,13 @@ namespace ColoPS.Colo
         /// Undoes a resume that failed part-way, so the survivor runs alone as before it: the
         /// filters would otherwise hold every client packet for colo-compare's timeout, and the
         /// replication child would keep a link to a secondary that is gone. Only what the resume
-        /// had added (given as present here) is removed. Compare loop chardevs missing (a resume
-        /// that failed while renewing them) are made again, so the next resume finds them.
+        /// had added (given as present here) is removed. Chardevs missing (a resume that failed while
+        /// renewing them) are made again, so the next resume finds them.
         /// </summary>
         public static ColoPlan ResumeRollback(ColoConfig config, ColoSite survivor, bool mirrorJobPresent, string? replicationChild, IReadOnlyCollection<string> presentObjects, IReadOnlyCollection<string> presentChardevs, IReadOnlyList<JsonObject> yankInstances, bool paused)
             => Rollback("Roll back resume", config, survivor, mirrorJobPresent, replicationChild,
                 PrimaryObjects.Where(presentObjects.Contains),
-                CompareLoops(config, survivor).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)),
+                PeerSockets(config, survivor).Concat(CompareLoops(config, survivor)).Where(step => !presentChardevs.Contains((string)step.Arguments!["id"]!)),
                 yankInstances, paused);
 
         /// <summary>
@@ -162,6 +170,21 @@ namespace ColoPS.Colo
             yield return ChardevAdd(Ids.CompareInClient, self.LoopAddress(), p.CompareIn, server: false);
             yield return ChardevAdd(Ids.CompareOut, self.LoopAddress(), p.CompareOut, server: true);
             yield return ChardevAdd(Ids.CompareOutClient, self.LoopAddress(), p.CompareOut, server: false);
+        }
+
+        /// <summary>The mirror and compare sockets the secondary connects to, on the site's address.</summary>
+        internal static IEnumerable<ColoStep> PeerSockets(ColoConfig config, ColoSite site)
+        {
+            var self = config.GetSite(site);
+            yield return ChardevAdd(Ids.Mirror, self.Address, config.Ports.Mirror, server: true, peerFacing: config);
+            yield return ChardevAdd(Ids.Compare, self.Address, config.Ports.Compare, server: true, peerFacing: config);
+        }
+
+        private static IEnumerable<ColoStep> RenewPeerSockets(ColoConfig config, ColoSite site, IReadOnlyCollection<string> stale)
+        {
+            foreach (var id in Ids.PeerFacingChardevs(secondary: false).Where(stale.Contains))
+                yield return ColoStep.Qmp("chardev-remove", new JsonObject { ["id"] = id }, "Close " + id + " and the connection a peer left on it");
+            foreach (var step in PeerSockets(config, site).Where(step => stale.Contains((string)step.Arguments!["id"]!))) yield return step;
         }
 
         private static IEnumerable<ColoStep> RenewCompareLoops(ColoConfig config, ColoSite site)

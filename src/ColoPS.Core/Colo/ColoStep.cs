@@ -19,6 +19,8 @@ namespace ColoPS.Colo
         WaitForJobGone,
         /// <summary>Poll query-colo-status until mode is none.</summary>
         WaitForColoExit,
+        /// <summary>Poll qom-get connected on the primary's mirror and compare chardevs until the secondary is on both.</summary>
+        WaitForPeerChardevs,
     }
 
     /// <summary>One step of a COLO procedure, as data: executed by ColoPlanRunner and printed by -WhatIf.</summary>

@@ -30,6 +30,11 @@ namespace ColoPS.Colo
         public TimeSpan Quit { get; set; } = TimeSpan.FromSeconds(5);
         /// <summary>How long a QEMU that did not take the quit (frozen, hung) gets before it is killed.</summary>
         public TimeSpan UnresponsiveGrace { get; set; } = TimeSpan.FromMilliseconds(500);
+        /// <summary>
+        /// A new secondary connecting to a resuming survivor's fresh mirror and compare sockets: it
+        /// dials them again every second, so this much means it will not (gone, or refused by TLS).
+        /// </summary>
+        public TimeSpan PeerConnect { get; set; } = TimeSpan.FromSeconds(30);
         /// <summary>Between two polls of QEMU's state.</summary>
         public TimeSpan Poll { get; set; } = TimeSpan.FromMilliseconds(50);
 

@@ -10,8 +10,8 @@ namespace ColoPS.Colo
     /// </summary>
     internal static class ColoTlsValidator
     {
-        /// <param name="filesOf">Only this site's files are looked at (the other site's are on its own host); null: both.</param>
-        public static void Validate(ColoTlsConfig tls, bool checkFiles, ColoSite? filesOf, Action<string, string, string> add, Action<string, string> checkPath)
+        /// <param name="files">Only these sites' folders are looked into; the others are on their own hosts.</param>
+        public static void Validate(ColoTlsConfig tls, ColoHostFiles files, Action<string, string, string> add, Action<string, string> checkPath)
         {
             foreach (var site in new[] { ColoSite.A, ColoSite.B })
             {
@@ -29,7 +29,7 @@ namespace ColoPS.Colo
                 else
                 {
                     checkPath(s.CertificateDirectory, field + ".CertificateDirectory");
-                    if (checkFiles && (filesOf == null || filesOf == site)) CheckFiles(s, field, add);
+                    if (files.ChecksFolderOf(site)) CheckFiles(s, field, add);
                 }
                 CheckIdentity(s.ClientIdentity, field + ".ClientIdentity", add);
             }

@@ -36,7 +36,7 @@ namespace ColoPS.Guard
 
         public ColoGuard(ColoConfig config, ColoSite site, string? logPath, Action<GuardRecord>? onDecision, ColoHost? host = null)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, checkFiles: false);
+            ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.None);
             var w = config.Witness ?? throw new ColoException("ColoGuardNoWitness", ColoErrorKind.InvalidConfiguration,
                 $"The configuration '{config.Name}' has no Witness section; create it with New-ColoConfig -WitnessEndpoint.");
             Config = config;

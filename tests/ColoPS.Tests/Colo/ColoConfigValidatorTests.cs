@@ -7,42 +7,10 @@ namespace ColoPS.Tests.Colo
 {
     public class ColoConfigValidatorTests
     {
-        private static string[] Ids(ColoConfig c) => ColoConfigValidator.Validate(c, checkFiles: false).Select(p => p.ErrorId).ToArray();
+        private static string[] Ids(ColoConfig c) => ColoConfigValidator.Validate(c, ColoHostFiles.None).Select(p => p.ErrorId).ToArray();
 
         [Fact]
         public void The_default_pair_is_valid() => Assert.Empty(Ids(ColoPlansTests.Config()));
-
-        [Fact]
-        public void With_TLS_a_start_looks_only_into_its_own_sites_certificate_folder()
-        {
-            // Two hosts: this one holds site B's folder, the other host site A's.
-            var root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "colops-tlsfiles-" + Guid.NewGuid().ToString("N").Substring(0, 8));
-            try
-            {
-                var b = System.IO.Directory.CreateDirectory(System.IO.Path.Combine(root, "B")).FullName;
-                foreach (var f in ColoTlsConfig.RequiredFiles)
-                {
-                    var path = System.IO.Path.Combine(b, f);
-                    System.IO.File.WriteAllText(path, "-");
-                    if (!OperatingSystem.IsWindows()) System.IO.File.SetUnixFileMode(path, System.IO.UnixFileMode.UserRead | System.IO.UnixFileMode.UserWrite);
-                }
-                var c = ColoPlansTests.Config();
-                c.Tls = new ColoTlsConfig
-                {
-                    SiteA = new ColoTlsSiteConfig { CertificateDirectory = System.IO.Path.Combine(root, "A"), ClientIdentity = "CN=a-client" },
-                    SiteB = new ColoTlsSiteConfig { CertificateDirectory = b, ClientIdentity = "CN=b-client" },
-                };
-                string[] TlsIds(ColoSite? site) => ColoConfigValidator.Validate(c, checkFiles: true, filesOf: site).Select(p => p.ErrorId).Where(id => id.StartsWith("ColoConfigTls", StringComparison.Ordinal)).ToArray();
-                Assert.Equal(ColoSite.B, ColoConfigValidator.SiteHeldHere(c));
-                Assert.Empty(TlsIds(ColoSite.B));
-                Assert.Contains("ColoConfigTlsFileMissing", TlsIds(ColoSite.A));
-                Assert.Contains("ColoConfigTlsFileMissing", TlsIds(null));
-            }
-            finally
-            {
-                if (System.IO.Directory.Exists(root)) System.IO.Directory.Delete(root, recursive: true);
-            }
-        }
 
         [Theory]
         [InlineData("0.0.0.0")]
@@ -100,7 +68,7 @@ namespace ColoPS.Tests.Colo
             c.Name = "";
             c.Vm.MemoryMB = 1;
             c.Ports.Nbd = 0;
-            var ex = Assert.Throws<ColoConfigException>(() => ColoConfigValidator.ThrowIfInvalid(c, checkFiles: false));
+            var ex = Assert.Throws<ColoConfigException>(() => ColoConfigValidator.ThrowIfInvalid(c, ColoHostFiles.None));
             Assert.Equal("ColoConfigInvalidName", ex.ErrorId);
             Assert.Equal(3, ex.Problems.Count);
         }

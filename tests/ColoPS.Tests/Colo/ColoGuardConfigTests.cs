@@ -6,7 +6,7 @@ namespace ColoPS.Tests.Colo
 {
     public class ColoGuardConfigTests
     {
-        private static string[] Ids(ColoConfig c) => ColoConfigValidator.Validate(c, checkFiles: false).Select(p => p.ErrorId).ToArray();
+        private static string[] Ids(ColoConfig c) => ColoConfigValidator.Validate(c, ColoHostFiles.None).Select(p => p.ErrorId).ToArray();
 
         private static ColoConfig Guarded()
         {

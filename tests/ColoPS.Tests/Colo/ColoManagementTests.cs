@@ -24,7 +24,7 @@ namespace ColoPS.Tests.Colo
         }
 
         private static string[] Ids(ColoConfig c, bool certificatesToCome = false)
-            => ColoConfigValidator.Validate(c, checkFiles: false, certificatesToCome).Select(p => p.ErrorId).ToArray();
+            => ColoConfigValidator.Validate(c, ColoHostFiles.None, certificatesToCome).Select(p => p.ErrorId).ToArray();
 
         [Fact]
         public void A_pair_with_both_monitors_TLS_and_operators_is_valid() => Assert.Empty(Ids(Remote()));

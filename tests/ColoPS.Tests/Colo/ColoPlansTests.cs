@@ -174,8 +174,10 @@ namespace ColoPS.Tests.Colo
         public void Resume_waits_for_the_mirror_and_for_colo()
         {
             var kinds = ColoPlans.Resume(Config(), ColoSite.A, false, V72).Steps.Select(s => s.Kind).ToList();
-            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[1]);
-            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[4]);
+            // The new secondary on the mirror and compare sockets first, then the disk copy.
+            Assert.Equal(ColoStepKind.WaitForPeerChardevs, kinds[0]);
+            Assert.Equal(ColoStepKind.WaitForJobReady, kinds[2]);
+            Assert.Equal(ColoStepKind.WaitForJobGone, kinds[5]);
             Assert.Equal(ColoStepKind.WaitForColo, kinds.Last());
         }
 
@@ -204,7 +206,7 @@ namespace ColoPS.Tests.Colo
         {
             // The resume failed between its chardev-remove and chardev-add steps: compare0 and its
             // client are gone, the out loop stands.
-            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: null, new[] { "rew0" }, new[] { "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: true);
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.B, mirrorJobPresent: false, replicationChild: null, new[] { "rew0" }, new[] { "mirror0", "compare1", "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: true);
             AssertSteps(plan,
                 @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": true, ""wait"": false } } } }",
                 @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare0-0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.2"", ""port"": ""9001"" } }, ""server"": false } } } }",
@@ -212,7 +214,50 @@ namespace ColoPS.Tests.Colo
                 @"{""execute"": ""cont""}");
         }
 
-        private static readonly string[] CompareLoopChardevs = { "compare0", "compare0-0", "compare_out", "compare_out0" };
+        [Fact]
+        public void ResumeRollback_makes_again_the_mirror_and_compare_sockets_a_failed_renewal_removed()
+        {
+            // The resume failed right after closing the stale listeners: mirror0 and compare1 are
+            // gone, so the survivor could never be re-protected without them.
+            var plan = ColoPlans.ResumeRollback(Config(), ColoSite.A, mirrorJobPresent: false, replicationChild: null, System.Array.Empty<string>(), new[] { "compare0", "compare0-0", "compare_out", "compare_out0" }, System.Array.Empty<JsonObject>(), paused: false);
+            AssertSteps(plan,
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""mirror0"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9003"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""chardev-add"", ""arguments"": { ""id"": ""compare1"", ""backend"": { ""type"": ""socket"", ""data"": { ""addr"": { ""type"": ""inet"", ""data"": { ""host"": ""127.0.0.1"", ""port"": ""9004"" } }, ""server"": true, ""wait"": false } } } }",
+                @"{""execute"": ""migrate-set-capabilities"", ""arguments"": { ""capabilities"": [ { ""capability"": ""x-colo"", ""state"": false } ] } }");
+        }
+
+        [Fact]
+        public void Resume_renews_stale_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
+        {
+            var cfg = Config();
+            cfg.Tls = new ColoTlsConfig
+            {
+                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
+                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
+            };
+            var steps = ColoPlans.Resume(cfg, ColoSite.A, insertBeforeRewriter: false, V72, new[] { "mirror0", "compare1" }).Steps;
+            int add = steps.ToList().FindIndex(s => s.Command == "chardev-add" && (string?)s.Arguments!["id"] == "mirror0");
+            int wait = steps.ToList().FindIndex(s => s.Kind == ColoStepKind.WaitForPeerChardevs);
+            int copy = steps.ToList().FindIndex(s => s.Command == "drive-mirror");
+            int filter = steps.ToList().FindIndex(s => s.Command == "object-add");
+            Assert.True(add >= 0 && add < wait && wait < copy && copy < filter, $"order: add {add}, wait {wait}, copy {copy}, filters {filter}");
+            var data = steps[add].Arguments!["backend"]!["data"]!;
+            Assert.Equal("tls-server0", (string?)data["tls-creds"]);
+            Assert.Equal("authz0", (string?)data["tls-authz"]);
+            Assert.Equal("127.0.0.1", (string?)data["addr"]!["data"]!["host"]);
+        }
+
+        [Fact]
+        public void Resume_renews_only_the_socket_a_peer_left_and_leaves_the_secondarys_own()
+        {
+            var steps = ColoPlans.Resume(Config(), ColoSite.A, insertBeforeRewriter: false, V72, new[] { "compare1" }).Steps.Take(3).ToList();
+            Assert.Equal(@"{""execute"":""chardev-remove"",""arguments"":{""id"":""compare1""}}", steps[0].ToJson());
+            Assert.Equal(@"{""execute"":""chardev-add"",""arguments"":{""id"":""compare1"",""backend"":{""type"":""socket"",""data"":{""addr"":{""type"":""inet"",""data"":{""host"":""127.0.0.1"",""port"":""9004""}},""server"":true,""wait"":false}}}}", steps[1].ToJson());
+            Assert.Equal(ColoStepKind.WaitForPeerChardevs, steps[2].Kind);
+            Assert.DoesNotContain(ColoPlans.Resume(Config(), ColoSite.A, false, V72, new[] { "compare1" }).Steps, st => st.ToJson().Contains(@"""id"":""mirror0""}", System.StringComparison.Ordinal) && st.Command == "chardev-remove");
+        }
+
+        private static readonly string[] CompareLoopChardevs = { "mirror0", "compare1", "compare0", "compare0-0", "compare_out", "compare_out0" };
 
         [Fact]
         public void ResumeRollback_removes_only_what_the_failed_resume_left()

@@ -27,7 +27,7 @@ namespace ColoPS.Colo.Operations
 
         public async Task<ColoNode> RunAsync(ColoConfig config, ColoSite site, TimeSpan timeout, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, checkFiles: false);
+            ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.None);
             int pid = _host.Qemu.RunningPid(config.PidFileOf(site))
                 ?? throw new ColoException("ColoNodeNotRunning", ColoErrorKind.ObjectNotFound,
                     $"No QEMU of {config.Name} runs at site {site} (no live process in {config.PidFileOf(site)}).");
@@ -51,7 +51,7 @@ namespace ColoPS.Colo.Operations
         /// </summary>
         public async Task<ColoNode> RunRemoteAsync(ColoConfig config, ColoSite site, QmpTlsOptions tls, TimeSpan timeout, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, checkFiles: false);
+            ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.None);
             var endpoint = RemoteEndpoint(config, site, tls);
             var session = _host.Qmp.Find(endpoint);
             if (session == null)

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
@@ -53,12 +55,23 @@ namespace ColoPS.Colo.Operations
             var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             Check(survivor, secondary, ColoMode.Parse(Json.Str(colo, "mode")));
             var left = await QemuReadings.FailoverLeftOverAsync(survivor.Session, ct).ConfigureAwait(false);
-            var resume = ColoPlans.Resume(survivor.Config, survivor.Site, left.Objects.Contains(Ids.Rewriter), QemuFeatures.Of(survivor.QemuVersion));
+            var stale = await StaleSocketsAsync(survivor, secondary, ct).ConfigureAwait(false);
+            var resume = ColoPlans.Resume(survivor.Config, survivor.Site, left.Objects.Contains(Ids.Rewriter), QemuFeatures.Of(survivor.QemuVersion), stale);
             // A failover cut short (a guard killed between its steps, COLO left by itself) leaves the
             // secondary's chardevs, or the primary's objects and replication link, where the resume
             // needs a clean primary: those steps are finished first.
             var rest = ColoPlans.FailoverRemainder(survivor.Config, survivor.Site, left, System.Array.Empty<JsonObject>());
             return rest.Steps.Count == 0 ? resume : new ColoPlan(resume.Name, resume.NodeName, rest.Steps.Concat(resume.Steps).ToList());
+        }
+
+        // The new secondary's own view names its end of each connection; without its session, the
+        // survivor's host (where this runs then) says which of them the peer has closed.
+        private static async Task<IReadOnlyList<string>> StaleSocketsAsync(ColoNode survivor, ColoNode? secondary, CancellationToken ct)
+        {
+            var mine = await survivor.Session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+            JsonElement? theirs = secondary == null ? null : await secondary.Session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+            int pid = survivor.IsRemote ? 0 : survivor.ProcessId;
+            return StalePeerSockets.Find(survivor.Config, mine, theirs, (local, peer) => StalePeerSockets.ClosedByPeer(pid, local, peer));
         }
 
         public async Task RunAsync(ColoNode survivor, ColoNode? secondary, ColoPlan plan, CancellationToken ct)

@@ -29,7 +29,12 @@ namespace ColoPS.Colo.Operations
 
         public async Task<ColoNode> RunAsync(ColoConfig config, ColoSite site, ColoNode? secondary, QmpSession? existing, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, filesOf: site);
+            // A QEMU already running (the caller's) needs no program here; a remote one reads its
+            // certificate folder on its own host, which may not be this one (an operator's).
+            var files = existing == null ? ColoHostFiles.StartingSite(site)
+                : existing.Endpoint.Transport == QmpTransport.Tcp ? ColoHostFiles.HeldHere(config)
+                : ColoHostFiles.RunningSite(site);
+            ColoConfigValidator.ThrowIfInvalid(config, files);
             var launcher = new NodeLauncher(_host, _options.Timeouts);
             var version = existing?.QemuVersion ?? await launcher.VersionAsync(config, ct).ConfigureAwait(false);
             if (!_options.SkipVersionCheck) QemuFeatures.Of(version).ThrowIfCannotBePrimary();

@@ -22,7 +22,7 @@ namespace ColoPS.Colo.Operations
 
         public async Task<ColoNode> RunAsync(ColoConfig config, ColoSite site, CancellationToken ct)
         {
-            ColoConfigValidator.ThrowIfInvalid(config, filesOf: site);
+            ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.StartingSite(site));
             var launcher = new NodeLauncher(_host, _options.Timeouts);
             var version = await launcher.VersionAsync(config, ct).ConfigureAwait(false);
             var accelerator = QemuBinary.ResolveAccelerator(config.Qemu.Accelerator);

@@ -19,7 +19,7 @@ namespace ColoPS.Commands
             try
             {
                 var config = ColoConfigJson.Load(path);
-                ColoConfigValidator.ThrowIfInvalid(config, filesOf: ColoConfigValidator.SiteHeldHere(config));
+                ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.HeldHere(config));
                 WriteObject(config);
             }
             catch (ColoException ex)

@@ -45,7 +45,7 @@ namespace ColoPS.Commands
                 // A copy: the caller's object stays as it was, as with every New- cmdlet.
                 var result = ColoConfigJson.Deserialize(ColoConfigJson.Serialize(Config), "the configuration");
                 result.Tls = tls;
-                ColoConfigValidator.ThrowIfInvalid(result, checkFiles: false);
+                ColoConfigValidator.ThrowIfInvalid(result, ColoHostFiles.None);
                 WriteObject(result);
             }
             catch (ColoException ex)

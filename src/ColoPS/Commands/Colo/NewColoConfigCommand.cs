@@ -151,7 +151,7 @@ namespace ColoPS.Commands
                 if (Bound(nameof(MaxQueueSize))) tuning.MaxQueueSize = MaxQueueSize;
                 ApplyGuard(config);
                 // A remote monitor's address comes first: New-ColoCertificate writes it into the site's certificate.
-                ColoConfigValidator.ThrowIfInvalid(config, certificatesToCome: config.Tls == null);
+                ColoConfigValidator.ThrowIfInvalid(config, ColoHostFiles.HeldHere(config), certificatesToCome: config.Tls == null);
             }
             catch (ColoException ex)
             {
