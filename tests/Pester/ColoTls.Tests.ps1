@@ -279,27 +279,3 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         Test-BytesContain -File $pcap -Value 0x5a -Count 512 | Should -BeFalse
     }
 }
-
-Describe 'Half a TLS configuration' -Tag 'Tls', 'Colo' {
-    BeforeAll {
-        $tmp = New-TestDirectory
-        $base = New-TestColoConfig -Directory $tmp -PortBase 42700 -Name half | New-ColoCertificate -Path "$tmp/certs" -ErrorAction Stop
-    }
-    AfterAll { Remove-TestDirectory $tmp }
-
-    It 'is refused before any QEMU starts: <Case>' -ForEach @(
-        @{ Case = 'one site without certificates'; Id = 'ColoConfigTlsIncomplete'; Edit = { param($c, $tmp) $c.Tls.SiteB = $null } }
-        @{ Case = 'a relative certificate folder'; Id = 'ColoConfigTlsIncomplete'; Edit = { param($c, $tmp) $c.Tls.SiteA.CertificateDirectory = 'certs/A' } }
-        @{ Case = 'a missing file'; Id = 'ColoConfigTlsFileMissing'; Edit = { param($c, $tmp) Remove-Item "$tmp/certs/B/client-key.pem" } }
-        @{ Case = 'a key others can read'; Id = 'ColoConfigTlsKeyExposed'; Edit = { param($c, $tmp) chmod 644 "$tmp/certs/B/server-key.pem" } }
-        @{ Case = 'no peer identity'; Id = 'ColoConfigTlsInvalidIdentity'; Edit = { param($c, $tmp) $c.Tls.SiteA.ClientIdentity = '' } }
-    ) {
-        $c = New-TestColoConfig -Directory "$tmp/$($Case -replace '\W','')" -PortBase 42700 -Name half | New-ColoCertificate -Path "$tmp/certs" -Force -ErrorAction Stop
-        & $Edit $c $tmp
-        $ErrorActionPreference = 'Continue'
-        $err = @(Start-ColoSecondary -Config $c -Site B 2>&1 | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
-        $err | Should -HaveCount 1
-        $err[0].FullyQualifiedErrorId | Should -BeExactly "$Id,ColoPS.Commands.StartColoSecondaryCommand"
-        Get-QemuProcessUnder -Directory $tmp | Should -BeNullOrEmpty
-    }
-}
