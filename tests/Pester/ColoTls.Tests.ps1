@@ -97,14 +97,19 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         $ports = $cfg.Ports.Migration, $cfg.Ports.Nbd, $cfg.Ports.Mirror, $cfg.Ports.Compare
         $pcap = "$tmp/colo.pcap"
         # On the link itself: the bridge every frame between the hosts crosses.
-        $capture = Start-LoopbackCapture -Port $ports -File $pcap -Namespace $ns.Link -Interface ctbr
+        $capture = Start-PortCapture -Port $ports -File $pcap -Namespace $ns.Link -Interface ctbr
         $qemuImg = (Get-Command qemu-img -CommandType Application | Select-Object -First 1).Source
     }
     AfterAll {
-        Stop-LoopbackCapture
-        Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
-        Remove-HostNetwork -Namespace $ns.A, $ns.B, $ns.Rogue, $ns.Link
-        Remove-TestDirectory $tmp
+        # Each step whatever the one before did: the namespaces (and what runs in them) must go.
+        try {
+            Stop-PortCapture
+            Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
+        }
+        finally {
+            try { Remove-HostNetwork -Namespace $ns.A, $ns.B, $ns.Rogue, $ns.Link }
+            finally { Remove-TestDirectory $tmp }
+        }
     }
 
     It 'makes a CA and each site''s certificates, keys 0600, and points the configuration at them' {
@@ -246,7 +251,7 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
     }
 
     It 'captured a TLS handshake on every COLO port between the hosts, nothing but TLS records after it, and the marker never in clear' {
-        Stop-LoopbackCapture $capture
+        Stop-PortCapture $capture
         $streams = @(Get-CaptureStream -File $pcap)
         # Who spoke on the link: the two sites with each other, and the rogue with a site's COLO port.
         $sites = $address.A, $address.B

@@ -4,7 +4,7 @@
 
 $script:Captures = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
-function Start-LoopbackCapture {
+function Start-PortCapture {
     <#
     tshark on an interface (lo unless -Interface) of -Namespace when given, only the given ports;
     returns once tshark says it captures. A 512 MiB capture buffer: a resume's migration comes as a burst of 150 MB, and on a
@@ -24,7 +24,7 @@ function Start-LoopbackCapture {
     $deadline = [DateTime]::UtcNow.AddSeconds(20)
     while (-not (Test-Path $File)) {
         if ($p.HasExited) { throw "tshark exited: $($p.StandardError.ReadToEnd())" }
-        if ([DateTime]::UtcNow -gt $deadline) { Stop-LoopbackCapture $p; throw 'tshark did not start capturing in 20 s.' }
+        if ([DateTime]::UtcNow -gt $deadline) { Stop-PortCapture $p; throw 'tshark did not start capturing in 20 s.' }
         Start-Sleep -Milliseconds 100
     }
     # dumpcap creates the file before its filter is live; a moment more so the first handshake is in it.
@@ -32,7 +32,7 @@ function Start-LoopbackCapture {
     $p
 }
 
-function Stop-LoopbackCapture {
+function Stop-PortCapture {
     # SIGINT, so tshark writes out what it holds; killed if it does not end in 10 s.
     param($Process)
     $all = if ($Process) { @($Process) } else { @($script:Captures) }
@@ -193,4 +193,4 @@ function Test-BytesContain {
     $text.Contains([string]::new([char]$Value, $Count))
 }
 
-Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint
+Export-ModuleMember -Function Start-PortCapture, Stop-PortCapture, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint
