@@ -117,10 +117,10 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         $plainPort = 25012
         $marker = 'colops-marker-' + [guid]::NewGuid().ToString('N').Substring(0, 12)
         $pcap = "$tmp/monitors.pcap"
-        $capture = Start-LoopbackCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace rqc -Interface rqbr
+        $capture = Start-PortCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace rqc -Interface rqbr
     }
     AfterAll {
-        Stop-LoopbackCapture
+        Stop-PortCapture
         Remove-RemoteNetwork
         Remove-TestDirectory $tmp
     }
@@ -278,7 +278,7 @@ $r'
     }
 
     It 'captured a TLS handshake on both remote monitors, nothing but TLS records after it, and the marker never in clear' {
-        Stop-LoopbackCapture $capture
+        Stop-PortCapture $capture
         $streams = @(Get-CaptureStream -File $pcap)
         $summary = Get-CaptureSummary -Stream $streams -Port ($monitorPorts + $plainPort)
         $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host

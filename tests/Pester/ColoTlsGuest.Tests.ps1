@@ -1,6 +1,7 @@
-# The TLS capture's positive control with a real guest (the proof's, tests/guest), its pair in a
-# network namespace of its own: the same marker, the same capture and the same search, with TLS
-# off (every COLO port must show the marker) and on (none may).
+# The TLS capture's positive control with a real guest (the proof's, tests/guest), its sites run as
+# two hosts (a network namespace each, one veth link between them, as the proof's split-site run):
+# the same marker, the same capture on that link and the same search, with TLS off (every COLO port
+# must show the marker) and on (none may).
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
@@ -13,6 +14,7 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TlsHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TlsGuest.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'SiteHosts.psm1') -Force
     Import-ColoPSUnderTest
 }
 
@@ -37,13 +39,20 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
         $cfg = New-TlsGuestConfig -Directory $tmp -Namespace $ns -PortBase $PortBase -Guest $guest -Tls:$Tls
         $ports = $cfg.Ports.Migration, $cfg.Ports.Nbd, $cfg.Ports.Mirror, $cfg.Ports.Compare
         $pcap = "$tmp/guest.pcap"
-        $capture = Start-LoopbackCapture -Port $ports -File $pcap -Namespace $ns
+        # Site A's end of the link between the sites: every COLO connection crosses it.
+        $capture = Start-PortCapture -Port $ports -File $pcap -Namespace "$ns-a" -Interface cpla
+        $address = @{ A = $cfg.SiteA.Address; B = $cfg.SiteB.Address }
     }
     AfterAll {
-        Stop-LoopbackCapture
-        Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
-        Remove-ProofNetwork -Namespace $ns
-        Remove-TestDirectory $tmp
+        # Each step whatever the one before did: the namespaces (and what runs in them) must go.
+        try {
+            Stop-PortCapture
+            Get-QmpSession | Where-Object { "$($_.Endpoint)" -like "*$tmp*" } | Disconnect-QmpSession -Confirm:$false
+        }
+        finally {
+            try { Remove-ProofNetwork -Namespace $ns }
+            finally { Remove-TestDirectory $tmp }
+        }
     }
 
     It 'protects the booted guest, which answers the marker request through colo-compare' {
@@ -60,6 +69,8 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
         $script:s = Start-ColoSecondary -Config $cfg -Site B
         $null = Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false
         (Get-ColoStatus -Node $p).Protection | Should -Be 'Protected'
+        $topology = Get-SiteTopology -Config $cfg -Nodes @{ A = $p; B = $script:s } -Namespace "$ns-a", "$ns-b"
+        Assert-SiteTopology -Topology $topology -Namespace @{ A = "$ns-a"; B = "$ns-b" } -Address $address -Listening @{ A = $cfg.Ports.Mirror; B = $cfg.Ports.Migration }
         # Only a difference between the two answers may end the request's wait: no periodic
         # checkpoint (it could release the primary's answer before the secondary has made its own,
         # which then never crosses the compare link), and colo-compare waits long for the secondary.
@@ -77,9 +88,11 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
     }
 
     It 'finds the marker on every COLO port in clear, and on none over TLS' {
-        Stop-LoopbackCapture $capture
+        Stop-PortCapture $capture
         Stop-ColoNode -Node $p, $s
         $streams = @(Get-CaptureStream -File $pcap)
+        @($streams | Where-Object { @($_.SrcAddress, $_.DstAddress | Sort-Object) -join ' ' -ne "$($address.A) $($address.B)" }) | ForEach-Object { "$($_.SrcAddress):$($_.SrcPort) -> $($_.DstAddress):$($_.DstPort)" } |
+            Should -BeNullOrEmpty -Because 'every captured connection is one between the two sites'
         $summary = Get-CaptureSummary -Stream $streams -Port $ports -StartTlsPort $cfg.Ports.Nbd
         $seen = [ordered]@{
             # The guest's shell holds the request in its variable and builds the answer line in its
@@ -91,12 +104,21 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
         }
         $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
         Write-Host "TLS $Mode, marker seen: $(($seen.Keys | ForEach-Object { "$_=$($seen[$_])" }) -join ' ')"
-        foreach ($row in $summary) { $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole" }
+        foreach ($row in $summary) {
+            # In clear the mirror and compare links carry bytes one way only (the listener never answers).
+            $row.Directions | Should -BeGreaterThan 0 -Because "the COLO link on port $($row.Port) crossed between the hosts"
+            $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole"
+        }
         foreach ($link in $seen.Keys) { $seen[$link] | Should -Be (-not $Tls) -Because "the $link link $(if ($Tls) { 'is encrypted' } else { 'is in clear' })" }
-        if ($Tls) {
-            foreach ($row in $summary) {
+        foreach ($row in $summary) {
+            if ($Tls) {
                 $row.ClientHellos | Should -BeGreaterThan 0 -Because "port $($row.Port) starts TLS"
                 $row.ClearBytes | Should -Be 0 -Because "port $($row.Port) carries TLS records only"
+            }
+            else {
+                # The walk's own positive control: the same walk over the links in clear finds clear text.
+                $row.ClientHellos | Should -Be 0 -Because "port $($row.Port) carries no TLS"
+                $row.ClearBytes | Should -BeGreaterThan 0 -Because "port $($row.Port) is in clear"
             }
         }
     }

@@ -36,6 +36,7 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'ProofHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'SiteHosts.psm1') -Force
     $suite = Initialize-ProofSuite
     $script:Results = $suite.Results
     $script:Guest = $suite.Guest
@@ -122,20 +123,7 @@ Describe 'COLO keeps every acknowledged write across 4 failovers with TLS on eve
         # The sites as hosts: each QEMU in its site's namespace, listening on its site's address only,
         # given its own certificate folder, whose server certificate names that address.
         $address = @{ A = '10.78.0.1'; B = '10.78.0.2' }
-        foreach ($site in 'A', 'B') {
-            $t = $r.topology.$site
-            Write-Host "site ${site}: QEMU $($t.qemuPid) in $($t.qemuNamespace) at $($t.address), listening $($t.listening -join ' '), certificates $($t.qemuCertificateDirectories -join ' ') ($($t.subjectAltName))"
-            $t.qemuNamespace | Should -BeExactly "$ns-$($site.ToLower())"
-            $t.address | Should -BeExactly $address[$site]
-            @($t.listening).Count | Should -BeGreaterThan 0
-            # The compare loops (clear, the guest's packets) on the namespace's loopback, never on the site's address.
-            $loops = @($t.loopPorts | ForEach-Object { "127.0.0.1:$_" })
-            @($t.listening | Where-Object { $_ -notlike "$($address[$site]):*" -and $_ -notin $loops }) | Should -BeNullOrEmpty -Because "site $site listens on its own address only"
-            @($t.listening | Where-Object { $_ -like "$($address[$site]):*" -and [int]($_ -split ':')[-1] -in @($t.loopPorts) }) | Should -BeNullOrEmpty -Because "the compare loops stay on loopback"
-            @($t.qemuCertificateDirectories) | Should -BeExactly @($t.certificateDirectory) -Because "site $site's QEMU holds its own certificates only"
-            $t.subjectAltName | Should -Match "IP Address:$([regex]::Escape($address[$site]))\b"
-            $t.subjectAltName | Should -Not -Match "IP Address:$([regex]::Escape($address[$(if ($site -eq 'A') { 'B' } else { 'A' })]))\b"
-        }
+        Assert-SiteTopology -Topology $r.topology -Namespace @{ A = "$ns-a"; B = "$ns-b" } -Address $address
         # Every protected sample's links cross between the namespaces, to the secondary's address.
         foreach ($x in $protected) {
             $peer = $address[$x.secondary.Substring($x.secondary.Length - 1)]

@@ -3,38 +3,16 @@
 
 $script:Namespaces = 'rqa', 'rqb', 'rqc'
 
+Import-Module (Join-Path $PSScriptRoot 'SiteHosts.psm1') -Force
+
 function New-RemoteNetwork {
     <# Site A 10.79.0.1 in rqa, site B 10.79.0.2 in rqb, the operator 10.79.0.3 in rqc; the bridge lives in rqc. #>
-    Remove-RemoteNetwork
-    $steps = @(
-        @('netns', 'add', 'rqc'),
-        @('-n', 'rqc', 'link', 'set', 'lo', 'up'),
-        @('-n', 'rqc', 'link', 'add', 'rqbr', 'type', 'bridge'),
-        @('-n', 'rqc', 'addr', 'add', '10.79.0.3/24', 'dev', 'rqbr'),
-        @('-n', 'rqc', 'link', 'set', 'rqbr', 'up')
-    )
-    foreach ($x in @(@{ Ns = 'rqa'; Ip = '10.79.0.1/24'; Port = 'rqpa' }, @{ Ns = 'rqb'; Ip = '10.79.0.2/24'; Port = 'rqpb' })) {
-        $steps += , @('netns', 'add', $x.Ns)
-        $steps += , @('-n', $x.Ns, 'link', 'set', 'lo', 'up')
-        $steps += , @('-n', 'rqc', 'link', 'add', $x.Port, 'type', 'veth', 'peer', 'name', 'rqe0', 'netns', $x.Ns)
-        $steps += , @('-n', 'rqc', 'link', 'set', $x.Port, 'master', 'rqbr')
-        $steps += , @('-n', 'rqc', 'link', 'set', $x.Port, 'up')
-        $steps += , @('-n', $x.Ns, 'addr', 'add', $x.Ip, 'dev', 'rqe0')
-        $steps += , @('-n', $x.Ns, 'link', 'set', 'rqe0', 'up')
-    }
-    foreach ($s in $steps) {
-        $out = & ip @s 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "ip $($s -join ' ') failed: $out" }
-    }
+    New-HostNetwork -SwitchNamespace rqc -SwitchAddress 10.79.0.3/24 -Bridge rqbr -MemberDevice rqe0 -Member @(
+        @{ Namespace = 'rqa'; Address = '10.79.0.1/24'; Port = 'rqpa' }
+        @{ Namespace = 'rqb'; Address = '10.79.0.2/24'; Port = 'rqpb' })
 }
 
-function Remove-RemoteNetwork {
-    # What still runs inside (a QEMU the suite left) goes first, then the namespaces.
-    foreach ($n in $script:Namespaces) {
-        foreach ($p in (& ip netns pids $n 2>$null)) { if ($p -match '^\d+$') { & kill -KILL $p 2>$null } }
-        if ((& ip netns list 2>$null) -match "^$n(\s|$)") { & ip netns del $n 2>&1 | Out-Null }
-    }
-}
+function Remove-RemoteNetwork { Remove-HostNetwork -Namespace $script:Namespaces }
 
 function Get-NamespaceQemu {
     <# Pids of the QEMUs running inside a namespace. #>

@@ -76,7 +76,10 @@ function Get-QemuProcessUnder {
 }
 
 function New-TestColoConfig {
-    <# A pair on loopback (127.0.0.1 / 127.0.0.2) with its own port range, so suites never collide with each other or with a real pair. #>
+    <#
+    A pair on loopback (127.0.0.1 / 127.0.0.2, or the sites' -Address, as hosts in namespaces) with
+    its own port range, so suites never collide with each other or with a real pair.
+    #>
     param(
         [Parameter(Mandatory)] [string] $Directory,
         [Parameter(Mandatory)] [int] $PortBase,
@@ -84,14 +87,15 @@ function New-TestColoConfig {
         [hashtable] $Extra = @{},
         # The host's QEMU 7.2 (the compatibility subset): its primary deadlocks at a checkpoint
         # under TCG, so its pairs checkpoint only once an hour.
-        [switch] $Qemu72
+        [switch] $Qemu72,
+        [string[]] $Address = @('127.0.0.1', '127.0.0.2')
     )
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
     # QEMU 11 (first on PATH in build.ps1 Test): a checkpoint every 2 s, so every protected pair checkpoints.
     $qemu = if ($Qemu72) { @{ CheckpointIntervalMs = 3600000; QemuBinary = (Get-Qemu72Binary); QemuImgBinary = '/usr/bin/qemu-img' } } else { @{ CheckpointIntervalMs = 2000 } }
     New-ColoConfig -Name $Name -MemoryMB 128 -DiskSizeGB 1 -Ports $ports @qemu `
-        -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$Directory/a" } `
-        -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$Directory/b" } @Extra -ErrorAction Stop
+        -SiteA @{ Address = $Address[0]; WorkDirectory = "$Directory/a" } `
+        -SiteB @{ Address = $Address[1]; WorkDirectory = "$Directory/b" } @Extra -ErrorAction Stop
 }
 
 function Stop-QemuUnder {

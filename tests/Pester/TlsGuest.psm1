@@ -1,34 +1,36 @@
-# The TLS capture's real guest: the proof's guest (tests/guest) protected by a pair whose QEMUs run
-# in a network namespace of their own, so that their COLO sockets are on that namespace's loopback
-# (captured there and nowhere else) and the guest's network is the namespace's bridge.
+# The TLS capture's real guest: the proof's guest (tests/guest) protected by a pair whose sites run
+# as two hosts, as the proof's split-site run has them (New-ProofNetwork -SplitSites): each site's
+# QEMU in a namespace of its own (<ns>-a at 10.78.0.1, <ns>-b at 10.78.0.2) joined by one veth link,
+# the only way between them (captured there), each with its tap bridged to the client's namespace
+# <ns>, where the guest is reached.
+
+Import-Module (Join-Path $PSScriptRoot 'SiteHosts.psm1') -Force
 
 $script:GuestIp = '10.77.0.2'
 $script:GuestPort = 50080
+$script:SiteAddress = @{ A = '10.78.0.1'; B = '10.78.0.2' }
 
 function New-TlsGuestNetwork {
-    <# The proof's network (bridge 10.77.0.1, taps cpta and cptb) with site A's tap on the bridge. #>
+    <# The proof's split-site network, with site A's tap (its veth in the client namespace) on the client's bridge. #>
     param([Parameter(Mandatory)] [string] $Namespace)
-    New-ProofNetwork -Namespace $Namespace
+    New-ProofNetwork -Namespace $Namespace -SplitSites
     & ip -n $Namespace link set cpta master cpbr0 2>&1 | Out-Null
     if ($LASTEXITCODE -ne 0) { throw "cpta could not join the bridge in $Namespace." }
 }
 
 function New-TlsGuestConfig {
     <#
-    A pair running the proof guest inside the namespace: QEMU is started through a wrapper that
-    execs it in the namespace (the pid file still names QEMU), QMP stays on unix sockets.
+    A pair running the proof guest, each site's QEMU started through a wrapper that execs it in its
+    site's namespace (the pid file still names QEMU); QMP stays on unix sockets.
     #>
     param([Parameter(Mandatory)] [string] $Directory, [Parameter(Mandatory)] [string] $Namespace, [Parameter(Mandatory)] [int] $PortBase, [Parameter(Mandatory)] $Guest, [switch] $Tls)
     $null = New-Item -ItemType Directory -Force -Path $Directory
-    $real = (Get-Command qemu-system-x86_64 -CommandType Application | Select-Object -First 1).Source
-    $wrapper = Join-Path $Directory 'qemu-in-ns.sh'
-    "#!/bin/sh`nexec ip netns exec $Namespace $real `"`$@`"`n" | Set-Content -Path $wrapper -NoNewline
-    chmod 755 $wrapper
+    $wrapper = New-SiteQemuWrapper -Path (Join-Path $Directory 'qemu-in-site.sh') -Name mark -NamespaceA "$Namespace-a" -NamespaceB "$Namespace-b"
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
     $cfg = New-ColoConfig -Name mark -MemoryMB 256 -DiskSizeGB 0.0625 -Ports $ports -CheckpointIntervalMs 1000 -CompareTimeoutMs 20000 `
         -NetworkBackend tap -NicModel rtl8139 -MacAddress '52:54:00:77:00:02' -QemuBinary $wrapper `
-        -SiteA @{ Address = '127.0.0.1'; WorkDirectory = "$Directory/a"; TapInterface = 'cpta' } `
-        -SiteB @{ Address = '127.0.0.2'; WorkDirectory = "$Directory/b"; TapInterface = 'cptb' } `
+        -SiteA @{ Address = $script:SiteAddress.A; WorkDirectory = "$Directory/a"; TapInterface = 'cpta' } `
+        -SiteB @{ Address = $script:SiteAddress.B; WorkDirectory = "$Directory/b"; TapInterface = 'cptb' } `
         -ExtraArgument @('-kernel', $Guest.Kernel, '-initrd', $Guest.Initrd, '-append', $Guest.Append, '-chardev', 'ringbuf,id=con0,size=65536', '-serial', 'chardev:con0') -ErrorAction Stop
     if ($Tls) { $cfg = New-ColoCertificate -Config $cfg -Path "$Directory/certs" -ErrorAction Stop }
     $cfg
@@ -42,7 +44,10 @@ function Wait-TlsGuestReady {
     while ($text -notmatch 'GUEST-READY carrier=1 sda=yes') {
         if ([DateTime]::UtcNow -gt $deadline) { throw "The guest did not boot in $TimeoutSec s; its console: $text" }
         Start-Sleep -Milliseconds 500
-        $text += "$(Invoke-QmpCommand -Session $Node.Session -Command ringbuf-read -Arguments @{ device = 'con0'; size = 65536; format = 'utf8' } -TimeoutSec 5 -ErrorAction Stop)"
+        # QEMU answers once its main loop is free: a checkpoint of the booting guest (much of its RAM,
+        # over TLS, on a loaded TCG host) holds it for seconds. A read that gave up would lose the
+        # console text its late answer carries, so the read waits rather than retries.
+        $text += "$(Invoke-QmpCommand -Session $Node.Session -Command ringbuf-read -Arguments @{ device = 'con0'; size = 65536; format = 'utf8' } -TimeoutSec 30 -ErrorAction Stop)"
     }
 }
 

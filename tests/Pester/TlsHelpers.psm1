@@ -4,7 +4,7 @@
 
 $script:Captures = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
-function Start-LoopbackCapture {
+function Start-PortCapture {
     <#
     tshark on an interface (lo unless -Interface) of -Namespace when given, only the given ports;
     returns once tshark says it captures. A 512 MiB capture buffer: a resume's migration comes as a burst of 150 MB, and on a
@@ -24,7 +24,7 @@ function Start-LoopbackCapture {
     $deadline = [DateTime]::UtcNow.AddSeconds(20)
     while (-not (Test-Path $File)) {
         if ($p.HasExited) { throw "tshark exited: $($p.StandardError.ReadToEnd())" }
-        if ([DateTime]::UtcNow -gt $deadline) { Stop-LoopbackCapture $p; throw 'tshark did not start capturing in 20 s.' }
+        if ([DateTime]::UtcNow -gt $deadline) { Stop-PortCapture $p; throw 'tshark did not start capturing in 20 s.' }
         Start-Sleep -Milliseconds 100
     }
     # dumpcap creates the file before its filter is live; a moment more so the first handshake is in it.
@@ -32,7 +32,7 @@ function Start-LoopbackCapture {
     $p
 }
 
-function Stop-LoopbackCapture {
+function Stop-PortCapture {
     # SIGINT, so tshark writes out what it holds; killed if it does not end in 10 s.
     param($Process)
     $all = if ($Process) { @($Process) } else { @($script:Captures) }
@@ -47,25 +47,25 @@ function Stop-LoopbackCapture {
 
 function Get-CaptureStream {
     <#
-    Every TCP connection of the capture as two byte streams (one per direction), put back in
-    sequence order: each segment at its place, retransmissions once. tshark's own reassembly is
-    off, so each frame shows its whole payload (with it on, frames inside a reassembled TLS record
-    carry no tcp.payload field, and a walk over frame payloads loses its place). Segments the
-    capture dropped (a loaded machine) leave holes: the stream is a list of contiguous Chunks, and
-    Missing counts the bytes of the holes.
+    Every TCP connection of the capture as two byte streams (one per direction, with its
+    addresses and ports), put back in sequence order: each segment at its place, retransmissions
+    once. tshark's own reassembly is off, so each frame shows its whole payload (with it on,
+    frames inside a reassembled TLS record carry no tcp.payload field, and a walk over frame
+    payloads loses its place). Segments the capture dropped (a loaded machine) leave holes: the
+    stream is a list of contiguous Chunks, and Missing counts the bytes of the holes.
     #>
     param([Parameter(Mandatory)] [string] $File)
     $rows = & tshark -r $File -n -o tcp.desegment_tcp_streams:FALSE -o tcp.relative_sequence_numbers:TRUE -Y 'tcp.len>0' `
-        -T fields -E separator=';' -e tcp.stream -e tcp.srcport -e tcp.dstport -e tcp.seq -e tcp.payload 2>$null
+        -T fields -E separator=';' -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport -e tcp.seq -e tcp.payload 2>$null
     $segments = [ordered]@{}
     foreach ($r in $rows) {
         $f = $r -split ';'
-        $key = "$($f[0])/$($f[1])/$($f[2])"
+        $key = "$($f[0])/$($f[1])/$($f[2])/$($f[3])/$($f[4])"
         if (-not $segments.Contains($key)) { $segments[$key] = [System.Collections.Generic.List[object]]::new() }
-        $segments[$key].Add([pscustomobject]@{ Seq = [long]$f[3]; Bytes = [Convert]::FromHexString(($f[4] -replace ':', '')) })
+        $segments[$key].Add([pscustomobject]@{ Seq = [long]$f[5]; Bytes = [Convert]::FromHexString(($f[6] -replace ':', '')) })
     }
     foreach ($key in $segments.Keys) {
-        $stream, $src, $dst = $key -split '/'
+        $stream, $srcAddress, $src, $dstAddress, $dst = $key -split '/'
         $chunks = [System.Collections.Generic.List[byte[]]]::new()
         $ms = [System.IO.MemoryStream]::new()
         $missing = 0
@@ -84,7 +84,7 @@ function Get-CaptureStream {
             $next = $end
         }
         $chunks.Add($ms.ToArray())
-        [pscustomobject]@{ Stream = [int]$stream; SrcPort = [int]$src; DstPort = [int]$dst; Chunks = $chunks.ToArray(); Missing = $missing }
+        [pscustomobject]@{ Stream = [int]$stream; SrcAddress = $srcAddress; SrcPort = [int]$src; DstAddress = $dstAddress; DstPort = [int]$dst; Chunks = $chunks.ToArray(); Missing = $missing }
     }
 }
 
@@ -110,18 +110,30 @@ function Find-RecordStart {
     0
 }
 
+function Find-HandshakeStart {
+    # The offset of the first TLS handshake record header within the first Limit bytes, or -1.
+    param([byte[]] $Bytes, [int] $Limit)
+    for ($k = 0; $k -le $Limit -and $k + 5 -le $Bytes.Length; $k++) {
+        if ($Bytes[$k] -eq 22 -and (Test-RecordHeader $Bytes $k)) { return $k }
+    }
+    -1
+}
+
 function Get-CaptureSummary {
     <#
     Per port: walks each direction of each TCP connection as a sequence of TLS records (type,
     version, length), and says how many connections began with a ClientHello, how many records
     were read, and how many bytes were not inside a record (ClearBytes). NBD negotiates STARTTLS in
     clear first: on a -StartTlsPort the walk starts at the first TLS handshake record of that
-    direction. After a hole in the capture the walk resumes where records follow one another
-    again; the bytes of the record the hole cut are counted as UnreadBytes, not as clear text.
+    direction, which must come within its first PreambleLimit bytes (NBD's negotiation up to
+    STARTTLS takes a few dozen; the bytes before it are PreambleBytes); a direction without one
+    there is clear text, all of it. After a hole in the capture the walk resumes where records
+    follow one another again; the bytes of the record the hole cut are counted as UnreadBytes,
+    not as clear text.
     #>
-    param([Parameter(Mandatory)] [object[]] $Stream, [Parameter(Mandatory)] [int[]] $Port, [int[]] $StartTlsPort = @())
+    param([Parameter(Mandatory)] [AllowEmptyCollection()] [object[]] $Stream, [Parameter(Mandatory)] [int[]] $Port, [int[]] $StartTlsPort = @(), [int] $PreambleLimit = 256)
     foreach ($p in $Port) {
-        $hellos = 0; $records = 0; $clear = 0; $payload = 0; $missing = 0; $unread = 0; $flows = 0
+        $hellos = 0; $records = 0; $clear = 0; $payload = 0; $missing = 0; $unread = 0; $flows = 0; $preamble = 0
         foreach ($s in $Stream | Where-Object { $_.SrcPort -eq $p -or $_.DstPort -eq $p }) {
             $flows++
             $missing += $s.Missing
@@ -131,7 +143,10 @@ function Get-CaptureSummary {
                 $i = 0
                 if ($c -gt 0) { $i = Find-RecordStart $bytes; $unread += $i }
                 elseif ($p -in $StartTlsPort) {
-                    while ($i + 2 -lt $bytes.Length -and -not ($bytes[$i] -eq 0x16 -and $bytes[$i + 1] -eq 3 -and $bytes[$i + 2] -le 4)) { $i++ }
+                    $i = Find-HandshakeStart $bytes $PreambleLimit
+                    # No TLS at all: a client that never asked for it, or a server answering one.
+                    if ($i -lt 0) { $clear += $bytes.Length; continue }
+                    $preamble += $i
                 }
                 $first = $c -eq 0
                 while ($i + 5 -le $bytes.Length) {
@@ -146,7 +161,7 @@ function Get-CaptureSummary {
                 if ($i -lt $bytes.Length -and -not $cut) { $clear += $bytes.Length - $i }
             }
         }
-        [pscustomobject]@{ Port = $p; Directions = $flows; ClientHellos = $hellos; Records = $records; PayloadBytes = $payload; ClearBytes = $clear; MissingBytes = $missing; UnreadBytes = $unread }
+        [pscustomobject]@{ Port = $p; Directions = $flows; ClientHellos = $hellos; Records = $records; PayloadBytes = $payload; ClearBytes = $clear; PreambleBytes = $preamble; MissingBytes = $missing; UnreadBytes = $unread }
     }
 }
 
@@ -178,4 +193,4 @@ function Test-BytesContain {
     $text.Contains([string]::new([char]$Value, $Count))
 }
 
-Export-ModuleMember -Function Start-LoopbackCapture, Stop-LoopbackCapture, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint
+Export-ModuleMember -Function Start-PortCapture, Stop-PortCapture, Get-CaptureStream, Get-CaptureSummary, Test-StreamContains, Test-BytesContain, Wait-Checkpoint

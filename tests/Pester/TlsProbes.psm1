@@ -1,6 +1,6 @@
 # TLS clients for the TLS suites: openssl s_client processes holding a given certificate, several
-# at once, and the NBD client of qemu-img. What a probe's output says of the server's verdict is
-# read by the suites (Assert-Refused, Assert-Handshake, Assert-NotServed there).
+# at once, and the NBD client of qemu-img; and the Pester assertions that read the server's verdict
+# from a probe's output (Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered).
 
 function Invoke-TlsProbe {
     <#
@@ -21,13 +21,17 @@ function Invoke-TlsProbe {
         [Parameter(ParameterSetName = 'One')] [string] $CaFile,
         [Parameter(ParameterSetName = 'One')] [switch] $NoInput,
         [Parameter(Mandatory, ParameterSetName = 'Set')] [hashtable[]] $Probe,
-        [ValidateRange(3, 60)] [int] $TimeoutSec = 10
+        [ValidateRange(3, 60)] [int] $TimeoutSec = 10,
+        # The host the clients run on: a network namespace (a rogue host beside the sites), or this one.
+        [string] $Namespace
     )
     if ($PSCmdlet.ParameterSetName -eq 'One') { $Probe = @(@{ Address = $Address; Port = $Port; CertDirectory = $CertDirectory; CaFile = $CaFile; NoInput = [bool]$NoInput }) }
     $running = foreach ($t in $Probe) {
         $argv = @('s_client', '-connect', "$($t.Address):$($t.Port)", '-cert', "$($t.CertDirectory)/client-cert.pem", '-key', "$($t.CertDirectory)/client-key.pem", '-ign_eof')
         if ($t.CaFile) { $argv += '-CAfile', $t.CaFile, '-verify_ip', $t.Address, '-verify_return_error' }
-        $psi = [System.Diagnostics.ProcessStartInfo]::new('openssl')
+        # ip netns exec execs openssl: the process stopped below is the client itself.
+        if ($Namespace) { $argv = @('netns', 'exec', $Namespace, 'openssl') + $argv }
+        $psi = [System.Diagnostics.ProcessStartInfo]::new($(if ($Namespace) { 'ip' } else { 'openssl' }))
         foreach ($a in $argv) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardInput = $true
         $psi.RedirectStandardOutput = $true
@@ -70,10 +74,53 @@ function Wait-ProbeExit {
 }
 
 function Test-NbdProbe {
-    <# An NBD client with the given certificate folder; true when it could open the export. #>
-    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string] $CertDirectory, [string] $QemuImg = 'qemu-img')
-    $null = & timeout 15 $QemuImg info --object "tls-creds-x509,id=probe0,dir=$CertDirectory,endpoint=client,verify-peer=off" --image-opts "driver=nbd,host=$Address,port=$Port,export=parent0,tls-creds=probe0" 2>&1
+    <#
+    An NBD client (qemu-img info, at most 15 s) with the given certificate folder, or in clear
+    without one, on this host or in -Namespace; true when it could open the export.
+    #>
+    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [string] $CertDirectory, [string] $QemuImg = 'qemu-img', [string] $Namespace)
+    $argv = if ($CertDirectory) { @('--object', "tls-creds-x509,id=probe0,dir=$CertDirectory,endpoint=client,verify-peer=off", '--image-opts', "driver=nbd,host=$Address,port=$Port,export=parent0,tls-creds=probe0") }
+    else { @('--image-opts', "driver=nbd,host=$Address,port=$Port,export=parent0") }
+    $argv = @('timeout', '15', $QemuImg, 'info') + $argv
+    if ($Namespace) { $argv = @('ip', 'netns', 'exec', $Namespace) + $argv }
+    $null = & $argv[0] $argv[1..($argv.Count - 1)] 2>&1
     $LASTEXITCODE -eq 0
 }
 
-Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe
+function Assert-Refused {
+    # openssl ended on its own (the server closed the connection) and says why; an accepted
+    # probe would keep its connection until the timeout.
+    param($Probe, [string] $Because)
+    $Probe.Ended | Should -BeTrue -Because "QEMU ends the connection of $Because"
+    $Probe.Output | Should -Match 'unexpected eof while reading|alert' -Because $Because
+}
+
+function Assert-Handshake {
+    # The positive control of a refusal: the same probe with the right certificate. It checked
+    # the server (the pair's CA, the site's address), finished the handshake, and the server
+    # kept it until the probe was stopped.
+    param($Probe, [string] $Because)
+    $Probe.Output | Should -Match 'BEGIN CERTIFICATE' -Because "the server sent its certificate to $Because"
+    $Probe.Output | Should -Match 'Verify return code: 0 \(ok\)' -Because $Because
+    $Probe.Output | Should -Not -Match 'no peer certificate available|unexpected eof while reading|alert' -Because $Because
+    $Probe.Ended | Should -BeFalse -Because "QEMU keeps the connection of $Because"
+}
+
+function Assert-NotServed {
+    # A port whose one peer is connected: the kernel may take the connection, QEMU never
+    # answers its ClientHello, whatever certificate the probe holds.
+    param($Probe, [string] $Because)
+    $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE|Verify return code|Cipher is' -Because $Because
+    $Probe.Ended | Should -BeFalse -Because "the probe of $Because still waited for an answer when it was stopped"
+}
+
+function Assert-ClosedUnanswered {
+    # QEMU takes the connection and closes it before any handshake, whatever certificate the
+    # probe holds: the server sent no byte.
+    param($Probe, [string] $Because)
+    $Probe.Ended | Should -BeTrue -Because $Because
+    $Probe.Output | Should -Match 'SSL handshake has read 0 bytes' -Because $Because
+    $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE' -Because $Because
+}
+
+Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe, Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered

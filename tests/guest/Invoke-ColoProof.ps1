@@ -98,6 +98,8 @@ $ProgressPreference = 'SilentlyContinue'
 $clockAll = [System.Diagnostics.Stopwatch]::StartNew()
 
 Import-Module $ModulePath -Force
+# Sites as hosts (-SiteNamespace): the QEMU wrapper and Get-SiteTopology.
+Import-Module (Join-Path $PSScriptRoot '../Pester/SiteHosts.psm1') -Force
 Add-Type -Path (Join-Path $PSScriptRoot 'ProofClient.cs')
 $guest = & (Join-Path $PSScriptRoot 'Build-TestGuest.ps1')
 
@@ -476,17 +478,7 @@ try {
         # site's namespace (ip netns exec execs, so the pid file still names QEMU itself).
         $nsA, $nsB = $SiteNamespace -split ','
         $siteAddress = @{ A = '10.78.0.1'; B = '10.78.0.2' }
-        $qemuBinary = Join-Path $WorkDirectory 'qemu-in-site-ns.sh'
-        $real = (Get-Command qemu-system-x86_64 -CommandType Application | Select-Object -First 1).Source
-        @"
-#!/bin/sh
-case " `$* " in
-  *" -name proof-A "*) exec ip netns exec $nsA $real "`$@" ;;
-  *" -name proof-B "*) exec ip netns exec $nsB $real "`$@" ;;
-  *) exec $real "`$@" ;;
-esac
-"@ | Set-Content -Path $qemuBinary
-        chmod 755 $qemuBinary
+        $qemuBinary = New-SiteQemuWrapper -Path (Join-Path $WorkDirectory 'qemu-in-site-ns.sh') -Name proof -NamespaceA $nsA -NamespaceB $nsB
     }
     $append = if ($DirtyMiB -gt 0) { "$($guest.Append) colops.dirty=$DirtyMiB" } else { $guest.Append }
     $ports = @{ CompareIn = $PortBase + 1; Mirror = $PortBase + 3; Compare = $PortBase + 4; CompareOut = $PortBase + 5; Migration = $PortBase + 8; Nbd = $PortBase + 9 }
@@ -573,7 +565,6 @@ esac
     Note "boot-time secondary replaced by one started on the booted guest, $([math]::Round($clock.Elapsed.TotalSeconds, 2)) s"
     Add-LinkSample 'protected after boot'
     if ($SiteNamespace) {
-        . (Join-Path $PSScriptRoot 'SiteTopology.ps1')
         $result.topology = Get-SiteTopology -Config $cfg -Nodes $nodes -Namespace ($SiteNamespace -split ',')
         Note ("sites: " + (@('A', 'B') | ForEach-Object { $t = $result.topology[$_]; "$_ in $($t.qemuNamespace) at $($t.address), listening $($t.listening -join ' ')" }) -join '; ')
     }
