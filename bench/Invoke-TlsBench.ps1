@@ -203,7 +203,7 @@ $lines = @(
     '# TLS on every COLO link: what it costs'
     ''
     "Written by ``bench/Invoke-TlsBench.ps1`` on $((Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm')) UTC: $Runs run(s), QEMU $qemu, TCG, $([Environment]::ProcessorCount) cores."
-    "Load average (1, 5, 15 min and tasks) before: $loadBefore; after: $loadAfter. Other suites ran beside it, so the absolute times vary; the ratios compare pairs measured back to back in the same run."
+    "Load average (1, 5, 15 min and tasks) before: $loadBefore; after: $loadAfter. The load shows what else ran beside it; the ratios compare pairs measured back to back in the same run."
     ''
     "Each pair: 256 MiB of RAM holding $RamMiB MiB of random bytes (QEMU's loader device), a disk holding $DiskMiB MiB of random bytes, and a boot-sector loop rewriting 512 KiB of RAM, so every checkpoint copies those pages (checked each time: the word the loop writes at 0x10000 changes). Checkpoint interval 500 ms. Protect copies the RAM over the migration link, resume copies the disk over NBD (drive-mirror) and the RAM again; a checkpoint copies the dirty pages and the device state."
     ''
