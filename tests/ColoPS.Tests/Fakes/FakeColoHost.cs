@@ -32,6 +32,8 @@ namespace ColoPS.Tests.Fakes
         public QemuVersion Version { get; set; } = new QemuVersion(11, 1, 3);
         public Func<int>? Start { get; set; }
         public Func<QmpSession>? Connect { get; set; }
+        /// <summary>A session this process holds to the peer (Find answers it for any endpoint).</summary>
+        public QmpSession? Held { get; set; }
         public List<string> Registered { get; } = new List<string>();
 
         bool IColoProcesses.IsAlive(int pid) => Alive.Contains(pid);
@@ -62,6 +64,7 @@ namespace ColoPS.Tests.Fakes
         Task<QmpSession> IQmpConnector.ConnectAsync(QmpEndpoint endpoint, QmpSessionOptions options, CancellationToken ct)
             => Task.FromResult((Connect ?? throw new QmpConnectException(endpoint, "Connection refused.", null))());
         QmpSession? IQmpConnector.FindUnix(string socketPath) => null;
+        QmpSession? IQmpConnector.Find(QmpEndpoint endpoint) => Held;
         void IQmpConnector.Register(QmpSession session) => Registered.Add(session.Name);
         void IQmpConnector.Unregister(QmpSession session) => Registered.Remove(session.Name);
     }

@@ -37,14 +37,25 @@ namespace ColoPS.Colo.Operations
                 return new PeerProbeResult(true, $"site {peerSite} has no remote QMP monitor, so it cannot be seen from here; fence it and use -Force");
             var endpoint = AttachOperation.RemoteEndpoint(config, peerSite, tls);
             var call = new QmpCallOptions { Timeout = _timeouts.PeerProbe };
-            try
+            string held = "";
+            var existing = _host.Qmp.Find(endpoint);
+            if (existing != null)
             {
-                var existing = _host.Qmp.Find(endpoint);
-                if (existing != null)
+                try
                 {
                     var st = await existing.ExecuteAsync("query-status", null, call, ct).ConfigureAwait(false);
                     return new PeerProbeResult(true, $"its remote monitor answers QMP (run state {Json.Str(st, "status")})");
                 }
+                catch (QmpException ex) when (ex is QmpTimeoutException || ex is QmpDisconnectedException)
+                {
+                    // A session held since before the peer's host died or was cut off says no more than
+                    // that: a new connection tells a host that is gone (nothing takes it) from a QEMU
+                    // that is frozen (its kernel still takes it), as for a peer with no session here.
+                    held = "the session held to it failed (" + ex.Message + "); ";
+                }
+            }
+            try
+            {
                 using var probe = await _host.Qmp.ConnectAsync(endpoint,
                     new QmpSessionOptions { ConnectTimeout = _timeouts.PeerProbe, CommandTimeout = _timeouts.PeerProbe }, ct).ConfigureAwait(false);
                 var status = await probe.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
@@ -53,7 +64,7 @@ namespace ColoPS.Colo.Operations
             catch (QmpTlsException ex) when (ex.InnerException is not System.OperationCanceledException)
             {
                 // Something there completed a TLS exchange and judged our certificate: it runs.
-                return new PeerProbeResult(true, "its remote monitor answers but refused the TLS session: " + ex.Message);
+                return new PeerProbeResult(true, held + "its remote monitor answers but refused the TLS session: " + ex.Message);
             }
             catch (QmpException ex) when (ex is not QmpConnectException)
             {
@@ -61,11 +72,11 @@ namespace ColoPS.Colo.Operations
                 // QEMU's monitor serves one client at a time and the kernel queues the others, so a
                 // monitor held by another client looks exactly like this (a frozen QEMU does too):
                 // from another host nothing tells them apart from a live peer, so it counts as one.
-                return new PeerProbeResult(true, "its remote monitor took the connection but did not answer (held by another client, or frozen): " + ex.Message);
+                return new PeerProbeResult(true, held + "its remote monitor took the connection but did not answer (held by another client, or frozen): " + ex.Message);
             }
             catch (QmpException ex)
             {
-                return new PeerProbeResult(false, "its remote monitor does not answer: " + ex.Message);
+                return new PeerProbeResult(false, held + "its remote monitor does not answer: " + ex.Message);
             }
         }
 

@@ -179,17 +179,42 @@ namespace ColoPS.Tests.Colo.Operations
         [MemberData(nameof(RemoteOutcomes))]
         public async Task A_remote_peer_counts_as_gone_only_when_nothing_took_the_connection(QmpException failure, bool answers, string words)
         {
+            var (cfg, tls) = RemotePair();
+            var fake = new FakeColoHost { Connect = () => throw failure };
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeRemoteAsync(cfg, ColoSite.B, tls, CancellationToken.None);
+            Assert.Equal(answers, r.Answers);
+            Assert.Contains(words, r.State);
+        }
+
+        [Theory] // a session held to the peer that no longer answers (its host died, or was cut off): a new connection decides
+        [InlineData(false)]
+        [InlineData(true)]
+        public async Task A_held_session_that_fails_leaves_the_answer_to_a_new_connection(bool newConnectionTaken)
+        {
+            var (cfg, tls) = RemotePair();
+            using var h = await QmpHarness.StartAsync(tcp: true); // the fake monitor never answers query-status
+            var fake = new FakeColoHost
+            {
+                Held = h.Session,
+                Connect = newConnectionTaken
+                    ? () => throw new QmpGreetingException("No QMP greeting within 3 s.")
+                    : () => throw new QmpConnectException(QmpEndpoint.Tcp("192.0.2.2", 4444), "Cannot connect: timed out", null),
+            };
+            var r = await new PeerProbe(fake.Host, new ColoTimeouts { PeerProbe = TimeSpan.FromMilliseconds(300) }).ProbeRemoteAsync(cfg, ColoSite.B, tls, CancellationToken.None);
+            Assert.Equal(newConnectionTaken, r.Answers);
+            Assert.Contains("the session held to it failed", r.State);
+            Assert.Contains(newConnectionTaken ? "held by another client" : "does not answer", r.State);
+        }
+
+        private static (ColoConfig, QmpTlsOptions) RemotePair()
+        {
             var cfg = Config();
             cfg.SiteA.Management = new ColoManagementConfig { Address = cfg.SiteA.Address, Port = 4444 };
             cfg.SiteB.Management = new ColoManagementConfig { Address = cfg.SiteB.Address, Port = 4444 };
             using var key = System.Security.Cryptography.ECDsa.Create();
             var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=operator", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
-            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-            var tls = new QmpTlsOptions(cert, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(cert));
-            var fake = new FakeColoHost { Connect = () => throw failure };
-            var r = await new PeerProbe(fake.Host, new ColoTimeouts()).ProbeRemoteAsync(cfg, ColoSite.B, tls, CancellationToken.None);
-            Assert.Equal(answers, r.Answers);
-            Assert.Contains(words, r.State);
+            var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            return (cfg, new QmpTlsOptions(cert, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(cert)));
         }
 
         [Fact]
