@@ -162,18 +162,42 @@ exit ([int](`$r.Result -ne 'Passed'))
     return [pscustomobject]@{ Suite = 'Pester'; Passed = $summary.Passed; Failed = $summary.Failed; Skipped = $summary.Skipped; Exit = $exit; Failures = @($summary.Failures) }
 }
 
+function Get-HostState {
+    # What the host holds before the tests, so that afterwards only what they added counts.
+    [pscustomobject]@{
+        Namespaces = @(Get-NetworkNamespace)
+        Helpers = @(Get-Process -Name $script:TestHelperProcesses -ErrorAction Ignore | ForEach-Object Id)
+    }
+}
+
+# Daemons and tools the suites start beside QEMU: the witness, captures, TLS probes.
+$script:TestHelperProcesses = 'etcd', 'tshark', 'dumpcap', 'openssl', 'tcpdump'
+
+function Get-NetworkNamespace {
+    if (-not (Get-Command ip -ErrorAction Ignore)) { return }
+    & ip netns list 2>$null | ForEach-Object { ($_ -split '\s+')[0] } | Where-Object { $_ }
+}
+
 function Test-NothingLeftBehind {
-    # After every suite: no QEMU the tests started still runs, and no QMP socket stays in their folders.
-    # Scoped to this run's folders (TestHelpers names them after COLOPS_TEST_RUN), so a demo or a
-    # benchmark running beside the tests is not mistaken for a leftover.
+    # After every suite: no QEMU the tests started still runs, no QMP socket stays in their folders,
+    # no network namespace and no daemon or tool they started is left. QEMU and sockets are scoped
+    # to this run's folders (TestHelpers names them after COLOPS_TEST_RUN), namespaces and helper
+    # processes to what was not there before the run, so a demo or a benchmark running beside the
+    # tests is not mistaken for a leftover.
+    param([Parameter(Mandatory)] $Before)
     $prefix = "/tmp/colops-t-$env:COLOPS_TEST_RUN-"
     $qemu = @(Get-Process -Name 'qemu-system-*' -ErrorAction Ignore | Where-Object { $_.CommandLine -and $_.CommandLine.Contains($prefix) })
     $sockets = @(Get-ChildItem "$prefix*" -Recurse -Filter *.qmp -ErrorAction Ignore)
+    $namespaces = @(Get-NetworkNamespace | Where-Object { $_ -notin $Before.Namespaces })
+    $helpers = @(Get-Process -Name $script:TestHelperProcesses -ErrorAction Ignore | Where-Object { $_.Id -notin $Before.Helpers })
     foreach ($p in $qemu) { Write-Host "Left running by the tests: pid $($p.Id) $($p.CommandLine)" -ForegroundColor Red; $p.Kill() }
     foreach ($f in $sockets) { Write-Host "Socket left by the tests: $($f.FullName)" -ForegroundColor Red }
-    $failed = [int]($qemu.Count -gt 0) + [int]($sockets.Count -gt 0)
-    $failures = @($qemu | ForEach-Object { "QEMU left running: pid $($_.Id)" }) + @($sockets | ForEach-Object { "socket left: $($_.FullName)" })
-    [pscustomobject]@{ Suite = 'Leftovers'; Passed = 2 - $failed; Failed = $failed; Skipped = 0; Exit = $failed; Failures = $failures }
+    foreach ($n in $namespaces) { Write-Host "Network namespace left by the tests: $n" -ForegroundColor Red }
+    foreach ($p in $helpers) { Write-Host "Left running by the tests: pid $($p.Id) $($p.CommandLine)" -ForegroundColor Red; $p.Kill() }
+    $failed = [int]($qemu.Count -gt 0) + [int]($sockets.Count -gt 0) + [int]($namespaces.Count -gt 0) + [int]($helpers.Count -gt 0)
+    $failures = @($qemu | ForEach-Object { "QEMU left running: pid $($_.Id)" }) + @($sockets | ForEach-Object { "socket left: $($_.FullName)" }) +
+        @($namespaces | ForEach-Object { "network namespace left: $_" }) + @($helpers | ForEach-Object { "$($_.ProcessName) left running: pid $($_.Id)" })
+    [pscustomobject]@{ Suite = 'Leftovers'; Passed = 4 - $failed; Failed = $failed; Skipped = 0; Exit = $failed; Failures = $failures }
 }
 
 function Invoke-Test {
@@ -181,7 +205,8 @@ function Invoke-Test {
     $env:COLOPS_TEST_RUN = [guid]::NewGuid().ToString('N').Substring(0, 6)
     if (Test-Path $Results) { Remove-Item $Results -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $Results
-    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester; Test-NothingLeftBehind)
+    $before = Get-HostState
+    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester; Test-NothingLeftBehind -Before $before)
     $suites | Format-Table Suite, Passed, Failed, Skipped, Exit -AutoSize | Out-Host
     $passed = ($suites | Measure-Object Passed -Sum).Sum
     $failed = ($suites | Measure-Object Failed -Sum).Sum
