@@ -1,4 +1,4 @@
-# Half a TLS configuration is refused by validation, before any QEMU starts: typed errors with
+# Half a TLS configuration, or certificates that do not fit it, are refused by validation before any QEMU starts: typed errors with
 # stable ids. (The TLS links themselves, between sites run as hosts, are in ColoTls.Tests.ps1.)
 
 BeforeAll {
@@ -19,6 +19,8 @@ Describe 'Half a TLS configuration' -Tag 'Tls', 'Colo' {
         @{ Case = 'a missing file'; Id = 'ColoConfigTlsFileMissing'; Edit = { param($c, $tmp) Remove-Item "$tmp/certs/B/client-key.pem" } }
         @{ Case = 'a key others can read'; Id = 'ColoConfigTlsKeyExposed'; Edit = { param($c, $tmp) chmod 644 "$tmp/certs/B/server-key.pem" } }
         @{ Case = 'no peer identity'; Id = 'ColoConfigTlsInvalidIdentity'; Edit = { param($c, $tmp) $c.Tls.SiteA.ClientIdentity = '' } }
+        @{ Case = 'a server certificate for another address'; Id = 'ColoConfigTlsNameMismatch'; Edit = { param($c, $tmp) $c.SiteB.Address = '127.0.0.9' } }
+        @{ Case = 'a client certificate for another identity'; Id = 'ColoConfigTlsIdentityMismatch'; Edit = { param($c, $tmp) $c.Tls.SiteB.ClientIdentity = 'CN=someone-else' } }
     ) {
         $c = New-TestColoConfig -Directory "$tmp/$($Case -replace '\W','')" -PortBase 42700 -Name half | New-ColoCertificate -Path "$tmp/certs" -Force -ErrorAction Stop
         & $Edit $c $tmp

@@ -161,7 +161,7 @@ namespace ColoPS.Colo
             CheckPositive(t.ExpiredScanCycleMs, "Tuning.ExpiredScanCycleMs", Add);
             CheckPositive(t.MaxQueueSize, "Tuning.MaxQueueSize", Add);
 
-            if (config.Tls != null) ColoTlsValidator.Validate(config.Tls, files, Add, (path, field) => CheckPath(path, field, Add));
+            if (config.Tls != null) ColoTlsValidator.Validate(config, config.Tls, files, Add, (path, field) => CheckPath(path, field, Add));
             ColoManagementValidator.Validate(config, !certificatesToCome, Add, (address, field) => CheckAddress(address, field, Add));
             ColoGuardConfigValidator.Validate(config, Add);
             return problems;

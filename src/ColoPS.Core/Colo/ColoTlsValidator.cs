@@ -11,7 +11,7 @@ namespace ColoPS.Colo
     internal static class ColoTlsValidator
     {
         /// <param name="files">Only these sites' folders are looked into; the others are on their own hosts.</param>
-        public static void Validate(ColoTlsConfig tls, ColoHostFiles files, Action<string, string, string> add, Action<string, string> checkPath)
+        public static void Validate(ColoConfig config, ColoTlsConfig tls, ColoHostFiles files, Action<string, string, string> add, Action<string, string> checkPath)
         {
             foreach (var site in new[] { ColoSite.A, ColoSite.B })
             {
@@ -29,7 +29,11 @@ namespace ColoPS.Colo
                 else
                 {
                     checkPath(s.CertificateDirectory, field + ".CertificateDirectory");
-                    if (files.ChecksFolderOf(site)) CheckFiles(s, field, add);
+                    if (files.ChecksFolderOf(site))
+                    {
+                        CheckFiles(s, field, add);
+                        ColoTlsCertificateCheck.Check(config, site, s, field, add);
+                    }
                 }
                 CheckIdentity(s.ClientIdentity, field + ".ClientIdentity", add);
             }

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using ColoPS.Colo;
+using ColoPS.Tests.Fakes;
 using Xunit;
 
 namespace ColoPS.Tests.Colo
@@ -31,20 +32,9 @@ namespace ColoPS.Tests.Colo
                 SiteA = new ColoTlsSiteConfig { CertificateDirectory = Path.Combine(_root, "A"), ClientIdentity = "CN=a-client" },
                 SiteB = new ColoTlsSiteConfig { CertificateDirectory = Path.Combine(_root, "B"), ClientIdentity = "CN=b-client" },
             };
-            if (holdA) Hold(c.Tls.SiteA.CertificateDirectory);
-            if (holdB) Hold(c.Tls.SiteB.CertificateDirectory);
+            if (holdA) TestCertificates.WriteSiteFolder(c.Tls.SiteA.CertificateDirectory, "CN=a-client", c.SiteA.Address);
+            if (holdB) TestCertificates.WriteSiteFolder(c.Tls.SiteB.CertificateDirectory, "CN=b-client", c.SiteB.Address);
             return c;
-        }
-
-        private static void Hold(string dir)
-        {
-            Directory.CreateDirectory(dir);
-            foreach (var f in ColoTlsConfig.RequiredFiles)
-            {
-                var path = Path.Combine(dir, f);
-                File.WriteAllText(path, "-");
-                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
         }
 
         private static string[] Ids(ColoConfig c, ColoHostFiles files) => ColoConfigValidator.Validate(c, files).Select(p => p.ErrorId + "@" + p.Field).ToArray();
