@@ -135,9 +135,13 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
         # Every probe from the rogue host, beside the sites on their link.
         $refused = Invoke-TlsProbe -Namespace $ns.Rogue -Probe @(
             @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = "$tmp/evil/A" }
-            @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = "$tmp/certs/B" })
+            @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = "$tmp/certs/B" }
+            @{ Address = $addr; Port = $cfg.Ports.Migration; CertDirectory = '' })
         Assert-Refused $refused[0] 'a certificate from another CA'
         Assert-Refused $refused[1] 'the right CA but not the peer''s name'
+        Assert-Refused $refused[2] 'a TLS client without a certificate'
+        # A peer that speaks no TLS and sends a migration stream's first bytes in clear is dropped.
+        Test-PlainClientDropped -Namespace $ns.Rogue -Address $addr -Port $cfg.Ports.Migration | Should -BeTrue -Because 'the secondary drops a migration stream in clear'
         Get-Process -Id $probe.ProcessId | Should -Not -BeNullOrEmpty -Because 'the refused connections do not end the waiting secondary'
         $log = Get-Content $cfg.QemuLogOf('B') -Raw
         $log | Should -Match "hasn't got a known issuer"
@@ -207,10 +211,14 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
             foreach ($port in $cfg.Ports.Mirror, $cfg.Ports.Compare) {
                 @{ Address = $addr; Port = $port; CertDirectory = "$tmp/evil/A" }
                 @{ Address = $addr; Port = $port; CertDirectory = "$tmp/certs/B" }
+                @{ Address = $addr; Port = $port; CertDirectory = '' }
             })
         foreach ($r in Invoke-TlsProbe -Namespace $ns.Rogue -Probe $probes) {
             # gnutls in QEMU drops a refused client without an alert: openssl sees the socket close.
-            Assert-Refused $r "$($r.CertDirectory) on port $($r.Port)"
+            Assert-Refused $r "$(if ($r.CertDirectory) { $r.CertDirectory } else { 'no certificate' }) on port $($r.Port)"
+        }
+        foreach ($port in $cfg.Ports.Mirror, $cfg.Ports.Compare) {
+            Test-PlainClientDropped -Namespace $ns.Rogue -Address $addr -Port $port | Should -BeTrue -Because "the survivor's listener on port $port drops a client in clear"
         }
         (Get-ColoStatus -Node $b).Protection | Should -Be 'Unprotected' -Because 'the survivor still runs alone after the probes'
         (Invoke-QmpCommand $b.Session query-status).status | Should -Be 'running'
@@ -266,20 +274,23 @@ Describe 'TLS on every COLO link' -Tag 'Tls', 'E2E', 'Colo' -Skip:(-not $HasTool
             # walk resumes after each hole, and most of every stream must have been read.
             $row.Directions | Should -BeGreaterOrEqual 2 -Because "the COLO link on port $($row.Port) crossed between the hosts"
             $row.MissingBytes | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the capture of port $($row.Port) is nearly whole"
+            # After a hole the walk skips to where records follow one another again: what it skipped was read as nothing, so it must stay small too.
+            ($row.MissingBytes + $row.UnreadBytes) | Should -BeLessThan ($row.PayloadBytes / 10) -Because "the walk read nearly all of port $($row.Port)"
             $row.ClientHellos | Should -BeGreaterThan 0 -Because "port $($row.Port) starts TLS"
             $row.Records | Should -BeGreaterThan 0
             $row.ClearBytes | Should -Be 0 -Because "port $($row.Port) carries TLS records only (after STARTTLS on NBD)"
         }
         ($summary | Where-Object Port -eq $cfg.Ports.Nbd).PayloadBytes | Should -BeGreaterThan (3 * 64KB) -Because 'three markers crossed the NBD link'
         # The rogue's probes crossed the same link: its ClientHellos reached every COLO port. Only its
-        # NBD client without TLS spoke in clear (the walk sees it: it is no STARTTLS connection).
+        # clients without TLS spoke in clear (the walk sees them): the NBD client's negotiation, and
+        # on each other port the 8 bytes of a migration stream's start, once.
         $fromRogue = Get-CaptureSummary -Stream $probed -Port $ports -StartTlsPort $cfg.Ports.Nbd
         Write-Host "From the rogue host ($rogue):"
         $fromRogue | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
         foreach ($row in $fromRogue) {
             $row.ClientHellos | Should -BeGreaterThan 0 -Because "the rogue's probes reached port $($row.Port)"
             if ($row.Port -eq $cfg.Ports.Nbd) { $row.ClearBytes | Should -BeGreaterThan 0 -Because 'the NBD client without TLS negotiated in clear, and was refused' }
-            else { $row.ClearBytes | Should -Be 0 -Because "the probes of port $($row.Port) spoke TLS only" }
+            else { $row.ClearBytes | Should -Be 8 -Because "on port $($row.Port) only the plain client's 8 bytes were clear text" }
         }
         Test-BytesContain -File $pcap -Value 0x5a -Count 512 | Should -BeFalse
     }

@@ -1,11 +1,12 @@
 # TLS clients for the TLS suites: openssl s_client processes holding a given certificate, several
 # at once, and the NBD client of qemu-img; and the Pester assertions that read the server's verdict
-# from a probe's output (Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered).
+# from a probe's output (Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered);
+# and a client that speaks no TLS at all (Test-PlainClientDropped).
 
 function Invoke-TlsProbe {
     <#
     TLS clients on Address:Port with the certificate in CertDirectory (its client-cert.pem and
-    client-key.pem), all started at once: one, or one per -Probe entry (hashtables with Address,
+    client-key.pem; an empty CertDirectory: a client without a certificate), all started at once: one, or one per -Probe entry (hashtables with Address,
     Port, CertDirectory and optionally CaFile and NoInput). Without CaFile a client does not check
     the server, so what is tested is the server refusing it; with CaFile it checks the server's
     certificate against that CA and the address, and ends at once when that check fails. A line is
@@ -17,7 +18,7 @@ function Invoke-TlsProbe {
     param(
         [Parameter(Mandatory, ParameterSetName = 'One')] [string] $Address,
         [Parameter(Mandatory, ParameterSetName = 'One')] [int] $Port,
-        [Parameter(Mandatory, ParameterSetName = 'One')] [string] $CertDirectory,
+        [Parameter(Mandatory, ParameterSetName = 'One')] [AllowEmptyString()] [string] $CertDirectory,
         [Parameter(ParameterSetName = 'One')] [string] $CaFile,
         [Parameter(ParameterSetName = 'One')] [switch] $NoInput,
         [Parameter(Mandatory, ParameterSetName = 'Set')] [hashtable[]] $Probe,
@@ -27,7 +28,8 @@ function Invoke-TlsProbe {
     )
     if ($PSCmdlet.ParameterSetName -eq 'One') { $Probe = @(@{ Address = $Address; Port = $Port; CertDirectory = $CertDirectory; CaFile = $CaFile; NoInput = [bool]$NoInput }) }
     $running = foreach ($t in $Probe) {
-        $argv = @('s_client', '-connect', "$($t.Address):$($t.Port)", '-cert', "$($t.CertDirectory)/client-cert.pem", '-key', "$($t.CertDirectory)/client-key.pem", '-ign_eof')
+        $argv = @('s_client', '-connect', "$($t.Address):$($t.Port)", '-ign_eof')
+        if ($t.CertDirectory) { $argv += '-cert', "$($t.CertDirectory)/client-cert.pem", '-key', "$($t.CertDirectory)/client-key.pem" }
         if ($t.CaFile) { $argv += '-CAfile', $t.CaFile, '-verify_ip', $t.Address, '-verify_return_error' }
         # ip netns exec execs openssl: the process stopped below is the client itself.
         if ($Namespace) { $argv = @('netns', 'exec', $Namespace, 'openssl') + $argv }
@@ -65,6 +67,19 @@ function Invoke-TlsProbe {
     finally {
         foreach ($r in $running) { if (-not $r.Process.HasExited) { $r.Process.Kill($true) }; $r.Process.Dispose() }
     }
+}
+
+function Test-PlainClientDropped {
+    <#
+    A client that speaks no TLS: it connects from -Namespace (or this host), sends the bytes a
+    migration stream starts with in clear (QEMU's file magic "QEVM" and version 3), and waits up to
+    TimeoutSec for the server to close the connection. True when the server dropped it; false when
+    the connection failed or was still open at the end.
+    #>
+    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [string] $Namespace, [ValidateRange(1, 30)] [int] $TimeoutSec = 5)
+    $script = "exec 3<>/dev/tcp/$Address/$Port || exit 2; printf 'QEVM\000\000\000\003' >&3; timeout $TimeoutSec cat <&3 >/dev/null; exit `$?"
+    if ($Namespace) { & ip netns exec $Namespace bash -c $script 2>$null } else { & bash -c $script 2>$null }
+    $LASTEXITCODE -eq 0
 }
 
 function Wait-ProbeExit {
@@ -123,4 +138,4 @@ function Assert-ClosedUnanswered {
     $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE' -Because $Because
 }
 
-Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe, Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered
+Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe, Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered, Test-PlainClientDropped
