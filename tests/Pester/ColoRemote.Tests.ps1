@@ -120,9 +120,11 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         $capture = Start-PortCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace rqc -Interface rqbr
     }
     AfterAll {
-        Stop-PortCapture
-        Remove-RemoteNetwork
-        Remove-TestDirectory $tmp
+        # Each step even when one before it failed: the namespaces and their QEMUs must go.
+        try { Stop-PortCapture }
+        finally {
+            try { Remove-RemoteNetwork } finally { Remove-TestDirectory $tmp }
+        }
     }
 
     It 'makes an operator certificate and puts each monitor''s address in its site''s certificate' {

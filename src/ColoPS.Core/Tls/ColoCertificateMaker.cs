@@ -134,8 +134,11 @@ namespace ColoPS.Tls
 
         private static void CreatePrivateDirectory(string dir)
         {
-            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(dir);
-            else Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (OperatingSystem.IsWindows()) { Directory.CreateDirectory(dir); return; }
+            const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Directory.CreateDirectory(dir, ownerOnly);
+            // A folder that was there already (-Force over an older set) keeps its mode otherwise.
+            File.SetUnixFileMode(dir, ownerOnly);
         }
 
         private static async Task RunAsync(string openssl, CancellationToken ct, params string[] args)

@@ -115,8 +115,12 @@ namespace ColoPS.Tests.Tls
             Assert.Equal("ColoCertificateExists", ex.ErrorId);
             Assert.Equal(ColoErrorKind.InvalidState, ex.Kind);
             Assert.Equal(before, File.ReadAllText(Path.Combine(_root, "ca", "ca-cert.pem")));
+            // A folder someone opened up since is made private again by the overwrite.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Path.Combine(_root, "A"), (UnixFileMode)0b111_101_101);
             await MakeAsync(Pair(), overwrite: true);
             Assert.NotEqual(before, File.ReadAllText(Path.Combine(_root, "ca", "ca-cert.pem")));
+            if (!OperatingSystem.IsWindows())
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(_root, "A")));
         }
 
         [Theory]
