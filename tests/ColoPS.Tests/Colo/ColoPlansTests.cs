@@ -227,6 +227,31 @@ namespace ColoPS.Tests.Colo
         }
 
         [Fact]
+        public void SecondaryFailover_with_TLS_readies_the_peer_facing_chardevs_with_credentials_and_authz_and_the_loops_plain()
+        {
+            var cfg = Config();
+            cfg.Tls = new ColoTlsConfig
+            {
+                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
+                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
+            };
+            var added = ColoPlans.SecondaryFailover(cfg, ColoSite.B, System.Array.Empty<JsonObject>()).Steps
+                .Where(s => s.Command == "chardev-add").ToDictionary(s => (string)s.Arguments!["id"]!, s => s.Arguments!["backend"]!["data"]!);
+            foreach (var peerFacing in new[] { "mirror0", "compare1" })
+            {
+                Assert.Equal("tls-server0", (string?)added[peerFacing]["tls-creds"]);
+                Assert.Equal("authz0", (string?)added[peerFacing]["tls-authz"]);
+                Assert.Equal("127.0.0.2", (string?)added[peerFacing]["addr"]!["data"]!["host"]);
+            }
+            // colo-compare's loops never leave the host: no TLS, on loopback.
+            foreach (var loop in new[] { "compare0", "compare0-0", "compare_out", "compare_out0" })
+            {
+                Assert.Null(added[loop]["tls-creds"]);
+                Assert.Null(added[loop]["tls-authz"]);
+            }
+        }
+
+        [Fact]
         public void Resume_renews_stale_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
         {
             var cfg = Config();
