@@ -66,10 +66,10 @@ WaitCheckpoints $s
         Stop          = '$nodes = Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1; Stop-ColoNode -Node $nodes -Confirm:$false; @{ Stopped = @($nodes | ForEach-Object { "$($_.Role)" }) }'
     }
 
-    function Invoke-Host { param([string] $Site, [string] $Step) Invoke-InNamespace -Namespace "rq$($Site.ToLower())" -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $Site } }
+    function Invoke-Host { param([string] $Site, [string] $Step) Invoke-InNamespace -Namespace $rq[$Site] -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $Site } }
     # The operator's host holds its own certificate folder and nothing of the sites: the pair's
     # certificate tree is hidden there and QEMU is not on its PATH.
-    function Invoke-Operator { param([string] $Step, [string] $Site = '') Invoke-InNamespace -Namespace rqc -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $operatorCerts; Arg2 = $Site } -Hide "$tmp/certs" -SearchPath $operatorPath }
+    function Invoke-Operator { param([string] $Step, [string] $Site = '') Invoke-InNamespace -Namespace $rq.C -Script $Steps[$Step] -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $operatorCerts; Arg2 = $Site } -Hide "$tmp/certs" -SearchPath $operatorPath }
 
     function Stop-Site {
         # The host dies: its QEMU is killed from outside, no ColoPS involved.
@@ -102,6 +102,7 @@ WaitCheckpoints $s
 Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote', 'E2E', 'Colo' -Skip:(-not $HasTools) {
     BeforeAll {
         $tmp = New-TestDirectory
+        $script:rq = Get-RemoteNamespace
         New-RemoteNetwork
         $cfg = New-RemoteTestConfig -Directory $tmp | New-ColoCertificate -Path "$tmp/certs" -ErrorAction Stop
         $cfgPath = "$tmp/rq.json"
@@ -117,7 +118,7 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         $plainPort = 25012
         $marker = 'colops-marker-' + [guid]::NewGuid().ToString('N').Substring(0, 12)
         $pcap = "$tmp/monitors.pcap"
-        $capture = Start-PortCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace rqc -Interface rqbr
+        $capture = Start-PortCapture -Port ($monitorPorts + $plainPort) -File $pcap -Namespace $rq.C -Interface rqbr
     }
     AfterAll {
         # Each step even when one before it failed: the namespaces and their QEMUs must go.
@@ -152,14 +153,14 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         # Each host listens on its own address only (COLO ports and its monitor), never on every
         # interface; the compare loops, which carry the guest's packets in clear, only on loopback.
         $loops = @($cfg.Ports.CompareIn, $cfg.Ports.CompareOut)
-        foreach ($ns in 'rqa', 'rqb') {
+        foreach ($ns in $rq.A, $rq.B) {
             $listen = @(& ip netns exec $ns ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
-            $listen | Should -Contain $(if ($ns -eq 'rqa') { '10.79.0.1:25010' } else { '10.79.0.2:25011' })
+            $listen | Should -Contain $(if ($ns -eq $rq.A) { '10.79.0.1:25010' } else { '10.79.0.2:25011' })
             $listen | Where-Object { $_ -notmatch '^10\.79\.0\.[12]:250\d\d$' -and $_ -notin @($loops | ForEach-Object { "127.0.0.1:$_" }) } | Should -BeNullOrEmpty
             $listen | Where-Object { $_ -match '^10\.79\.' -and [int]($_ -split ':')[-1] -in $loops } | Should -BeNullOrEmpty
         }
         # The primary (A) has both loops, on loopback.
-        $a = @(& ip netns exec rqa ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
+        $a = @(& ip netns exec $rq.A ss -ltnH | ForEach-Object { ($_ -split '\s+')[3] })
         foreach ($port in $loops) { $a | Should -Contain "127.0.0.1:$port" }
     }
 
@@ -170,7 +171,7 @@ Describe 'One pwsh drives a two-host pair over remote QMP' -Tag 'Tls', 'Remote',
         try {
             Wait-Checkpoint $watch
             $before = [long](Get-ColoStatus -Node $watch).CheckpointCount
-            $refusals = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $tmp } -Script '
+            $refusals = Invoke-InNamespace -Namespace $rq.C -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = $tmp } -Script '
 $r = [ordered]@{}
 $cert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/certs/operator/client-cert.pem", "$Arg1/certs/operator/client-key.pem")
 $evilCert = [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile("$Arg1/evil/operator/client-cert.pem", "$Arg1/evil/operator/client-key.pem")
@@ -223,11 +224,11 @@ $r'
         # monitor on plain TCP. It must be gone before the failovers (they find one QEMU per host).
         $pidFile = "$tmp/plain.pid"
         $qemu = (Get-Command qemu-system-x86_64 -CommandType Application | Select-Object -First 1).Source
-        $out = & ip netns exec rqa $qemu -machine none -nodefaults -display none -S -qmp "tcp:10.79.0.1:$($plainPort),server=on,wait=off" -daemonize -pidfile $pidFile 2>&1
+        $out = & ip netns exec $rq.A $qemu -machine none -nodefaults -display none -S -qmp "tcp:10.79.0.1:$($plainPort),server=on,wait=off" -daemonize -pidfile $pidFile 2>&1
         $LASTEXITCODE | Should -Be 0 -Because "the plain monitor's QEMU starts: $out"
         try {
             # qom-get of a path that does not exist: the request names the marker, and so does QEMU's answer.
-            $said = Invoke-InNamespace -Namespace rqc -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = "$tmp/certs/operator"; Arg2 = $marker } -Script '
+            $said = Invoke-InNamespace -Namespace $rq.C -ConfigPath $cfgPath -Directory $tmp -Parameters @{ Arg1 = "$tmp/certs/operator"; Arg2 = $marker } -Script '
 function Ask($session) { try { $null = Invoke-QmpCommand -Session $session -Command qom-get -Arguments @{ path = "/$Arg2"; property = "type" } -ErrorAction Stop; "answered" } catch { "$_" } }
 $r = [ordered]@{}
 foreach ($n in Connect-ColoNode -Config $Config -Remote -CertificateDirectory $Arg1) { $r["$($n.Site)"] = Ask $n.Session }
@@ -239,11 +240,11 @@ $r'
         finally {
             if (Test-Path $pidFile) { & kill -KILL ([int](Get-Content $pidFile)) 2>$null }
             $until = [DateTime]::UtcNow.AddSeconds(10)
-            while (@(Get-NamespaceQemu rqa).Count -gt 1 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
+            while (@(Get-NamespaceQemu $rq.A).Count -gt 1 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
         }
         $said | Format-List | Out-String | Write-Host
         foreach ($k in 'A', 'B', 'Plain') { $said.$k | Should -Match ([regex]::Escape("/$marker")) -Because "the $k monitor answered the request that named the marker" }
-        @(Get-NamespaceQemu rqa) | Should -HaveCount 1 -Because 'only site A''s QEMU runs there again'
+        @(Get-NamespaceQemu $rq.A) | Should -HaveCount 1 -Because 'only site A''s QEMU runs there again'
     }
 
     It 'refuses a failover while the peer answers its remote monitor' {
@@ -275,8 +276,8 @@ $r'
         $r = Invoke-Operator Stop
         $r.Stopped | Should -BeExactly @('Stopped', 'Stopped')
         $until = [DateTime]::UtcNow.AddSeconds(20)
-        while ((@(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb)).Count -gt 0 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 200 }
-        @(Get-NamespaceQemu rqa) + @(Get-NamespaceQemu rqb) | Should -BeNullOrEmpty
+        while ((@(Get-NamespaceQemu $rq.A) + @(Get-NamespaceQemu $rq.B)).Count -gt 0 -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 200 }
+        @(Get-NamespaceQemu $rq.A) + @(Get-NamespaceQemu $rq.B) | Should -BeNullOrEmpty
     }
 
     It 'captured a TLS handshake on both remote monitors, nothing but TLS records after it, and the marker never in clear' {

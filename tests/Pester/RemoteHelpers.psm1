@@ -1,15 +1,23 @@
-# Hosts for the remote-QMP suite: each site in its own network namespace (rqa, rqb) and the
-# operator in a third (rqc), all on one bridge in rqc; and fresh pwsh processes run inside them.
+# Hosts for the remote-QMP suite: each site in its own network namespace (rqa-<pid>, rqb-<pid>)
+# and the operator in a third (rqc-<pid>), all on one bridge in the operator's; and fresh pwsh
+# processes run inside them. The pid of the test run in the names: two runs on one machine do not
+# tear down each other's hosts (addresses and devices live inside the namespaces).
 
-$script:Namespaces = 'rqa', 'rqb', 'rqc'
+$script:Namespaces = "rqa-$PID", "rqb-$PID", "rqc-$PID"
 
 Import-Module (Join-Path $PSScriptRoot 'SiteHosts.psm1') -Force
 
+function Get-RemoteNamespace {
+    <# The suite's namespaces by role: A and B (the sites), C (the operator). #>
+    @{ A = $script:Namespaces[0]; B = $script:Namespaces[1]; C = $script:Namespaces[2] }
+}
+
 function New-RemoteNetwork {
-    <# Site A 10.79.0.1 in rqa, site B 10.79.0.2 in rqb, the operator 10.79.0.3 in rqc; the bridge lives in rqc. #>
-    New-HostNetwork -SwitchNamespace rqc -SwitchAddress 10.79.0.3/24 -Bridge rqbr -MemberDevice rqe0 -Member @(
-        @{ Namespace = 'rqa'; Address = '10.79.0.1/24'; Port = 'rqpa' }
-        @{ Namespace = 'rqb'; Address = '10.79.0.2/24'; Port = 'rqpb' })
+    <# Site A 10.79.0.1, site B 10.79.0.2, the operator 10.79.0.3; the bridge lives in the operator's namespace. #>
+    $ns = Get-RemoteNamespace
+    New-HostNetwork -SwitchNamespace $ns.C -SwitchAddress 10.79.0.3/24 -Bridge rqbr -MemberDevice rqe0 -Member @(
+        @{ Namespace = $ns.A; Address = '10.79.0.1/24'; Port = 'rqpa' }
+        @{ Namespace = $ns.B; Address = '10.79.0.2/24'; Port = 'rqpb' })
 }
 
 function Remove-RemoteNetwork { Remove-HostNetwork -Namespace $script:Namespaces }
@@ -104,4 +112,4 @@ function New-QemuFreePath {
     $Directory
 }
 
-Export-ModuleMember -Function New-RemoteNetwork, Remove-RemoteNetwork, Get-NamespaceQemu, Invoke-InNamespace, New-QemuFreePath
+Export-ModuleMember -Function New-RemoteNetwork, Remove-RemoteNetwork, Get-NamespaceQemu, Invoke-InNamespace, New-QemuFreePath, Get-RemoteNamespace
