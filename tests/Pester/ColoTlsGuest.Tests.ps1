@@ -56,18 +56,18 @@ Describe 'A real guest''s marker on the COLO links, TLS <Mode>' -Tag 'Tls', 'E2E
     }
 
     It 'protects the booted guest, which answers the marker request through colo-compare' {
-        $s = Start-ColoSecondary -Config $cfg -Site B
-        $script:p = Start-ColoPrimary -Config $cfg -Site A -Secondary $s -WarningAction SilentlyContinue
+        $first = Start-ColoSecondary -Config $cfg -Site B
+        $script:p = Start-ColoPrimary -Config $cfg -Site A -Secondary $first -WarningAction SilentlyContinue
         # The boot only needs the checkpoints its own output forces; the resume below sets the interval again.
         $null = Invoke-QmpCommand $p.Session migrate-set-parameters @{ 'x-checkpoint-delay' = 30000 }
         Wait-TlsGuestReady $p
         # As in the proof: a secondary that ran the boot under TCG may keep translations of code the
         # checkpoints replaced; one started on the booted guest is a faithful copy.
-        Stop-Process -Id $s.ProcessId -Force
-        Wait-Process -Id $s.ProcessId -Timeout 10 -ErrorAction Ignore
+        Stop-Process -Id $first.ProcessId -Force
+        Wait-Process -Id $first.ProcessId -Timeout 10 -ErrorAction Ignore
         $null = Invoke-ColoFailover -Node $p -Confirm:$false -TimeoutSec 30
         $script:s = Start-ColoSecondary -Config $cfg -Site B
-        $null = Resume-ColoReplication -Node $p -Secondary $s -Confirm:$false
+        $null = Resume-ColoReplication -Node $p -Secondary $script:s -Confirm:$false -ErrorAction Stop
         (Get-ColoStatus -Node $p).Protection | Should -Be 'Protected'
         $topology = Get-SiteTopology -Config $cfg -Nodes @{ A = $p; B = $script:s } -Namespace "$ns-a", "$ns-b"
         Assert-SiteTopology -Topology $topology -Namespace @{ A = "$ns-a"; B = "$ns-b" } -Address $address -Listening @{ A = $cfg.Ports.Mirror; B = $cfg.Ports.Migration }

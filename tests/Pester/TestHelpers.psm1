@@ -111,6 +111,7 @@ function Remove-TestDirectory {
     param([Parameter(Mandatory)] [AllowEmptyString()] [string] $Directory)
     if (-not $Directory) { return }
     Stop-QemuUnder -Directory $Directory
+    if ($env:COLOPS_KEEP_TEST_DIRECTORY) { Copy-Item $Directory "$($env:COLOPS_KEEP_TEST_DIRECTORY)/$(Split-Path $Directory -Leaf)" -Recurse -Force -ErrorAction Ignore }
     Remove-Item $Directory -Recurse -Force -ErrorAction Ignore
 }
 
