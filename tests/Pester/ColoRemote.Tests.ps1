@@ -74,7 +74,7 @@ WaitCheckpoints $s
     function Stop-Site {
         # The host dies: its QEMU is killed from outside, no ColoPS involved.
         param([string] $Site)
-        $pids = @(Get-NamespaceQemu "rq$($Site.ToLower())")
+        $pids = @(Get-NamespaceQemu $rq[$Site])
         $pids | Should -HaveCount 1
         & kill -KILL $pids[0]
         $until = [DateTime]::UtcNow.AddSeconds(15)

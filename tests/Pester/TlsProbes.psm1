@@ -1,7 +1,6 @@
 # TLS clients for the TLS suites: openssl s_client processes holding a given certificate, several
 # at once, and the NBD client of qemu-img; and the Pester assertions that read the server's verdict
-# from a probe's output (Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered);
-# and a client that speaks no TLS at all (Test-PlainClientDropped).
+# from a probe's output (Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered).
 
 function Invoke-TlsProbe {
     <#
@@ -69,19 +68,6 @@ function Invoke-TlsProbe {
     }
 }
 
-function Test-PlainClientDropped {
-    <#
-    A client that speaks no TLS: it connects from -Namespace (or this host), sends the bytes a
-    migration stream starts with in clear (QEMU's file magic "QEVM" and version 3), and waits up to
-    TimeoutSec for the server to close the connection. True when the server dropped it; false when
-    the connection failed or was still open at the end.
-    #>
-    param([Parameter(Mandatory)] [string] $Address, [Parameter(Mandatory)] [int] $Port, [string] $Namespace, [ValidateRange(1, 30)] [int] $TimeoutSec = 5)
-    $script = "exec 3<>/dev/tcp/$Address/$Port || exit 2; printf 'QEVM\000\000\000\003' >&3; timeout $TimeoutSec cat <&3 >/dev/null; exit `$?"
-    if ($Namespace) { & ip netns exec $Namespace bash -c $script 2>$null } else { & bash -c $script 2>$null }
-    $LASTEXITCODE -eq 0
-}
-
 function Wait-ProbeExit {
     # Until every probe has ended or the clock reaches UntilSec.
     param([object[]] $Running, [System.Diagnostics.Stopwatch] $Clock, [double] $UntilSec)
@@ -138,4 +124,4 @@ function Assert-ClosedUnanswered {
     $Probe.Output | Should -Not -Match 'BEGIN CERTIFICATE' -Because $Because
 }
 
-Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe, Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered, Test-PlainClientDropped
+Export-ModuleMember -Function Invoke-TlsProbe, Test-NbdProbe, Assert-Refused, Assert-Handshake, Assert-NotServed, Assert-ClosedUnanswered
