@@ -23,6 +23,18 @@ namespace ColoPS.Tests.Colo
             SiteB = new ColoSiteConfig { Address = "127.0.0.2", WorkDirectory = "/tmp/colo-b" },
         };
 
+        /// <summary>The default pair with TLS on both sites (folders that need not exist: plans only name them).</summary>
+        internal static ColoConfig TlsConfig()
+        {
+            var cfg = Config();
+            cfg.Tls = new ColoTlsConfig
+            {
+                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
+                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
+            };
+            return cfg;
+        }
+
         private static void AssertSteps(ColoPlan plan, params string[] expected)
         {
             var actual = plan.Steps.Where(s => s.Kind == ColoStepKind.Qmp || s.Kind == ColoStepKind.Hmp).ToList();
@@ -229,12 +241,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void SecondaryFailover_with_TLS_readies_the_peer_facing_chardevs_with_credentials_and_authz_and_the_loops_plain()
         {
-            var cfg = Config();
-            cfg.Tls = new ColoTlsConfig
-            {
-                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
-                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
-            };
+            var cfg = TlsConfig();
             var added = ColoPlans.SecondaryFailover(cfg, ColoSite.B, System.Array.Empty<JsonObject>()).Steps
                 .Where(s => s.Command == "chardev-add").ToDictionary(s => (string)s.Arguments!["id"]!, s => s.Arguments!["backend"]!["data"]!);
             foreach (var peerFacing in new[] { "mirror0", "compare1" })
@@ -254,12 +261,7 @@ namespace ColoPS.Tests.Colo
         [Fact]
         public void Resume_renews_stale_peer_sockets_with_TLS_and_waits_for_the_secondary_before_the_disk_copy()
         {
-            var cfg = Config();
-            cfg.Tls = new ColoTlsConfig
-            {
-                SiteA = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/A", ClientIdentity = "CN=demo-A-client" },
-                SiteB = new ColoTlsSiteConfig { CertificateDirectory = "/etc/colo/B", ClientIdentity = "CN=demo-B-client" },
-            };
+            var cfg = TlsConfig();
             var steps = ColoPlans.Resume(cfg, ColoSite.A, insertBeforeRewriter: false, V72, new[] { "mirror0", "compare1" }).Steps;
             int add = steps.ToList().FindIndex(s => s.Command == "chardev-add" && (string?)s.Arguments!["id"] == "mirror0");
             int wait = steps.ToList().FindIndex(s => s.Kind == ColoStepKind.WaitForPeerChardevs);
