@@ -31,7 +31,7 @@ namespace ColoPS.Colo
                     if (management != null && !string.IsNullOrEmpty(management.Address)) dialled.Add(management.Address);
                     foreach (var address in dialled.Distinct(StringComparer.OrdinalIgnoreCase))
                     {
-                        if (!Names(names, address))
+                        if (!Covers(names, address))
                         {
                             add("ColoConfigTlsNameMismatch", field + ".CertificateDirectory",
                                 $"{tls.PathOf(ColoTlsConfig.ServerCertificate)} names {(names.Count == 0 ? "no address" : string.Join(", ", names))}, not {address}, which site {site}'s peers dial; make the certificates for this configuration again (New-ColoCertificate).");
@@ -81,7 +81,7 @@ namespace ColoPS.Colo
             return names;
         }
 
-        private static bool Names(List<string> names, string address)
+        private static bool Covers(List<string> names, string address)
             => IPAddress.TryParse(address, out var ip)
                 ? names.Any(n => IPAddress.TryParse(n, out var m) && m.Equals(ip))
                 : names.Any(n => string.Equals(n, address, StringComparison.OrdinalIgnoreCase));

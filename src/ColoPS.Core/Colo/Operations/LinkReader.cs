@@ -50,7 +50,7 @@ namespace ColoPS.Colo.Operations
                 foreach (var c in chardevs.EnumerateArray())
                 {
                     if (Json.Str(c, "label") != label) continue;
-                    links.Add(Unknown(name, label, PeerOf(Json.Str(c, "filename")), "QEMU does not report a socket chardev's TLS (query-chardev has no such member)"));
+                    links.Add(Unknown(name, label, ChardevFilename.Peer(Json.Str(c, "filename")), "QEMU does not report a socket chardev's TLS (query-chardev has no such member)"));
                 }
             }
             return links;
@@ -88,14 +88,6 @@ namespace ColoPS.Colo.Operations
                 }
             }
             return Unknown("Nbd", Ids.ReplicationNode, null, $"No {Ids.ReplicationNode} node: this side replicates to no one now");
-        }
-
-        // "tcp:127.0.0.1:9003,server=on <-> 127.0.0.2:40000": the part after the arrow is the peer.
-        private static string? PeerOf(string? filename)
-        {
-            if (filename == null) return null;
-            int arrow = filename.IndexOf("<->", StringComparison.Ordinal);
-            return arrow < 0 ? null : filename.Substring(arrow + 3).Trim();
         }
 
         private static ColoLink Unknown(string name, string obj, string? peer, string evidence)

@@ -61,6 +61,10 @@ namespace ColoPS.Colo.Operations
 
         /// <summary>What a survivor still holds of its COLO role (see <see cref="FailoverLeftOver"/>).</summary>
         public static async Task<FailoverLeftOver> FailoverLeftOverAsync(QmpSession s, CancellationToken ct)
+            => (await FailoverLeftOverWithChardevsAsync(s, ct).ConfigureAwait(false)).Left;
+
+        /// <summary>The same, with the query-chardev answer it was read from (a resume also needs each socket's ends).</summary>
+        public static async Task<(FailoverLeftOver Left, JsonElement Chardevs)> FailoverLeftOverWithChardevsAsync(QmpSession s, CancellationToken ct)
         {
             var colo = await s.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
             string? child = await QuorumChildAsync(s, Ids.ReplicationNode, ct).ConfigureAwait(false);
@@ -68,8 +72,9 @@ namespace ColoPS.Colo.Operations
             var exports = await s.ExecuteAsync("query-block-exports", null, ct).ConfigureAwait(false);
             bool nbd = exports.EnumerateArray().Any(e => Json.Str(e, "type") == "nbd");
             var objects = Json.Names(await s.ExecuteAsync("qom-list", new JsonObject { ["path"] = "/objects" }, ct).ConfigureAwait(false), "name");
-            var chardevs = Json.Names(await s.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false), "label");
-            return new FailoverLeftOver(ColoMode.Parse(Json.Str(colo, "mode")), child, nodes.Contains(Ids.ReplicationNode), nbd, objects, chardevs);
+            var chardevReply = await s.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
+            var left = new FailoverLeftOver(ColoMode.Parse(Json.Str(colo, "mode")), child, nodes.Contains(Ids.ReplicationNode), nbd, objects, Json.Names(chardevReply, "label"));
+            return (left, chardevReply);
         }
 
         /// <summary>What a failed start or resume left on a QEMU that still answers: its link to the secondary and its run state.</summary>

@@ -52,10 +52,9 @@ namespace ColoPS.Colo.Operations
         /// </summary>
         public async Task<ColoPlan> PlanAsync(ColoNode survivor, ColoNode? secondary, CancellationToken ct)
         {
-            var colo = await survivor.Session.ExecuteAsync("query-colo-status", null, ct).ConfigureAwait(false);
-            Check(survivor, secondary, ColoMode.Parse(Json.Str(colo, "mode")));
-            var left = await QemuReadings.FailoverLeftOverAsync(survivor.Session, ct).ConfigureAwait(false);
-            var stale = await StaleSocketsAsync(survivor, secondary, ct).ConfigureAwait(false);
+            var (left, chardevs) = await QemuReadings.FailoverLeftOverWithChardevsAsync(survivor.Session, ct).ConfigureAwait(false);
+            Check(survivor, secondary, left.Mode);
+            var stale = await StaleSocketsAsync(survivor, chardevs, secondary, ct).ConfigureAwait(false);
             var resume = ColoPlans.Resume(survivor.Config, survivor.Site, left.Objects.Contains(Ids.Rewriter), QemuFeatures.Of(survivor.QemuVersion), stale);
             // A failover cut short (a guard killed between its steps, COLO left by itself) leaves the
             // secondary's chardevs, or the primary's objects and replication link, where the resume
@@ -66,9 +65,8 @@ namespace ColoPS.Colo.Operations
 
         // The new secondary's own view names its end of each connection; without its session, the
         // survivor's host (where this runs then) says which of them the peer has closed.
-        private static async Task<IReadOnlyList<string>> StaleSocketsAsync(ColoNode survivor, ColoNode? secondary, CancellationToken ct)
+        private static async Task<IReadOnlyList<string>> StaleSocketsAsync(ColoNode survivor, JsonElement mine, ColoNode? secondary, CancellationToken ct)
         {
-            var mine = await survivor.Session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
             JsonElement? theirs = secondary == null ? null : await secondary.Session.ExecuteAsync("query-chardev", null, ct).ConfigureAwait(false);
             int pid = survivor.IsRemote ? 0 : survivor.ProcessId;
             return StalePeerSockets.Find(survivor.Config, mine, theirs, (local, peer) => StalePeerSockets.ClosedByPeer(pid, local, peer));

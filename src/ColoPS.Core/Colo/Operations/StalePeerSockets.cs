@@ -25,11 +25,11 @@ namespace ColoPS.Colo.Operations
             var stale = new List<string>();
             foreach (var (id, secondaryId, port) in new[] { (Ids.Mirror, Ids.SecondaryMirrorChardev, config.Ports.Mirror), (Ids.Compare, Ids.SecondaryCompareChardev, config.Ports.Compare) })
             {
-                var peer = PeerOf(FilenameOf(survivorChardevs, id));
+                var peer = ChardevFilename.Peer(FilenameOf(survivorChardevs, id));
                 if (peer == null) continue;
                 if (secondaryChardevs.HasValue)
                 {
-                    if (!string.Equals(LocalOf(FilenameOf(secondaryChardevs.Value, secondaryId)), peer, StringComparison.Ordinal)) stale.Add(id);
+                    if (!string.Equals(ChardevFilename.Local(FilenameOf(secondaryChardevs.Value, secondaryId)), peer, StringComparison.Ordinal)) stale.Add(id);
                 }
                 else if (PortOf(peer) is int peerPort && closedByPeer(port, peerPort) == true)
                 {
@@ -83,25 +83,6 @@ namespace ColoPS.Colo.Operations
             foreach (var c in chardevs.EnumerateArray())
                 if (Json.Str(c, "label") == label) return Json.Str(c, "filename");
             return null;
-        }
-
-        /// <summary>"tcp:127.0.0.1:9003,server=on &lt;-&gt; 127.0.0.2:40000": the part after the arrow; null when nothing is connected.</summary>
-        internal static string? PeerOf(string? filename)
-        {
-            if (filename == null) return null;
-            int arrow = filename.IndexOf("<->", StringComparison.Ordinal);
-            return arrow < 0 ? null : filename.Substring(arrow + 3).Trim();
-        }
-
-        /// <summary>"tcp:127.0.0.1:40000 &lt;-&gt; 127.0.0.1:9003": this end, without the transport and options.</summary>
-        private static string? LocalOf(string? filename)
-        {
-            if (filename == null) return null;
-            int arrow = filename.IndexOf("<->", StringComparison.Ordinal);
-            if (arrow < 0 || !filename.StartsWith("tcp:", StringComparison.Ordinal)) return null;
-            var local = filename.Substring(4, arrow - 4).Trim();
-            int comma = local.IndexOf(',');
-            return comma < 0 ? local : local.Substring(0, comma);
         }
 
         private static int? PortOf(string endpoint)
