@@ -15,17 +15,17 @@
                  protect (Start-ColoPrimary), secondary failover after SIGKILL of the primary
                  (Invoke-ColoFailover), resume (Resume-ColoReplication) - against the same plan steps
                  (ColoPlans) sent by a minimal raw client with the same waits and the same 50 ms poll.
-      ColdStart  pwsh -NoProfile -c 'Import-Module ...; Get-Command -Module ColoPS' against pwsh -c exit
-                 and against a two-cmdlet binary module, and Import-Module alone, with two builds of the same pwsh: the tool
-                 manifest's (IL only) and a ReadyToRun copy of it (bench/New-ReadyToRunPwsh.ps1,
-                 made once in out/bench/pwsh-r2r, about 90 s), which is how PowerShell's Release
-                 packages are built.
+      ColdStart  pwsh -NoProfile -c 'Import-Module ...; Get-Command -Module ColoPS' against
+                 pwsh -c exit and against a two-cmdlet binary module, and Import-Module alone,
+                 with two builds of the same pwsh: the tool manifest's (IL only) and a ReadyToRun
+                 copy of it (bench/New-ReadyToRunPwsh.ps1, made once in out/bench/pwsh-r2r, about
+                 90 s), compiled the way PowerShell's Release packages are.
       Events     100,000 events from a fake QMP monitor (unix socket, in process) into a QmpSession,
                  against a raw line reader; and the managed memory the session holds after 100k and
                  200k events (bounded by its event history).
 
     Every QEMU the benchmarks start and every folder they create (/tmp/colops-bench-*) is removed
-    in finally blocks. Port ranges start at 47000.
+    in finally blocks. Port ranges start at 31000.
 
 .PARAMETER ModulePath
     The staged module manifest (out/ColoPS/ColoPS.psd1).
@@ -76,7 +76,9 @@ $Warmup = 200
 $WarmupSeconds = if ($Quick) { 1 } else { 3 }
 $EventCount = 100000
 $Callers = 8
-$PortBase = 47000
+# Below Linux's ephemeral range (32768-60999): at 47000 a run once lost its migration port to an
+# outgoing connection's local port, and QEMU could not listen.
+$PortBase = 31000
 
 $ModulePath = (Resolve-Path $ModulePath).ProviderPath
 Import-Module $ModulePath -Force
@@ -343,76 +345,8 @@ function Invoke-ColoBench([int] $Run) {
     Add-Sample 'colo.resume' $r.ColoPS.Resume $r.Raw.Resume
 }
 
-function New-FloorModule {
-    $dir = Join-Path $Root 'floor'
-    $manifest = Join-Path $dir 'Floor.psd1'
-    if (Test-Path $manifest) { return $manifest }
-    $null = New-Item -ItemType Directory -Path $dir
-    Add-Type -OutputAssembly (Join-Path $dir 'Floor.dll') -OutputType Library -TypeDefinition @'
-using System.Management.Automation;
-[Cmdlet(VerbsCommon.Get, "FloorThing")] public sealed class GetFloorThing : PSCmdlet { [Parameter] public string Name { get; set; } protected override void ProcessRecord() { WriteObject(Name); } }
-[Cmdlet(VerbsCommon.Set, "FloorThing")] public sealed class SetFloorThing : PSCmdlet { [Parameter] public string Name { get; set; } protected override void ProcessRecord() { WriteObject(Name); } }
-'@
-    New-ModuleManifest -Path $manifest -RootModule 'Floor.dll' -CmdletsToExport 'Get-FloorThing', 'Set-FloorThing'
-    $manifest
-}
-
-$ColdStartPwsh = $null
-function Get-ColdStartPwsh {
-    # Two builds of the same pwsh: the tool manifest's, IL only, and a ReadyToRun copy of it, built
-    # like PowerShell's Release packages (bench/New-ReadyToRunPwsh.ps1; made once, then reused).
-    if (-not $script:ColdStartPwsh) {
-        Write-Step '  cold start: making (or reusing) a ReadyToRun copy of this pwsh'
-        $r2r = & (Join-Path $PSScriptRoot 'New-ReadyToRunPwsh.ps1')
-        $script:ColdStartPwsh = @(
-            @{ Key = 'cold'; Name = 'tool-manifest pwsh (IL only)'; Invocation = @(Get-PwshInvocation) }
-            @{ Key = 'cold.r2r'; Name = 'ReadyToRun pwsh'; Invocation = @($r2r) }
-        )
-    }
-    $script:ColdStartPwsh
-}
-
-function Invoke-ColdStartBench([int] $Run) {
-    $importOnly = "Import-Module '$($ModulePath -replace "'", "''")'"
-    # The row the issue's figure came from: Get-Command -Module also searches PSModulePath for
-    # modules not yet imported, which costs the same whatever the module.
-    $import = "$importOnly; Get-Command -Module ColoPS | Out-Null"
-    # The floor: a binary module of two empty cmdlets, which shows what any binary module costs.
-    $floorModule = New-FloorModule
-    $floor = "Import-Module '$floorModule'; Get-Command -Module Floor | Out-Null"
-    $measure = {
-        param([string[]] $Invocation, [string] $Command)
-        $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        & $Invocation[0] @($Invocation | Select-Object -Skip 1) -NoProfile -c $Command
-        $ms = $sw.Elapsed.TotalMilliseconds
-        if ($LASTEXITCODE -ne 0) { throw "$($Invocation -join ' ') -c $Command exited with $LASTEXITCODE." }
-        $ms
-    }
-    $builds = @(Get-ColdStartPwsh)
-    # Rounds of the four commands, alternating which goes first, both builds in every round; a
-    # run's figure is the mean of its rounds.
-    $pairs = if ($Quick) { 2 } else { 3 }
-    $sum = @{}
-    foreach ($b in $builds) { $sum[$b.Key] = @{ bare = 0.0; floor = 0.0; loaded = 0.0; only = 0.0 } }
-    for ($i = 0; $i -lt $pairs; $i++) {
-        foreach ($b in $builds) {
-            $order = if (($Run + $i) % 2 -eq 0) { 'bare', 'floor', 'loaded', 'only' } else { 'only', 'loaded', 'floor', 'bare' }
-            foreach ($v in $order) {
-                $command = switch ($v) { 'bare' { 'exit' } 'floor' { $floor } 'loaded' { $import } 'only' { $importOnly } }
-                $sum[$b.Key][$v] += & $measure $b.Invocation $command
-            }
-        }
-    }
-    foreach ($b in $builds) {
-        $m = $sum[$b.Key]
-        $bare = $m.bare / $pairs; $floored = $m.floor / $pairs; $loaded = $m.loaded / $pairs; $only = $m.only / $pairs
-        Add-Sample $b.Key $loaded $bare
-        Add-Sample "$($b.Key).import" $only $bare
-        Add-Sample "$($b.Key).floor" $floored $bare
-        Add-Sample "$($b.Key).overfloor" $loaded $floored
-        Write-Step ("  cold start, {4}: bare pwsh {0:N0} ms, with a two-cmdlet binary module {3:N0} ms, with Import-Module ColoPS and Get-Command {1:N0} ms, Import-Module ColoPS alone {5:N0} ms (mean of {2} rounds)" -f $bare, $loaded, $pairs, $floored, $b.Name, $only)
-    }
-}
+# The cold start's functions: New-FloorModule, Get-ColdStartPwsh, Invoke-ColdStartBench.
+. (Join-Path $PSScriptRoot 'ColdStart.ps1')
 
 function Invoke-EventBench([int] $Run) {
     $socket = Join-Path $Root "ev$Run.sock"
@@ -492,6 +426,7 @@ function Format-Stat($Stat, [string] $Format, [string] $Unit = '') {
 function Format-Difference($Stat, [string] $Unit) {
     if (-not $Stat) { return 'n/a' }
     $f = { param($v) $v.ToString('+0;−0;0', [cultureinfo]::InvariantCulture) }
+    if ($Stat.Min -eq $Stat.Max) { return "$(& $f $Stat.Median)$Unit" }
     "$(& $f $Stat.Median)$Unit ($(& $f $Stat.Min) to $(& $f $Stat.Max))"
 }
 
@@ -511,7 +446,7 @@ $Rows = @(
     @{ Key = 'cold.overfloor'; Difference = $true; Name = 'Cold start, tool-manifest pwsh: ColoPS against the floor module'; Raw = 'the floor module'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold'; Difference = $true; Name = 'Cold start, tool-manifest pwsh: pwsh -NoProfile -c "Import-Module; Get-Command -Module ColoPS"'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold.import'; Difference = $true; Name = 'Cold start, tool-manifest pwsh: pwsh -NoProfile -c "Import-Module ColoPS" alone'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
-    @{ Key = 'cold.r2r.floor'; Difference = $true; Name = 'Cold start of the floor, the same pwsh ReadyToRun (as its Release packages are built)'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
+    @{ Key = 'cold.r2r.floor'; Difference = $true; Name = 'Cold start of the floor, the same pwsh compiled ReadyToRun (as its Release packages are; framework-dependent here)'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold.r2r.overfloor'; Difference = $true; Name = 'Cold start, ReadyToRun pwsh: ColoPS against the floor module'; Raw = 'the floor module'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold.r2r'; Difference = $true; Name = 'Cold start, ReadyToRun pwsh: pwsh -NoProfile -c "Import-Module; Get-Command -Module ColoPS"'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
     @{ Key = 'cold.r2r.import'; Difference = $true; Name = 'Cold start, ReadyToRun pwsh: pwsh -NoProfile -c "Import-Module ColoPS" alone'; Raw = 'pwsh -NoProfile -c exit'; Unit = ' ms'; Format = '0' }
@@ -525,7 +460,7 @@ function Get-Report {
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add("ColoPS $($module.Version) benchmarks, $(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC$((Get-Date).ToString('zzz') -replace '^\+00:00$', '')")
     $lines.Add('')
-    $lines.Add("- Machine: $([Environment]::ProcessorCount) cores ($cpu), $(([double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '') / 1MB).ToString('0', [cultureinfo]::InvariantCulture)) GiB, $([System.Runtime.InteropServices.RuntimeInformation]::OSDescription); cold start runs $((Get-PwshInvocation) -join ' ')$(if ($ColdStartPwsh) { " and its ReadyToRun copy $($ColdStartPwsh[1].Invocation[0])" })")
+    $lines.Add("- Machine: $([Environment]::ProcessorCount) cores ($cpu), $(([double]((Get-Content /proc/meminfo -TotalCount 1) -replace '\D', '') / 1MB).ToString('0', [cultureinfo]::InvariantCulture)) GiB, $([System.Runtime.InteropServices.RuntimeInformation]::OSDescription); cold start runs $((Get-PwshInvocation) -join ' ')$(Get-ColdStartPwshNote)")
     $lines.Add("- QEMU $qemuVersion, accelerator $($accel.ToString().ToUpperInvariant()); PowerShell $($PSVersionTable.PSVersion), .NET $([Environment]::Version)")
     $lines.Add("- Load average (1, 5, 15 min) at start: $LoadAtStart; at end: $((Get-Content /proc/loadavg -ErrorAction Ignore) -replace '^(\S+ \S+ \S+).*$', '$1')")
     $lines.Add("- $Runs run(s)$(if ($Quick) { ' (-Quick)' }); $Calls round trips per loop after $Warmup warm-up calls and $WarmupSeconds s of warm-up loops; median (min–max) over runs; ratio = ColoPS ÷ raw, per run")

@@ -18,8 +18,10 @@
     SIGBUS. An assembly crossgen2 cannot compile, or compiles for longer than -TimeoutSeconds, stays
     IL; the stamp file lists them.
 
-    The copy is kept under -Destination with a stamp naming the source's PowerShell version, and
-    reused while that stamp matches.
+    The copy is kept under -Destination with a stamp naming the source, its PowerShell version and
+    this script's format, and reused while that stamp matches. A copy in which any assembly stayed
+    IL gets no stamp (the next run tries again) and a warning: it would measure a different pwsh.
+    A -Destination that exists, is not empty and has no stamp is refused rather than replaced.
 
 .PARAMETER Source
     The pwsh folder to copy ($PSHOME by default).
@@ -28,7 +30,8 @@
     Where the ReadyToRun copy goes (out/bench/pwsh-r2r by default).
 
 .PARAMETER TimeoutSeconds
-    The longest one assembly may take to compile (120 s by default).
+    The longest one assembly may take to compile (120 s by default), and the longest the restore
+    of crossgen2 may take.
 
 .OUTPUTS
     System.String. The path of the copy's pwsh executable.
@@ -54,15 +57,51 @@ $Destination = [System.IO.Path]::GetFullPath($Destination)
 $exeName = if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' }
 $sourceVersion = (Get-Item -LiteralPath (Join-Path $Source 'System.Management.Automation.dll')).VersionInfo.ProductVersion
 $stampPath = Join-Path $Destination 'colops-r2r.stamp'
-if ((Test-Path -LiteralPath $stampPath) -and ((Get-Content -LiteralPath $stampPath -TotalCount 1) -eq "source $Source $sourceVersion")) {
+$stampKey = "colops-r2r 1; source $Source $sourceVersion"
+if ((Test-Path -LiteralPath $stampPath) -and ((Get-Content -LiteralPath $stampPath -TotalCount 1) -eq $stampKey)) {
     return (Join-Path $Destination $exeName)
 }
+# The copy replaces the folder: never a folder this script did not make.
+$ours = (Test-Path -LiteralPath $stampPath) -or (Test-Path -LiteralPath (Join-Path $Destination 'colops-r2r.summary'))
+if (-not $ours -and (Test-Path -LiteralPath $Destination) -and
+    @(Get-ChildItem -LiteralPath $Destination -Force).Count -gt 0) {
+    throw "$Destination exists and holds files this script did not make; give an empty or new folder as -Destination."
+}
 
-# Portable identifiers (linux-x64, osx-arm64, win-x64) since .NET 8; crossgen2 calls Windows "windows".
-$rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
-$os = ($rid -split '-')[0] -replace '^win$', 'windows'
-$arch = ($rid -split '-')[-1]
+# A distribution's own .NET can report a RuntimeIdentifier such as ubuntu.24.04-x64, which names no
+# crossgen2 pack: build the portable one.
+$os = if ($IsWindows) { 'windows' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+$arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+$rid = "$($os -replace '^windows$', 'win')-$arch"
 $framework = [System.Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
+
+function Invoke-Tool([string] $FilePath, [string[]] $Arguments, [string] $Log) {
+    # ProcessStartInfo.ArgumentList quotes each argument (Start-Process joins them with spaces), and
+    # the wait has a timeout; the output goes to $Log for the failure's reason.
+    $info = [System.Diagnostics.ProcessStartInfo]::new($FilePath)
+    foreach ($a in $Arguments) { $info.ArgumentList.Add($a) }
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.UseShellExecute = $false
+    $process = [System.Diagnostics.Process]::Start($info)
+    try {
+        $out = $process.StandardOutput.ReadToEndAsync()
+        $err = $process.StandardError.ReadToEndAsync()
+        # Short waits, so that Ctrl+C stops the script between them.
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while (-not $process.WaitForExit(200)) {
+            if ([DateTime]::UtcNow -gt $deadline) { $process.Kill($true); $null = $process.WaitForExit(10000); return "over $TimeoutSeconds s" }
+        }
+        $process.WaitForExit()
+        Set-Content -LiteralPath $Log -Value ($out.Result + $err.Result)
+        if ($process.ExitCode -ne 0) { return "exit $($process.ExitCode)" }
+        $null
+    }
+    finally {
+        if (-not $process.HasExited) { $process.Kill($true) }
+        $process.Dispose()
+    }
+}
 
 function Get-Crossgen2 {
     # A restore with PublishReadyToRun and a runtime identifier brings the SDK's crossgen2 pack.
@@ -81,17 +120,18 @@ function Get-Crossgen2 {
   </PropertyGroup>
 </Project>
 "@
-        $restore = & dotnet restore (Join-Path $project 'crossgen.csproj') 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "dotnet restore of the crossgen2 pack failed:`n$($restore -join "`n")" }
+        $log = Join-Path $project 'restore.log'
+        $failure = Invoke-Tool 'dotnet' @('restore', (Join-Path $project 'crossgen.csproj')) $log
+        if ($failure) { throw "dotnet restore of the crossgen2 pack failed ($failure):`n$(Get-Content -LiteralPath $log -Raw -ErrorAction Ignore)" }
         $assets = Get-Content -LiteralPath (Join-Path $project 'obj/project.assets.json') -Raw | ConvertFrom-Json -AsHashtable
-        $root = @($assets.packageFolders.Keys)[0]
         $pack = @($assets.project.frameworks.Values)[0].downloadDependencies |
             Where-Object { $_.name -like 'Microsoft.NETCore.App.Crossgen2*' } | Select-Object -First 1
         if (-not $pack) { throw 'The restore named no crossgen2 pack.' }
         $version = $pack.version -replace '^\[|,.*$|\]$', ''
-        $exe = Join-Path $root "$($pack.name.ToLowerInvariant())/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
-        if (-not (Test-Path -LiteralPath $exe)) { throw "crossgen2 is not at $exe after the restore." }
-        $exe
+        $relative = "$($pack.name.ToLowerInvariant())/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
+        $exe = @($assets.packageFolders.Keys | ForEach-Object { Join-Path $_ $relative } | Where-Object { Test-Path -LiteralPath $_ })
+        if ($exe.Count -eq 0) { throw "crossgen2 ($relative) is in none of the restore's package folders." }
+        $exe[0]
     }
     finally { Remove-Item -LiteralPath $project -Recurse -Force -ErrorAction Ignore }
 }
@@ -112,37 +152,42 @@ $crossgen = Get-Crossgen2
 $staging = "$Destination.tmp"
 Remove-Item -LiteralPath $staging, $Destination -Recurse -Force -ErrorAction Ignore
 $null = New-Item -ItemType Directory -Path (Split-Path $Destination) -Force
-Copy-Item -LiteralPath $Source -Destination $staging -Recurse
+try {
+    Copy-Item -LiteralPath $Source -Destination $staging -Recurse
 
-# Platform folders under runtimes/ hold assemblies for other systems; the top level and Modules/
-# are what this pwsh loads.
-$assemblies = @(Get-ChildItem -LiteralPath $Source -Filter '*.dll' -File) +
-    @(Get-ChildItem -LiteralPath (Join-Path $Source 'Modules') -Filter '*.dll' -File -Recurse -ErrorAction Ignore) |
-    Where-Object { Test-IlAssembly $_.FullName }
-$kept = [System.Collections.Generic.List[string]]::new()
-$clock = [System.Diagnostics.Stopwatch]::StartNew()
-$i = 0
-foreach ($assembly in $assemblies) {
-    $i++
-    $relative = [System.IO.Path]::GetRelativePath($Source, $assembly.FullName)
-    Write-Progress -Activity "crossgen2 ($($assemblies.Count) assemblies)" -Status $relative -PercentComplete (100 * $i / $assemblies.Count)
-    $target = Join-Path $staging $relative
-    $log = "$target.crossgen.log"
-    $arguments = @($assembly.FullName, '-o', $target, '-r', (Join-Path $framework '*.dll'), '-r', (Join-Path $Source '*.dll'),
-        '-r', (Join-Path $assembly.DirectoryName '*.dll'), "--targetos:$os", "--targetarch:$arch", '-O')
-    $process = Start-Process -FilePath $crossgen -ArgumentList $arguments -PassThru -NoNewWindow -RedirectStandardOutput $log -RedirectStandardError "$log.err"
-    $done = $process.WaitForExit($TimeoutSeconds * 1000)
-    if (-not $done) { $process.Kill($true); $null = $process.WaitForExit(10000) }
-    if (-not $done -or $process.ExitCode -ne 0) {
-        Copy-Item -LiteralPath $assembly.FullName -Destination $target -Force
-        $kept.Add("$relative ($(if ($done) { "exit $($process.ExitCode)" } else { "over $TimeoutSeconds s" }))")
+    # Platform folders under runtimes/ hold assemblies for other systems; the top level and Modules/
+    # are what this pwsh loads.
+    $assemblies = @(Get-ChildItem -LiteralPath $Source -Filter '*.dll' -File) +
+        @(Get-ChildItem -LiteralPath (Join-Path $Source 'Modules') -Filter '*.dll' -File -Recurse -ErrorAction Ignore) |
+        Where-Object { Test-IlAssembly $_.FullName }
+    $kept = [System.Collections.Generic.List[string]]::new()
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $i = 0
+    foreach ($assembly in $assemblies) {
+        $i++
+        $relative = [System.IO.Path]::GetRelativePath($Source, $assembly.FullName)
+        Write-Progress -Activity "crossgen2 ($($assemblies.Count) assemblies)" -Status $relative -PercentComplete (100 * $i / $assemblies.Count)
+        $target = Join-Path $staging $relative
+        $log = "$target.crossgen.log"
+        $failure = Invoke-Tool $crossgen @($assembly.FullName, '-o', $target, '-r', (Join-Path $framework '*.dll'),
+            '-r', (Join-Path $Source '*.dll'), '-r', (Join-Path $assembly.DirectoryName '*.dll'), "--targetos:$os", "--targetarch:$arch", '-O') $log
+        if ($failure) {
+            Copy-Item -LiteralPath $assembly.FullName -Destination $target -Force
+            $why = (Get-Content -LiteralPath $log -Tail 1 -ErrorAction Ignore) -join ''
+            $kept.Add("$relative ($failure$(if ($why) { ": $why" }))")
+        }
+        Remove-Item -LiteralPath $log -ErrorAction Ignore
     }
-    Remove-Item -LiteralPath $log, "$log.err" -ErrorAction Ignore
+    Write-Progress -Activity 'crossgen2' -Completed
+    $summary = "crossgen2 $crossgen, $($assemblies.Count - $kept.Count) of $($assemblies.Count) assemblies compiled in $([math]::Round($clock.Elapsed.TotalSeconds)) s"
+    Set-Content -LiteralPath (Join-Path $staging 'colops-r2r.summary') -Value (@($summary) + @($kept | ForEach-Object { "left IL: $_" }))
+    if ($kept.Count -eq 0) { Set-Content -LiteralPath (Join-Path $staging 'colops-r2r.stamp') -Value @($stampKey, $summary) }
+    else { Write-Warning "$($kept.Count) assemblies stayed IL, so this copy is not wholly ReadyToRun and gets no stamp: $($kept -join '; ')" }
+    Move-Item -LiteralPath $staging -Destination $Destination
 }
-Write-Progress -Activity 'crossgen2' -Completed
-Set-Content -LiteralPath (Join-Path $staging 'colops-r2r.stamp') -Value (@("source $Source $sourceVersion",
-        "crossgen2 $crossgen, $($assemblies.Count - $kept.Count) of $($assemblies.Count) assemblies compiled in $([math]::Round($clock.Elapsed.TotalSeconds)) s") +
-    @($kept | ForEach-Object { "left IL: $_" }))
-Move-Item -LiteralPath $staging -Destination $Destination
-Write-Verbose "ReadyToRun pwsh in $Destination ($($assemblies.Count - $kept.Count) of $($assemblies.Count) assemblies compiled; left IL: $($kept.Count))."
+finally {
+    Write-Progress -Activity 'crossgen2' -Completed
+    Remove-Item -LiteralPath $staging -Recurse -Force -ErrorAction Ignore
+}
+Write-Verbose "ReadyToRun pwsh in $Destination ($summary)."
 Join-Path $Destination $exeName
