@@ -61,10 +61,10 @@ function Invoke-ColdStartBench([int] $Run) {
     # Both builds in every round, so a change in the machine's load reaches both; the order of the
     # builds and of the commands alternates so that neither always runs on a warmer machine. A
     # run's figure is the mean of its rounds.
-    $pairs = if ($Quick) { 2 } else { 4 }
+    $rounds = if ($Quick) { 2 } else { 4 }
     $sum = @{}
     foreach ($b in $builds) { $sum[$b.Key] = @{ bare = 0.0; floor = 0.0; loaded = 0.0; only = 0.0 } }
-    for ($i = 0; $i -lt $pairs; $i++) {
+    for ($i = 0; $i -lt $rounds; $i++) {
         $forward = ($Run + $i) % 2 -eq 0
         $buildOrder = if ($forward) { $builds } else { @($builds)[($builds.Count - 1)..0] }
         foreach ($b in $buildOrder) {
@@ -77,11 +77,11 @@ function Invoke-ColdStartBench([int] $Run) {
     }
     foreach ($b in $builds) {
         $m = $sum[$b.Key]
-        $bare = $m.bare / $pairs; $floored = $m.floor / $pairs; $loaded = $m.loaded / $pairs; $only = $m.only / $pairs
+        $bare = $m.bare / $rounds; $floored = $m.floor / $rounds; $loaded = $m.loaded / $rounds; $only = $m.only / $rounds
         Add-Sample $b.Key $loaded $bare
         Add-Sample "$($b.Key).import" $only $bare
         Add-Sample "$($b.Key).floor" $floored $bare
         Add-Sample "$($b.Key).overfloor" $loaded $floored
-        Write-Step ("  cold start, {4}: bare pwsh {0:N0} ms, with a two-cmdlet binary module {3:N0} ms, with Import-Module ColoPS and Get-Command {1:N0} ms, Import-Module ColoPS alone {5:N0} ms (mean of {2} rounds)" -f $bare, $loaded, $pairs, $floored, $b.Name, $only)
+        Write-Step ("  cold start, {4}: bare pwsh {0:N0} ms, with a two-cmdlet binary module {3:N0} ms, with Import-Module ColoPS and Get-Command {1:N0} ms, Import-Module ColoPS alone {5:N0} ms (mean of {2} rounds)" -f $bare, $loaded, $rounds, $floored, $b.Name, $only)
     }
 }
