@@ -720,15 +720,39 @@ try {
         Invoke-Reprotect
     }
 
-    function Start-SecondaryUntilLaunched {
+    function Start-SecondaryJob {
         # A new secondary where the primary was lost, started in the background; returns once its
-        # QEMU exists (pid file written) and the start is still under way.
-        Invoke-PrimaryLoss
-        $client.Reconnect()
-        Wait-Acks 3
+        # QEMU exists (pid file written).
         $job = Start-CmdletJob { param($c, $site) Start-ColoSecondary -Config $c -Site $site -ErrorAction Stop } @($cfg, "$($dead.Site)")
         $script:newPid = Wait-SitePid "$($dead.Site)" -notPid $dead.ProcessId
         return $job
+    }
+
+    function Start-SecondaryUntilLaunched {
+        Invoke-PrimaryLoss
+        $client.Reconnect()
+        Wait-Acks 3
+        Start-SecondaryJob
+    }
+
+    function Stop-SecondaryStartMidway($job) {
+        # Freezes the new secondary's QEMU while its start is still under way, and returns the job
+        # of that start. Seeing the pid file and killing can take longer than the rest of a start on
+        # a loaded machine (the start then rightly reports success, and the case tested nothing).
+        # Every later step of a start is a QMP command, so a frozen QEMU holds the start; a start
+        # that had its last reply before the freeze has returned within the pause below. Such a
+        # try does not count: its node is stopped and the start begins again.
+        for ($try = 1; ; $try++) {
+            & kill -STOP $script:newPid
+            Start-Sleep -Milliseconds 500
+            if ($job.State -eq 'Running') { return $job }
+            & kill -CONT $script:newPid
+            $early = Receive-CmdletJob $job
+            Note "try ${try}: the start ended before its QEMU froze ($($early.Outcome)); starting again"
+            if ($early.Output) { Stop-ColoNode -Node $early.Output -Confirm:$false }
+            if ($try -ge 3) { throw 'Three starts of the secondary ended before their QEMU could be frozen.' }
+            $job = Start-SecondaryJob
+        }
     }
 
     switch ($Scenario) {
@@ -775,7 +799,7 @@ try {
         'PrimaryFrozen' { Invoke-PrimaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryFrozen' { Invoke-SecondaryLoss 'STOP'; Invoke-Reprotect }
         'SecondaryKilledStarting' {
-            $job = Start-SecondaryUntilLaunched
+            $job = Stop-SecondaryStartMidway (Start-SecondaryUntilLaunched)
             $site = "$($dead.Site)"
             & kill -KILL $newPid
             $r = Receive-CmdletJob $job
