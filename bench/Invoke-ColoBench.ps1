@@ -416,18 +416,11 @@ function Get-Stat([double[]] $Values) {
     [pscustomobject]@{ Median = $median; Min = $sorted[0]; Max = $sorted[-1] }
 }
 
-function Format-Stat($Stat, [string] $Format, [string] $Unit = '') {
+function Format-Stat($Stat, [string] $Format, [string] $Unit = '', [string] $Between = '–') {
     if (-not $Stat) { return 'n/a' }
     $f = { param($v) $v.ToString($Format, [cultureinfo]::InvariantCulture) }
     if ($Stat.Min -eq $Stat.Max) { return "$(& $f $Stat.Median)$Unit" }
-    "$(& $f $Stat.Median)$Unit ($(& $f $Stat.Min)–$(& $f $Stat.Max))"
-}
-
-function Format-Difference($Stat, [string] $Unit) {
-    if (-not $Stat) { return 'n/a' }
-    $f = { param($v) $v.ToString('+0;−0;0', [cultureinfo]::InvariantCulture) }
-    if ($Stat.Min -eq $Stat.Max) { return "$(& $f $Stat.Median)$Unit" }
-    "$(& $f $Stat.Median)$Unit ($(& $f $Stat.Min) to $(& $f $Stat.Max))"
+    "$(& $f $Stat.Median)$Unit ($(& $f $Stat.Min)$Between$(& $f $Stat.Max))"
 }
 
 $Rows = @(
@@ -476,7 +469,7 @@ function Get-Report {
                 $row.Raw,
                 $(if ($row['Difference']) {
                     # A cold-start target is an allowance in milliseconds, so its rows show the difference too.
-                    "$(Format-Stat (Get-Stat $s.Ratio) '0.00' '×'); $(Format-Difference (Get-Stat $s.Difference) $row.Unit)"
+                    "$(Format-Stat (Get-Stat $s.Ratio) '0.00' '×'); $(Format-Stat (Get-Stat $s.Difference) '+0;−0;0' $row.Unit ' to ')"
                 }
                 else { Format-Stat (Get-Stat $s.Ratio) '0.00' '×' })))
     }
