@@ -9,6 +9,7 @@
       Build    compile and stage the module into out/ColoPS (what tests and users import)
       Help     regenerate en-US/ColoPS.dll-Help.xml from docs/en-US/*.md
       Test     install what the tests need (QEMU from apt, QEMU 11 into out/fixtures, Pester from NuGet), run xunit and Pester
+               (-TestSuite xunit|Pester and -TestPath <file> narrow it while working on one suite)
       Demo     a COLO pair on loopback: start, status, failover, re-protect, clean up
       Package  a .nupkg of the staged module in out/
       Bench    benchmarks in bench/, printed as a table (checkpoints: bench/CHECKPOINTS.md, TLS: bench/TLS.md)
@@ -29,7 +30,14 @@ param(
     [string[]] $ExcludeTag = @('Long'),
 
     # Pester tags to run; all when empty.
-    [string[]] $Tag = @()
+    [string[]] $Tag = @(),
+
+    # Pester files or folders to run instead of tests/Pester (for working on one suite).
+    [string[]] $TestPath = @(),
+
+    # Which test suites Test runs.
+    [ValidateSet('xunit', 'Pester')]
+    [string[]] $TestSuite = @('xunit', 'Pester')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -139,7 +147,7 @@ function Invoke-PesterTest {
 `$ErrorActionPreference = 'Stop'
 Import-Module '$PesterManifest' -MinimumVersion $PesterVersion
 `$c = New-PesterConfiguration
-`$c.Run.Path = '$(Join-Path $Root 'tests/Pester')'
+`$c.Run.Path = @($((@(if ($TestPath) { $TestPath | ForEach-Object { (Resolve-Path $_).Path } } else { Join-Path $Root 'tests/Pester' }) | ForEach-Object { "'$_'" }) -join ','))
 `$c.Run.PassThru = `$true
 `$c.Output.Verbosity = 'Detailed'
 `$c.TestResult.Enabled = `$true
@@ -206,7 +214,7 @@ function Invoke-Test {
     if (Test-Path $Results) { Remove-Item $Results -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $Results
     $before = Get-HostState
-    $suites = @(Invoke-XunitTest; Invoke-PesterTest -PesterManifest $pester; Test-NothingLeftBehind -Before $before)
+    $suites = @(if ('xunit' -in $TestSuite) { Invoke-XunitTest }; if ('Pester' -in $TestSuite) { Invoke-PesterTest -PesterManifest $pester }; Test-NothingLeftBehind -Before $before)
     $suites | Format-Table Suite, Passed, Failed, Skipped, Exit -AutoSize | Out-Host
     $passed = ($suites | Measure-Object Passed -Sum).Sum
     $failed = ($suites | Measure-Object Failed -Sum).Sum
